@@ -1,0 +1,95 @@
+/* Contexts: pick a backend, let it build its long-lived state once. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static const kiln_backend *backend_for(kiln_device device) {
+  return device == KILN_DEVICE_CUDA ? kiln_backend_cuda() : kiln_backend_cpu();
+}
+
+int kiln_device_count(kiln_device device) {
+  if (device == KILN_DEVICE_AUTO)
+    return 0;
+  if (device != KILN_DEVICE_CPU && device != KILN_DEVICE_CUDA)
+    return 0;
+  const kiln_backend *b = backend_for(device);
+  return b ? b->device_count() : 0;
+}
+
+static kiln_status resolve_device(kiln_device device, int index, kiln_device *resolved) {
+  if (device == KILN_DEVICE_AUTO)
+    device = kiln_device_count(KILN_DEVICE_CUDA) > 0 ? KILN_DEVICE_CUDA : KILN_DEVICE_CPU;
+  if (device != KILN_DEVICE_CPU && device != KILN_DEVICE_CUDA)
+    return kiln_fail(KILN_ERR_DEVICE, "kiln_context_create: device %d is not a kiln_device",
+                     (int)device);
+  if (!backend_for(device))
+    return kiln_fail(KILN_ERR_DEVICE,
+                     "kiln_context_create: device %s was not built into this kiln",
+                     device == KILN_DEVICE_CUDA ? "cuda" : "cpu");
+  int count = kiln_device_count(device);
+  if (index < 0 || index >= count)
+    return kiln_fail(KILN_ERR_DEVICE,
+                     "kiln_context_create: index %d asked for, but this machine has %d %s "
+                     "device%s",
+                     index, count, device == KILN_DEVICE_CUDA ? "cuda" : "cpu",
+                     count == 1 ? "" : "s");
+  *resolved = device;
+  return KILN_OK;
+}
+
+kiln_status kiln_context_create(kiln_device device, int index, kiln_context **out) {
+  if (!out)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: out is NULL");
+  *out = NULL;
+  kiln_device resolved;
+  kiln_status s = resolve_device(device, index, &resolved);
+  if (s != KILN_OK)
+    return s;
+  kiln_context *ctx = calloc(1, sizeof *ctx);
+  if (!ctx)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
+  ctx->backend = backend_for(resolved);
+  ctx->device = resolved;
+  ctx->index = index;
+  s = ctx->backend->create(index, &ctx->state);
+  if (s != KILN_OK) {
+    free(ctx);
+    return s;
+  }
+  *out = ctx;
+  return KILN_OK;
+}
+
+void kiln_context_destroy(kiln_context *ctx) {
+  if (!ctx)
+    return;
+  kiln_capture_abandon(ctx);
+  ctx->backend->destroy(ctx->state);
+  free(ctx);
+}
+
+kiln_device kiln_context_device(const kiln_context *ctx) {
+  return ctx ? ctx->device : KILN_DEVICE_AUTO;
+}
+
+const char *kiln_context_describe(const kiln_context *ctx) {
+  return ctx ? ctx->backend->describe(ctx->state) : "";
+}
+
+kiln_status kiln_sync(kiln_context *ctx) {
+  if (!ctx)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_sync: ctx is NULL");
+  if (ctx->capturing)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "kiln_sync: ctx is capturing a graph; end the capture first");
+  return ctx->backend->sync(ctx->state);
+}
+
+kiln_status kiln_context_allow_tf32(kiln_context *ctx, int allow) {
+  if (!ctx)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_allow_tf32: ctx is NULL");
+  if (allow != 0 && allow != 1)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "kiln_context_allow_tf32: allow is %d; it must be 0 or 1", allow);
+  return ctx->backend->set_tf32(ctx->state, allow == 1);
+}

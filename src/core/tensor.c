@@ -1,0 +1,136 @@
+/* Tensors: dense row-major storage on a context's device. */
+#include "internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *kiln_shape_str(const kiln_tensor *t, char buf[KILN_SHAPE_STR_LEN]) {
+  int len = snprintf(buf, KILN_SHAPE_STR_LEN, "[");
+  for (int i = 0; i < t->ndim; i++)
+    len += snprintf(buf + len, (size_t)(KILN_SHAPE_STR_LEN - len), "%s%lld", i ? ", " : "",
+                    (long long)t->shape[i]);
+  snprintf(buf + len, (size_t)(KILN_SHAPE_STR_LEN - len), "]");
+  return buf;
+}
+
+/* Checks the requested shape and computes its element count, refusing any
+ * byte total that would not fit in a signed offset (so no later index
+ * arithmetic can overflow either). */
+static kiln_status check_shape(kiln_dtype dtype, int ndim, const int64_t *shape,
+                               int64_t *numel) {
+  const char *fn = "kiln_tensor_create";
+  if (kiln_dtype_size(dtype) == 0)
+    return kiln_fail(KILN_ERR_DTYPE, "%s: dtype %d is not a kiln_dtype", fn, (int)dtype);
+  if (ndim < 1 || ndim > KILN_MAX_DIMS)
+    return kiln_fail(KILN_ERR_SHAPE, "%s: ndim is %d; it must be 1 to %d", fn, ndim,
+                     KILN_MAX_DIMS);
+  if (!shape)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: shape is NULL", fn);
+  bool empty = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return kiln_fail(KILN_ERR_SHAPE, "%s: dimension %d is %lld; dimensions must be >= 0",
+                       fn, i, (long long)shape[i]);
+    empty |= shape[i] == 0;
+  }
+  const uint64_t limit = (uint64_t)PTRDIFF_MAX / kiln_dtype_size(dtype);
+  uint64_t n = 1;
+  for (int i = 0; i < ndim && !empty; i++) {
+    if (n > limit / (uint64_t)shape[i])
+      return kiln_fail(KILN_ERR_SHAPE,
+                       "%s: a %s tensor with dimension %d = %lld is larger than memory can "
+                       "address", fn, kiln_dtype_name(dtype), i, (long long)shape[i]);
+    n *= (uint64_t)shape[i];
+  }
+  *numel = empty ? 0 : (int64_t)n;
+  return KILN_OK;
+}
+
+kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
+                               const int64_t *shape, kiln_tensor **out) {
+  const char *fn = "kiln_tensor_create";
+  if (!out)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+  if (ctx->capturing)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "%s: ctx is capturing a graph; create tensors before kiln_graph_begin", fn);
+  int64_t numel;
+  kiln_status s = check_shape(dtype, ndim, shape, &numel);
+  if (s != KILN_OK)
+    return s;
+  kiln_tensor *t = calloc(1, sizeof *t);
+  if (!t)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
+  t->ctx = ctx;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
+  t->numel = numel;
+  t->nbytes = (size_t)numel * kiln_dtype_size(dtype);
+  s = ctx->backend->alloc(ctx->state, t->nbytes, &t->data);
+  if (s != KILN_OK) {
+    free(t);
+    return s;
+  }
+  *out = t;
+  return KILN_OK;
+}
+
+void kiln_tensor_destroy(kiln_tensor *t) {
+  if (!t)
+    return;
+  t->ctx->backend->free(t->ctx->state, t->data);
+  free(t);
+}
+
+int kiln_tensor_ndim(const kiln_tensor *t) { return t ? t->ndim : 0; }
+
+int64_t kiln_tensor_dim(const kiln_tensor *t, int axis) {
+  if (!t)
+    return 0;
+  if (axis < 0)
+    axis += t->ndim;
+  return axis >= 0 && axis < t->ndim ? t->shape[axis] : 0;
+}
+
+kiln_dtype kiln_tensor_dtype(const kiln_tensor *t) { return t ? t->dtype : KILN_F32; }
+int64_t kiln_tensor_numel(const kiln_tensor *t) { return t ? t->numel : 0; }
+size_t kiln_tensor_nbytes(const kiln_tensor *t) { return t ? t->nbytes : 0; }
+kiln_context *kiln_tensor_context(const kiln_tensor *t) { return t ? t->ctx : NULL; }
+
+/* Shared checks of write and read: the same arguments, the same rules. */
+static kiln_status check_transfer(const char *fn, const kiln_tensor *t, const void *host,
+                                  const char *host_name, size_t nbytes) {
+  if (!t)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: t is NULL", fn);
+  if (!host && nbytes)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, host_name);
+  char shape[KILN_SHAPE_STR_LEN];
+  if (nbytes != t->nbytes)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "%s: nbytes is %zu but t is %s %s, %zu bytes", fn, nbytes,
+                     kiln_dtype_name(t->dtype), kiln_shape_str(t, shape), t->nbytes);
+  if (t->ctx->capturing)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "%s: t's context is capturing a graph; end the capture first", fn);
+  return KILN_OK;
+}
+
+kiln_status kiln_tensor_write(kiln_tensor *t, const void *src, size_t nbytes) {
+  kiln_status s = check_transfer("kiln_tensor_write", t, src, "src", nbytes);
+  if (s != KILN_OK || nbytes == 0)
+    return s;
+  return t->ctx->backend->upload(t->ctx->state, t->data, src, nbytes);
+}
+
+kiln_status kiln_tensor_read(const kiln_tensor *t, void *dst, size_t nbytes) {
+  kiln_status s = check_transfer("kiln_tensor_read", t, dst, "dst", nbytes);
+  if (s != KILN_OK || nbytes == 0)
+    return s;
+  return t->ctx->backend->download(t->ctx->state, dst, t->data, nbytes);
+}
