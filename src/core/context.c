@@ -41,7 +41,7 @@ kiln_status kiln_context_create(kiln_device device, int index, kiln_context **ou
   if (!out)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: out is NULL");
   *out = NULL;
-  kiln_device resolved;
+  kiln_device resolved = KILN_DEVICE_CPU;
   kiln_status s = resolve_device(device, index, &resolved);
   if (s != KILN_OK)
     return s;

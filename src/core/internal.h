@@ -50,10 +50,5 @@ kiln_status kiln_dispatch(kiln_context *ctx, const kiln_op *op);
 /* Drop a capture left open (the context is being destroyed). */
 void kiln_capture_abandon(kiln_context *ctx);
 
-/* Half-precision conversions of one value, round to nearest even. */
-float kiln_half_to_float(uint16_t h);
-uint16_t kiln_float_to_half(float f);
-float kiln_bf16_to_float(uint16_t h);
-uint16_t kiln_float_to_bf16(float f);
 
 #endif /* KILN_CORE_INTERNAL_H */

@@ -58,7 +58,7 @@ kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
   if (ctx->capturing)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
                      "%s: ctx is capturing a graph; create tensors before kiln_graph_begin", fn);
-  int64_t numel;
+  int64_t numel = 0;
   kiln_status s = check_shape(dtype, ndim, shape, &numel);
   if (s != KILN_OK)
     return s;

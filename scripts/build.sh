@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds kiln into a build folder (default: build), installing
+# missing dependencies first. Extra arguments go to CMake's configure step.
+#   scripts/build.sh                    Release build, CUDA backend when nvcc is found
+#   KILN_BUILD_DIR=build-asan scripts/build.sh -DKILN_SANITIZE=ON -DKILN_CUDA=OFF
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/deps.sh | grep '^export ' || true)"
+dir=${KILN_BUILD_DIR:-build}
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="${KILN_BUILD_TYPE:-Release}" "$@" >"$dir.configure.log" 2>&1 ||
+  { cat "$dir.configure.log"; exit 1; }
+grep -E '^-- kiln:' "$dir.configure.log" || true
+cmake --build "$dir" -j"$(nproc)"

@@ -1,0 +1,121 @@
+/*
+ * Shared pieces of the CPU backend: its per-context state and the helpers
+ * its op files have in common. Nothing outside src/backend/cpu includes it.
+ */
+#ifndef KILN_BACKEND_CPU_H
+#define KILN_BACKEND_CPU_H
+
+#include "internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Elements of a row handled at once by softmax and rms_norm: 16-bit rows
+ * are widened into a stack buffer this long, so a row of any length needs
+ * no heap memory. */
+#define CPU_BLOCK 256
+
+/* Parallel row loops pay for their fork and join only above this many
+ * elements; below it they run on the calling thread. */
+#define CPU_PARALLEL_MIN 32768
+
+/* Independent partial sums per reduction: enough to fill two SSE or one AVX
+ * register, and fixed so results do not depend on the vector width. */
+#define CPU_LANES 8
+
+typedef struct cpu_state {
+  char describe[160];
+  /* Grown on demand and kept for the context's life, so an op whose shape
+   * has been seen before (a replayed graph, a training loop) allocates
+   * nothing. Only one thread uses a context at a time. */
+  float *scratch;
+  size_t scratch_floats;
+} cpu_state;
+
+/* At least nfloats floats of the context's scratch, 64-byte aligned; NULL
+ * after kiln_fail(KILN_ERR_OUT_OF_MEMORY) naming fn when it cannot grow. */
+float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn);
+
+kiln_status cpu_matmul(void *state, const kiln_matmul_op *op);
+kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
+kiln_status cpu_softmax(void *state, const kiln_softmax_op *op);
+kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op);
+
+/* One batch of a matmul is one GEMM of batch*m rows when every batch
+ * shares b and a's batches lie one after another as rows (no transpose). */
+static inline bool cpu_matmul_rows_merge(const kiln_matmul_op *op) {
+  return !op->b_batched && !op->transpose_a;
+}
+
+/* Float bit patterns, for the branch-free code below: GCC will not
+ * vectorize a loop whose ?: or if guards a float operation while FP
+ * exceptions may trap (its default), so hot loops compute every case and
+ * pick between them on bits. */
+static inline uint32_t cpu_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static inline float cpu_float(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* cond ? a : b without a branch. */
+static inline uint32_t cpu_pick(bool cond, uint32_t a, uint32_t b) {
+  uint32_t mask = -(uint32_t)cond;
+  return (a & mask) | (b & ~mask);
+}
+
+/* Byte offset of row `row` in a dense matrix of `cols` columns. */
+static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols) {
+  return (size_t)row * (size_t)cols * kiln_dtype_size(dtype);
+}
+
+/* f16/bf16 words to f32 and back, through the core's vectorized converters. */
+static inline void cpu_widen(kiln_dtype dtype, const uint16_t *src, float *dst, size_t n) {
+  if (dtype == KILN_F16)
+    kiln_f16_to_f32(src, dst, n);
+  else
+    kiln_bf16_to_f32(src, dst, n);
+}
+
+static inline void cpu_narrow(kiln_dtype dtype, const float *src, uint16_t *dst, size_t n) {
+  if (dtype == KILN_F16)
+    kiln_f32_to_f16(src, dst, n);
+  else
+    kiln_f32_to_bf16(src, dst, n);
+}
+
+/* How many of a row's first len elements the block starting at j0 holds. */
+static inline size_t cpu_block_length(int64_t len, int64_t j0) {
+  return (size_t)(len - j0 < CPU_BLOCK ? len - j0 : CPU_BLOCK);
+}
+
+/* Elements [j0, j0 + n) of a row as f32: f32 rows are read where they lie,
+ * 16-bit rows are widened into buf. */
+static inline const float *cpu_load(kiln_dtype dtype, const void *row, int64_t j0, size_t n,
+                                    float *buf) {
+  if (dtype == KILN_F32)
+    return (const float *)row + j0;
+  cpu_widen(dtype, (const uint16_t *)row + j0, buf, n);
+  return buf;
+}
+
+/* Where to compute elements [j0, j0 + n) of an output row: in place for
+ * f32, in buf for 16-bit rows, which cpu_commit then rounds into the row. */
+static inline float *cpu_target(kiln_dtype dtype, void *row, int64_t j0, float *buf) {
+  return dtype == KILN_F32 ? (float *)row + j0 : buf;
+}
+
+static inline void cpu_commit(kiln_dtype dtype, void *row, int64_t j0, const float *buf,
+                              size_t n) {
+  if (dtype != KILN_F32)
+    cpu_narrow(dtype, buf, (uint16_t *)row + j0, n);
+}
+
+#endif /* KILN_BACKEND_CPU_H */

@@ -1,0 +1,138 @@
+/* The CPU backend's table, its per-context state, and host memory. */
+#include "cpu.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tensor memory and scratch start on a cache line, so vector loads of a row
+ * start never straddle one. */
+#define CPU_ALIGN 64
+
+/* aligned_alloc wants a multiple of the alignment; 0 bytes still gets a
+ * real block, so tensor data is never NULL. */
+static void *aligned_block(size_t nbytes) {
+  if (nbytes > SIZE_MAX - (CPU_ALIGN - 1))
+    return NULL;
+  size_t rounded = nbytes == 0 ? CPU_ALIGN : (nbytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
+  return aligned_alloc(CPU_ALIGN, rounded);
+}
+
+float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn) {
+  if (s->scratch && nfloats <= s->scratch_floats)
+    return s->scratch;
+  float *grown = nfloats <= SIZE_MAX / sizeof(float) ? aligned_block(nfloats * sizeof(float))
+                                                      : NULL;
+  if (!grown) {
+    kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: could not allocate %zu floats of CPU scratch", fn,
+              nfloats);
+    return NULL;
+  }
+  free(s->scratch);
+  s->scratch = grown;
+  s->scratch_floats = nfloats;
+  return grown;
+}
+
+static int cpu_device_count(void) { return 1; }
+
+static const char *blas_threading(void) {
+  switch (openblas_get_parallel()) {
+  case 0: return "sequential";
+  case 1: return "pthread";
+  case 2: return "OpenMP";
+  }
+  return "unknown threading";
+}
+
+/* openblas_get_config() reads "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...";
+ * its first two words are the name and version. */
+static int name_and_version_length(const char *config) {
+  const char *space = strchr(config, ' ');
+  if (space)
+    space = strchr(space + 1, ' ');
+  return space ? (int)(space - config) : (int)strlen(config);
+}
+
+static void write_describe(cpu_state *s) {
+  const char *config = openblas_get_config();
+  int blas_threads = openblas_get_num_threads();
+  int omp_threads = omp_get_max_threads();
+  snprintf(s->describe, sizeof s->describe, "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s",
+           name_and_version_length(config), config, blas_threads, blas_threads == 1 ? "" : "s",
+           blas_threading(), omp_threads, omp_threads == 1 ? "" : "s");
+}
+
+static kiln_status cpu_create(int index, void **state) {
+  (void)index; /* the core has checked it against device_count */
+  cpu_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
+  write_describe(s);
+  *state = s;
+  return KILN_OK;
+}
+
+static void cpu_destroy(void *state) {
+  cpu_state *s = state;
+  free(s->scratch);
+  free(s);
+}
+
+static const char *cpu_describe(void *state) { return ((cpu_state *)state)->describe; }
+
+/* Every CPU op has finished by the time it returns. */
+static kiln_status cpu_sync(void *state) {
+  (void)state;
+  return KILN_OK;
+}
+
+/* TF32 is a GPU tensor-core format; the CPU always computes f32 in f32. */
+static kiln_status cpu_set_tf32(void *state, bool allow) {
+  (void)state;
+  (void)allow;
+  return KILN_OK;
+}
+
+static kiln_status cpu_alloc(void *state, size_t nbytes, void **ptr) {
+  (void)state;
+  *ptr = aligned_block(nbytes);
+  if (!*ptr)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY,
+                     "kiln_tensor_create: could not allocate %zu bytes on the CPU", nbytes);
+  return KILN_OK;
+}
+
+static void cpu_free(void *state, void *ptr) {
+  (void)state;
+  free(ptr);
+}
+
+static kiln_status cpu_copy(void *state, void *dst, const void *src, size_t nbytes) {
+  (void)state;
+  memcpy(dst, src, nbytes);
+  return KILN_OK;
+}
+
+static const kiln_backend cpu_backend = {
+    .name = "cpu",
+    .device = KILN_DEVICE_CPU,
+    .device_count = cpu_device_count,
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .sync = cpu_sync,
+    .set_tf32 = cpu_set_tf32,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .matmul = cpu_matmul,
+    .softmax = cpu_softmax,
+    .rms_norm = cpu_rms_norm,
+    /* graph_* stay NULL: the core records and replays op lists itself. */
+};
+
+const kiln_backend *kiln_backend_cpu(void) { return &cpu_backend; }

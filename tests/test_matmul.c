@@ -1,0 +1,110 @@
+/* kiln_matmul against a float64 reference: every case of kt_matmul_cases in
+ * every dtype on every backend, plus plan-cache and TF32 checks. The
+ * failing calls are in test_matmul_errors.c. */
+#include "cases.h"
+#include "harness.h"
+#include "reference.h"
+#include "tolerance.h"
+
+void matmul_register_errors(void);
+
+static const kiln_dtype dtypes[] = {KILN_F32, KILN_F16, KILN_BF16};
+
+typedef struct operand_shapes {
+  int nd_a, nd_b, nd_out;
+  int64_t a[KILN_MAX_DIMS], b[KILN_MAX_DIMS], out[KILN_MAX_DIMS];
+  ref_matmul_shape ref;
+} operand_shapes;
+
+/* a: batch + [M, K] ([K, M]); b: (batch +) [K, N] ([N, K]); out: batch + [M, N] */
+static operand_shapes shapes_of(const kt_matmul_case *c) {
+  operand_shapes s = {0};
+  s.ref = (ref_matmul_shape){1, c->m, c->n, c->k, c->ta, c->tb, c->b_batched};
+  for (int i = 0; i < c->nbatch; i++) {
+    s.a[s.nd_a++] = s.out[s.nd_out++] = c->batch[i];
+    if (c->b_batched)
+      s.b[s.nd_b++] = c->batch[i];
+    s.ref.batch *= c->batch[i];
+  }
+  s.a[s.nd_a++] = c->ta ? c->k : c->m;
+  s.a[s.nd_a++] = c->ta ? c->m : c->k;
+  s.b[s.nd_b++] = c->tb ? c->n : c->k;
+  s.b[s.nd_b++] = c->tb ? c->k : c->n;
+  s.out[s.nd_out++] = c->m;
+  s.out[s.nd_out++] = c->n;
+  return s;
+}
+
+/* Runs one case with fresh inputs and checks out; returns nothing, fails
+ * the test on any mismatch. */
+static void run_case(kt_env *env, const kt_matmul_case *c, double tol) {
+  operand_shapes s = shapes_of(c);
+  kiln_tensor *a = kt_tensor(env, env->dtype, s.nd_a, s.a);
+  kiln_tensor *b = kt_tensor(env, env->dtype, s.nd_b, s.b);
+  kiln_tensor *out = kt_tensor(env, env->dtype, s.nd_out, s.out);
+  kiln_tensor *bias = c->bias ? kt_tensor(env, env->dtype, 1, &c->n) : NULL;
+  double *av = kt_random(env, a, -1.0, 1.0), *bv = kt_random(env, b, -1.0, 1.0);
+  double *biasv = bias ? kt_random(env, bias, -1.0, 1.0) : NULL;
+  /* beta == 0 must not read out: NaN there must not leak through. For
+   * beta != 0 out holds real values that take part in the result. */
+  double *cv = c->beta != 0.0f ? kt_random(env, out, -1.0, 1.0) : NULL;
+  if (!cv)
+    kt_poison(env, out);
+
+  kiln_matmul_params p = {c->ta, c->tb, c->alpha, c->beta, bias};
+  KT_OK(env, kiln_matmul(env->ctx, a, b, out, c->p_null ? NULL : &p));
+
+  int64_t n = kiln_tensor_numel(out);
+  double *ref = kt_alloc((size_t)n * sizeof *ref);
+  ref_matmul(&s.ref, av, bv, cv, biasv, c->alpha, c->beta, ref);
+  kt_check_close(env, "out", kt_read(env, out), ref, n, n, NULL, tol);
+  kt_expect_same(env, "input a", a, av);
+  kt_expect_same(env, "input b", b, bv);
+}
+
+static void test_case(kt_env *env) {
+  kt_matmul_case c = *(const kt_matmul_case *)env->param;
+  if (kt_quick())
+    c = kt_matmul_case_quick(c);
+  run_case(env, &c, kt_matmul_tol(env->dtype, c.k));
+}
+
+/* Plans are cached by shape, dtype and layout: a shape seen before, with
+ * another in between, must still give right results with new data. */
+static void test_plan_cache(kt_env *env) {
+  static const kt_matmul_case seq[] = {
+      {"first", 0, {0}, 33, 20, 47, 0, 1, 0, 1.0f, 0.0f, 1, 0},
+      {"other", 1, {2}, 20, 33, 47, 1, 0, 1, 1.0f, 0.0f, 0, 0},
+      {"first_again", 0, {0}, 33, 20, 47, 0, 1, 0, 1.0f, 0.0f, 1, 0},
+      {"same_shape_no_bias", 0, {0}, 33, 20, 47, 0, 1, 0, 1.0f, 0.0f, 0, 0},
+      {"same_shape_beta", 0, {0}, 33, 20, 47, 0, 1, 0, 1.0f, 2.0f, 1, 0},
+  };
+  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
+    run_case(env, &seq[i], kt_matmul_tol(env->dtype, seq[i].k));
+}
+
+/* TF32 trades f32 precision for speed on the GPU (the CPU ignores it).
+ * With it on, f32 error may grow to about 2^-11; switched off again, the
+ * strict f32 tolerance must hold, so a cached TF32 plan must not be
+ * reused. */
+static void test_tf32_toggle(kt_env *env) {
+  const kt_matmul_case c = {"tf32", 0, {0}, 64, 48, 300, 0, 0, 0, 1.0f, 0.0f, 0, 1};
+  env->ctx = kt_context(env); /* a failure half-way must not leave TF32 on for others */
+  KT_OK(env, kiln_context_allow_tf32(env->ctx, 1));
+  run_case(env, &c, kt_matmul_tf32_tol(c.k));
+  KT_OK(env, kiln_context_allow_tf32(env->ctx, 0));
+  run_case(env, &c, kt_matmul_tol(KILN_F32, c.k));
+}
+
+int main(void) {
+  for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+    const char *dt = kiln_dtype_name(dtypes[d]);
+    for (size_t i = 0; i < kt_matmul_case_count; i++)
+      kt_add(test_case, &kt_matmul_cases[i], dtypes[d], "matmul_%s_%s", dt,
+             kt_matmul_cases[i].name);
+    kt_add(test_plan_cache, NULL, dtypes[d], "matmul_%s_plan_cache", dt);
+  }
+  kt_add(test_tf32_toggle, NULL, KILN_F32, "matmul_f32_tf32_toggle");
+  matmul_register_errors();
+  return kt_run("matmul");
+}

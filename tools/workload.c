@@ -1,0 +1,160 @@
+/* Tensors for a case, filled with reproducible random data. */
+#include "workload.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { L2_BYTES = 50 * 1000 * 1000 };
+
+static const char *const roles[][WORKLOAD_ROLES] = {
+    [BENCH_MATMUL] = {"a", "b", "out"},
+    [BENCH_SOFTMAX] = {"x", "out", NULL},
+    [BENCH_RMS_NORM] = {"x", "weight", "out"},
+};
+
+const char *workload_role(const bench_case *c, int role) {
+  return role < WORKLOAD_ROLES ? roles[c->op][role] : NULL;
+}
+
+int workload_sets_wanted(const bench_case *c, kiln_device device) {
+  if (c->cls == CLASS_SMALL || device != KILN_DEVICE_CUDA)
+    return 1;
+  double wanted = ceil(2.0 * L2_BYTES / case_bytes(c));
+  return wanted < WORKLOAD_MAX_SETS ? (int)wanted : WORKLOAD_MAX_SETS;
+}
+
+/* The shape of one role's tensor; returns its ndim. */
+static int role_shape(const bench_case *c, int role, int64_t shape[KILN_MAX_DIMS]) {
+  if (c->op == BENCH_MATMUL) {
+    int64_t m = c->shape[0], n = c->shape[1], k = c->shape[2];
+    int64_t dims[3][2] = {{m, k}, {k, n}, {m, n}};
+    if (c->transpose_b)
+      dims[1][0] = n, dims[1][1] = k;
+    memcpy(shape, dims[role], sizeof dims[role]);
+    return 2;
+  }
+  if (c->op == BENCH_RMS_NORM && role == 1) {
+    shape[0] = c->shape[c->ndim - 1];
+    return 1;
+  }
+  memcpy(shape, c->shape, (size_t)c->ndim * sizeof *shape);
+  return c->ndim;
+}
+
+/* splitmix64: a few lines, good enough statistics for benchmark data. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi): softmax inputs of this spread keep every exp() in
+ * a normal range, and weights in [0.5, 1.5) keep the norm away from 0. */
+static void fill_uniform(float *v, size_t n, float lo, float hi, uint64_t seed) {
+  for (size_t i = 0; i < n; i++)
+    v[i] = lo + (hi - lo) * (float)(next_random(&seed) >> 40) * 0x1p-24f;
+}
+
+/* Random host data for one role, in the case's dtype; NULL when out of memory. */
+static void *host_data(const bench_case *c, int role, size_t numel) {
+  float *f32 = malloc(numel * sizeof *f32);
+  if (!f32)
+    return NULL;
+  bool weight = c->op == BENCH_RMS_NORM && role == 1;
+  fill_uniform(f32, numel, weight ? 0.5f : -2.0f, weight ? 1.5f : 2.0f, 1234u + (uint64_t)role);
+  if (c->dtype == KILN_F32)
+    return f32;
+  uint16_t *half = malloc(numel * sizeof *half);
+  if (half && c->dtype == KILN_F16)
+    kiln_f32_to_f16(f32, half, numel);
+  else if (half)
+    kiln_f32_to_bf16(f32, half, numel);
+  free(f32);
+  return half;
+}
+
+/* The host buffer is made once per role and written into every set: the
+ * sets differ in where they live, which is what defeats the cache. */
+static kiln_status write_role(workload *w, int role, bool *host_oom) {
+  size_t nbytes = kiln_tensor_nbytes(w->t[0][role]);
+  void *data = host_data(w->c, role, nbytes / kiln_dtype_size(w->c->dtype));
+  if (!data) {
+    *host_oom = true;
+    return KILN_ERR_OUT_OF_MEMORY;
+  }
+  kiln_status st = KILN_OK;
+  for (int s = 0; s < w->sets && st == KILN_OK; s++)
+    st = kiln_tensor_write(w->t[s][role], data, nbytes);
+  free(data);
+  return st;
+}
+
+static void destroy_set(workload *w, int s) {
+  for (int r = 0; r < WORKLOAD_ROLES; r++) {
+    kiln_tensor_destroy(w->t[s][r]);
+    w->t[s][r] = NULL;
+  }
+}
+
+/* Creates sets one at a time so that running out of memory part-way keeps
+ * the complete sets made so far. */
+static kiln_status create_sets(workload *w, int wanted) {
+  for (int s = 0; s < wanted; s++) {
+    kiln_status st = KILN_OK;
+    for (int r = 0; r < WORKLOAD_ROLES && workload_role(w->c, r) && st == KILN_OK; r++) {
+      int64_t shape[KILN_MAX_DIMS];
+      int ndim = role_shape(w->c, r, shape);
+      st = kiln_tensor_create(w->ctx, w->c->dtype, ndim, shape, &w->t[s][r]);
+    }
+    if (st != KILN_OK) {
+      destroy_set(w, s);
+      return s > 0 && st == KILN_ERR_OUT_OF_MEMORY ? KILN_OK : st;
+    }
+    w->sets = s + 1;
+  }
+  return KILN_OK;
+}
+
+kiln_status workload_create(kiln_context *ctx, const bench_case *c, int wanted, workload *w,
+                            char *why, size_t why_len) {
+  memset(w, 0, sizeof *w);
+  w->ctx = ctx;
+  w->c = c;
+  bool host_oom = false;
+  kiln_status st = create_sets(w, wanted < 1 ? 1 : wanted);
+  /* Outputs are written too, so their pages exist before any timing. */
+  for (int r = 0; r < WORKLOAD_ROLES && workload_role(c, r) && st == KILN_OK; r++)
+    st = write_role(w, r, &host_oom);
+  if (st != KILN_OK) {
+    snprintf(why, why_len, "%s", host_oom ? "out of host memory for the inputs" : kiln_last_error());
+    workload_destroy(w);
+  }
+  return st;
+}
+
+void workload_destroy(workload *w) {
+  for (int s = 0; s < w->sets; s++)
+    destroy_set(w, s);
+  w->sets = 0;
+}
+
+kiln_status workload_run(workload *w, long i) {
+  kiln_tensor **t = w->t[i % w->sets];
+  const bench_case *c = w->c;
+  switch (c->op) {
+  case BENCH_MATMUL: {
+    kiln_matmul_params p = {.transpose_b = c->transpose_b, .alpha = 1.0f};
+    return kiln_matmul(w->ctx, t[0], t[1], t[2], &p);
+  }
+  case BENCH_SOFTMAX: {
+    kiln_softmax_params p = {.scale = c->scale, .causal = c->causal};
+    return kiln_softmax(w->ctx, t[0], t[1], &p);
+  }
+  case BENCH_RMS_NORM: return kiln_rms_norm(w->ctx, t[0], t[1], c->eps, t[2]);
+  }
+  return KILN_ERR_INVALID_ARGUMENT;
+}
