@@ -76,12 +76,14 @@ KILN_API const char *kiln_version(void);
 
 /* ------------------------------------------------------- dtypes, devices */
 
-typedef enum kiln_dtype { KILN_F32, KILN_F16, KILN_BF16 } kiln_dtype;
+/* KILN_I32 holds token ids (kiln_embedding); every other op takes only the
+ * float dtypes and answers KILN_ERR_DTYPE for an i32 tensor. */
+typedef enum kiln_dtype { KILN_F32, KILN_F16, KILN_BF16, KILN_I32 } kiln_dtype;
 typedef enum kiln_device { KILN_DEVICE_AUTO, KILN_DEVICE_CPU, KILN_DEVICE_CUDA } kiln_device;
 
 /* Bytes per element (4 or 2); 0 for a value outside the enum. */
 KILN_API size_t kiln_dtype_size(kiln_dtype dtype);
-/* "f32", "f16", "bf16"; "?" for a value outside the enum. */
+/* "f32", "f16", "bf16", "i32"; "?" for a value outside the enum. */
 KILN_API const char *kiln_dtype_name(kiln_dtype dtype);
 
 /* How many devices of this kind this build and this machine have: 1 for the
@@ -117,6 +119,13 @@ KILN_API KILN_NODISCARD kiln_status kiln_sync(kiln_context *ctx);
  * cores for f32 products (about 10 mantissa bits per operand, several times
  * faster); allow = 0 turns it off again. The CPU ignores the switch. */
 KILN_API KILN_NODISCARD kiln_status kiln_context_allow_tf32(kiln_context *ctx, int allow);
+
+/* enable = 1 (the default) runs each fused op (kiln_lora_linear,
+ * kiln_add_rms_norm) as one kernel where the backend has one. enable = 0
+ * runs every fused op as its composite of basic ops: for tests and for
+ * debugging a suspected fused kernel. Both give the documented result; they
+ * may differ in the last bits of f16/bf16 outputs (see each op). */
+KILN_API KILN_NODISCARD kiln_status kiln_context_use_fused(kiln_context *ctx, int enable);
 
 /* ---------------------------------------------------------------- tensor */
 
@@ -193,10 +202,18 @@ KILN_API KILN_NODISCARD kiln_status kiln_matmul(kiln_context *ctx, const kiln_te
  * (bottom-right aligned, as in decoding with a KV cache). scale must be
  * finite and > 0. Entries of -inf count as masked. A row with every entry
  * masked or -inf gives all zeros (not NaN). out may be x (in place);
- * otherwise it must not overlap x. p NULL means scale 1, no mask. */
+ * otherwise it must not overlap x. p NULL means scale 1, no mask.
+ *
+ * mask (optional): an additive mask in x's dtype, added to scale * x before
+ * the row max, so -inf masks an entry (a padding mask) and finite values
+ * bias it (ALiBi-style). Its shape is [Sk] (one mask for every row) or
+ * [B, Sk] with B = x's first dim and x of 2 dims or more (one mask per
+ * sequence: row r of the flattened x uses mask row r / (rows / B)). It
+ * combines with causal. mask must not overlap out. */
 typedef struct kiln_softmax_params {
   float scale;
   int causal;
+  const kiln_tensor *mask; /* optional; last, so older initializers still compile */
 } kiln_softmax_params;
 KILN_API KILN_NODISCARD kiln_status kiln_softmax(kiln_context *ctx, const kiln_tensor *x,
                                                  kiln_tensor *out,
@@ -212,6 +229,191 @@ KILN_API KILN_NODISCARD kiln_status kiln_softmax(kiln_context *ctx, const kiln_t
 KILN_API KILN_NODISCARD kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_tensor *x,
                                                   const kiln_tensor *weight, float eps,
                                                   kiln_tensor *out);
+
+/* ------------------------------------------------------ transformer ops
+ *
+ * Every op below takes f32, f16 and bf16 (all its float tensors one dtype;
+ * i32 only for embedding ids), works on rows of any length, computes in f32
+ * (reductions in f32 lanes summed in double on the CPU) and rounds once into
+ * the output dtype. "out may be x" means in place is allowed; any other
+ * overlap between an output and an input is KILN_ERR_INVALID_ARGUMENT. */
+
+/* LoRA linear layer, PyTorch/PEFT layouts:
+ *
+ *   out = x @ w^T (+ bias) + scale * (x @ a^T) @ b^T
+ *
+ *   x:    [..., in]     any number of rows (leading dims flattened)
+ *   w:    [out, in]     the frozen base weight (nn.Linear layout)
+ *   bias: [out]         optional (NULL)
+ *   a:    [r, in]       lora_A.weight
+ *   b:    [out, r]      lora_B.weight
+ *   out:  [..., out]    x's leading dims
+ *
+ * scale is PEFT's lora_alpha / r (finite). Any rank r >= 1 works; ranks 1
+ * to 256 are the range fused kernels are written for, and a backend may run
+ * a larger r as the composite. The composite (kiln_context_use_fused(ctx, 0),
+ * or a backend without a fused kernel) is three matmuls: out = x w^T + bias,
+ * t = x a^T, out += scale * t b^T, with t [rows, r] held in a scratch tensor
+ * the context owns (grown once to the largest rows * r seen, never freed
+ * before the context: a captured graph may use it). For f16/bf16 the
+ * composite rounds t and the base product to the dtype; the fused CPU path
+ * keeps both in f32 and rounds once, so the two differ by a few units in
+ * the last place of the dtype. out must not overlap any input. */
+KILN_API KILN_NODISCARD kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x,
+                                                     const kiln_tensor *w,
+                                                     const kiln_tensor *bias,
+                                                     const kiln_tensor *a, const kiln_tensor *b,
+                                                     float scale, kiln_tensor *out);
+
+/* Residual add fused with RMSNorm, the pre-norm transformer step:
+ *
+ *   h_out = x + residual                 (rounded to the dtype)
+ *   out   = rms_norm(h_out, weight, eps) (of the rounded h, as kiln_rms_norm)
+ *
+ *   x, residual, h_out, out: [..., H]    weight: [H]
+ *
+ * out is computed from h as stored, so fused and composite (kiln_add, then
+ * kiln_rms_norm) agree to the last f32 rounding in every dtype. h_out may be
+ * x or residual (in place, the usual case: the residual stream). out must
+ * not overlap x, residual, h_out or weight: the next layer needs h. eps
+ * finite and > 0. */
+KILN_API KILN_NODISCARD kiln_status kiln_add_rms_norm(kiln_context *ctx, const kiln_tensor *x,
+                                                      const kiln_tensor *residual,
+                                                      const kiln_tensor *weight, float eps,
+                                                      kiln_tensor *h_out, kiln_tensor *out);
+
+/* LayerNorm over the last axis:
+ *
+ *   out = (x - mean) / sqrt(var + eps) * weight + bias
+ *
+ *   x, out: [..., H]   weight, bias: [H], each optional (NULL: 1 and 0)
+ *
+ * var is the biased (population) variance, as in PyTorch, computed in two
+ * passes over the row (mean first, then the squared deviations), so rows
+ * with a large mean lose nothing to cancellation. eps finite and > 0.
+ * out may be x. */
+KILN_API KILN_NODISCARD kiln_status kiln_layer_norm(kiln_context *ctx, const kiln_tensor *x,
+                                                    const kiln_tensor *weight,
+                                                    const kiln_tensor *bias, float eps,
+                                                    kiln_tensor *out);
+
+/* Elementwise activations; x and out the same shape (any), out may be x.
+ *   gelu:  x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))            tanh_approx = 0
+ *          0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))     tanh_approx = 1
+ *   silu:  x * sigmoid(x)
+ *   scale: s * x (s finite) */
+KILN_API KILN_NODISCARD kiln_status kiln_gelu(kiln_context *ctx, const kiln_tensor *x,
+                                              kiln_tensor *out, int tanh_approx);
+KILN_API KILN_NODISCARD kiln_status kiln_silu(kiln_context *ctx, const kiln_tensor *x,
+                                              kiln_tensor *out);
+KILN_API KILN_NODISCARD kiln_status kiln_scale(kiln_context *ctx, const kiln_tensor *x, float s,
+                                               kiln_tensor *out);
+
+/* SwiGLU: out = silu(gate) * up, computed in f32 and rounded once (the
+ * composite kiln_silu then kiln_mul rounds silu(gate) to the dtype first).
+ * gate, up, out: the same shape; out may be gate or up. */
+KILN_API KILN_NODISCARD kiln_status kiln_swiglu(kiln_context *ctx, const kiln_tensor *gate,
+                                                const kiln_tensor *up, kiln_tensor *out);
+
+/* out = a + b, out = a * b, with b broadcast over a's leading dims:
+ *
+ *   a, out: [d0, ..., dn]   b: a suffix of a's shape: [dn], [d(n-1), dn], ... or a's
+ *
+ * (a bias [D] on activations [B, S, D], a positional table [S, D] on
+ * [B, S, D]). out may be a; out may be b only when b has a's shape; no
+ * other overlap. */
+KILN_API KILN_NODISCARD kiln_status kiln_add(kiln_context *ctx, const kiln_tensor *a,
+                                             const kiln_tensor *b, kiln_tensor *out);
+KILN_API KILN_NODISCARD kiln_status kiln_mul(kiln_context *ctx, const kiln_tensor *a,
+                                             const kiln_tensor *b, kiln_tensor *out);
+
+/* Rotary position embedding.
+ *
+ *   seq_axis -2 (or 0): x, out [..., S, D]     (PyTorch SDPA's [B, H, S, D])
+ *   seq_axis -3:        x, out [..., S, H, D]  (HF/llama.cpp q, k before the
+ *                                               transpose: [B, S, H, D])
+ *
+ * A row (D elements) at index s along the sequence axis has position
+ * p = position_offset + s (decoding one token at offset n: S = 1). Its first
+ * rotary_dims elements (0: all of D; even, <= D) are rotated; the rest are
+ * copied. For i < rotary_dims / 2:
+ *   inv_freq_i = 1 / base^(2i / rotary_dims),  angle = p * inv_freq_i,
+ *   rotate-half (NeoX, Llama; interleaved = 0): pairs (i, i + rotary_dims/2)
+ *   interleaved (GPT-J; interleaved = 1):      pairs (2i, 2i + 1)
+ *   (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin).
+ * Precision matches Hugging Face transformers: inv_freq and the angle are
+ * f32 (the f32 product of the position and inv_freq), and cos/sin of that
+ * f32 angle are evaluated accurately (no fast approximate sin on the GPU).
+ * Positions are exact up to 2^24. base finite and > 0 (10000 typical),
+ * position_offset >= 0. p NULL: base 10000, offset 0, rotate-half, all of
+ * D, seq_axis -2. out may be x. */
+typedef struct kiln_rope_params {
+  float base;
+  int64_t position_offset;
+  int interleaved;
+  int rotary_dims;
+  int seq_axis;
+} kiln_rope_params;
+KILN_API KILN_NODISCARD kiln_status kiln_rope(kiln_context *ctx, const kiln_tensor *x,
+                                              kiln_tensor *out, const kiln_rope_params *p);
+
+/* Embedding lookup: out[i, :] = table[ids[i], :].
+ *
+ *   table: [V, D] (f32/f16/bf16)   ids: i32 [...]   out: [..., D] (ids' shape + D,
+ *                                                       table's dtype)
+ *
+ * An id outside [0, V): on the CPU the call fails with
+ * KILN_ERR_INVALID_ARGUMENT before anything is written ("kiln_embedding:
+ * ids[3] is 50000, outside the table's 30522 rows"). On the GPU the ids are
+ * device memory, so the kernel checks them and the failure is reported by
+ * the next kiln_sync or kiln_tensor_read on the context; out's rows for bad
+ * ids are then zeros. ids's ndim must be below KILN_MAX_DIMS. */
+KILN_API KILN_NODISCARD kiln_status kiln_embedding(kiln_context *ctx, const kiln_tensor *table,
+                                                   const kiln_tensor *ids, kiln_tensor *out);
+
+/* ---------------------------------------------------------------- interop */
+
+/* The tensor's memory: a host pointer on the CPU, a device pointer on the
+ * GPU (usable with cudaMemcpyAsync or a kernel on kiln_context_stream).
+ * Valid until the tensor is destroyed; NULL for a NULL tensor. Work enqueued
+ * on the context may still be writing it: order your access on the stream
+ * or call kiln_sync first. */
+KILN_API void *kiln_tensor_data(const kiln_tensor *t);
+
+/* The context's cudaStream_t, as void *, on the GPU (every kiln op on ctx
+ * runs on it, in order); NULL on the CPU or for a NULL ctx. */
+KILN_API void *kiln_context_stream(const kiln_context *ctx);
+
+/* A tensor over memory the caller owns, without a copy: host memory for a
+ * CPU context, device memory of ctx's GPU for a CUDA one. kiln never frees
+ * it: kiln_tensor_destroy frees only the wrapper, and data must outlive it.
+ * data must be aligned to the element size (2 or 4 bytes), else
+ * KILN_ERR_INVALID_ARGUMENT; it may be NULL only for an empty shape. Shape
+ * rules are those of kiln_tensor_create. */
+KILN_API KILN_NODISCARD kiln_status kiln_tensor_wrap(kiln_context *ctx, kiln_dtype dtype,
+                                                     int ndim, const int64_t *shape, void *data,
+                                                     kiln_tensor **out);
+
+/* Custom ops: a function of yours run in stream order with kiln tensors.
+ * stream is the context's cudaStream_t on the GPU (enqueue your work on it;
+ * inside kiln_graph_begin/_end your launches are captured into the graph)
+ * and NULL on the CPU (work synchronously, on the calling thread).
+ * tensors: the array given to kiln_custom_op (kiln_tensor_data gives the
+ * memory). Return KILN_OK or an error status. */
+#define KILN_CUSTOM_MAX_TENSORS 8
+typedef kiln_status (*kiln_custom_fn)(void *stream, kiln_tensor *const *tensors, int ntensors,
+                                      void *user);
+/* Runs fn(stream, tensors, ntensors, user) on ctx's backend, ordered after
+ * the work enqueued before it and before the work enqueued after it.
+ * ntensors 0..KILN_CUSTOM_MAX_TENSORS (tensors may be NULL when 0), each a
+ * tensor of ctx. A non-OK status from fn is returned as it is, with
+ * kiln_last_error() saying that fn returned it. While capturing,
+ * fn is not called now but at every kiln_graph_run on the CPU, and once,
+ * to record its launches, on the GPU; the tensor pointers (not the array)
+ * are copied, and user must stay valid as long as the graph. */
+KILN_API KILN_NODISCARD kiln_status kiln_custom_op(kiln_context *ctx, kiln_custom_fn fn,
+                                                   kiln_tensor *const *tensors, int ntensors,
+                                                   void *user);
 
 /* ----------------------------------------------------------------- graphs */
 

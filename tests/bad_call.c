@@ -3,8 +3,10 @@
 
 kt_operands kt_bad_operands(kt_env *env, const kt_bad_setup *s, int out_role) {
   kt_operands ops = {.ctx = env->ctx};
-  ops.odd = env->dtype == KILN_F32 ? KILN_F16 : KILN_F32;
-  kiln_context *other = s->foreign ? kt_context(env) : NULL;
+  ops.odd = s->odd_i32 ? KILN_I32 : env->dtype == KILN_F32 ? KILN_F16 : KILN_F32;
+  kiln_context *other = NULL;
+  if (s->foreign)
+    other = s->foreign_cpu ? kt_context_of(env, KILN_DEVICE_CPU) : kt_context(env);
   for (int r = 0; r < KT_ROLES; r++) {
     if (s->spec[r].ndim == 0)
       continue;

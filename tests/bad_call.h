@@ -25,7 +25,9 @@ typedef struct kt_spec {
 typedef struct kt_bad_setup {
   kt_spec spec[KT_ROLES];
   unsigned odd_dtype; /* roles made with a dtype other than the test's */
+  int odd_i32;        /* ... and that dtype is KILN_I32, which these ops never take */
   unsigned foreign;   /* roles made on a second context of the same kind */
+  int foreign_cpu;    /* ... on a CPU context instead (another device for GPU tests) */
   unsigned null;      /* roles (and KT_CTX) passed as NULL */
   int out_is;         /* > 0: the out role is the tensor of role out_is - 1 */
 } kt_bad_setup;

@@ -34,6 +34,15 @@ typedef struct kt_matmul_case {
   int p_null;       /* pass params NULL (only for plain products) */
 } kt_matmul_case;
 
+/* The optional additive softmax mask: values U(-2, 2) (an ALiBi-like
+ * bias) with -inf where it pads. */
+typedef enum kt_mask {
+  KT_NO_MASK,
+  KT_MASK_ROW,             /* [Sk] for every row; the last Sk/6 columns -inf */
+  KT_MASK_BATCH,           /* [B, Sk]; batch b's first 2b columns -inf (left padding) */
+  KT_MASK_BATCH_LAST_EMPTY /* [B, Sk]; the last batch all -inf: its rows are zeros */
+} kt_mask;
+
 typedef struct kt_softmax_case {
   const char *name;
   int ndim;
@@ -43,6 +52,7 @@ typedef struct kt_softmax_case {
   int in_place; /* out == x */
   kt_pattern pattern;
   int p_null;   /* pass params NULL (scale 1, no mask) */
+  kt_mask mask;
 } kt_softmax_case;
 
 typedef struct kt_rms_norm_case {

@@ -174,15 +174,17 @@ kiln_tensor *kt_tensor(kt_env *env, kiln_dtype dtype, int ndim, const int64_t *s
   return kt_tensor_on(env, env->ctx, dtype, ndim, shape);
 }
 
-kiln_context *kt_context(kt_env *env) {
+kiln_context *kt_context_of(kt_env *env, kiln_device device) {
   kiln_context *ctx = NULL;
-  kiln_status s = kiln_context_create(env->device, 0, &ctx);
+  kiln_status s = kiln_context_create(device, 0, &ctx);
   if (s != KILN_OK)
-    KT_FAIL(env, "a second %s context: %s: %s", env->backend, kiln_status_string(s),
+    KT_FAIL(env, "another context on device %d: %s: %s", (int)device, kiln_status_string(s),
             kiln_last_error());
   track(RES_CONTEXT, ctx);
   return ctx;
 }
+
+kiln_context *kt_context(kt_env *env) { return kt_context_of(env, env->device); }
 
 kiln_graph *kt_track_graph(kiln_graph *graph) {
   if (graph)
@@ -210,6 +212,13 @@ void kt_ok_at(const kt_env *env, kiln_status s, const char *call, const char *fi
   if (s != KILN_OK)
     kt_fail_at(env, file, line, "%s returned %s: %s", call, kiln_status_string(s),
                kiln_last_error());
+}
+
+void kt_skip_if_unsupported(const kt_env *env, kiln_status s) {
+  if (s != KILN_ERR_UNSUPPORTED)
+    return;
+  print_message("%s: KILN_ERR_UNSUPPORTED: %s\n", env->name, kiln_last_error());
+  skip();
 }
 
 /* -------------------------------------------------------------- running */

@@ -68,6 +68,10 @@ bool kt_verbose(void);
 #define KT_FAIL(env, ...) kt_fail_at((env), __FILE__, __LINE__, __VA_ARGS__)
 void kt_fail_at(const kt_env *env, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* KILN_ERR_UNSUPPORTED is a documented answer to a valid request ("a
+ * valid request this backend cannot do"): the test reports SKIPPED with the
+ * library's reason instead of failing or vanishing. */
+void kt_skip_if_unsupported(const kt_env *env, kiln_status s);
 /* Fails unless s is KILN_OK, quoting kiln_last_error(). */
 #define KT_OK(env, s) kt_ok_at((env), (s), #s, __FILE__, __LINE__)
 void kt_ok_at(const kt_env *env, kiln_status s, const char *call, const char *file, int line);
@@ -80,6 +84,8 @@ kiln_tensor *kt_tensor_on(kt_env *env, kiln_context *ctx, kiln_dtype dtype, int 
                           const int64_t *shape);
 /* A second context of env's kind (for "tensors of another context"). */
 kiln_context *kt_context(kt_env *env);
+/* A new context on device 0 of the given kind. */
+kiln_context *kt_context_of(kt_env *env, kiln_device device);
 /* Tracks a graph so it is destroyed after the test. */
 kiln_graph *kt_track_graph(kiln_graph *graph);
 

@@ -33,25 +33,30 @@ void ref_matmul(const ref_matmul_shape *s, const double *a, const double *b, con
   }
 }
 
-static bool masked(double x, int64_t i, int64_t j, int64_t sq, int64_t cols) {
-  return x == -INFINITY || (sq > 0 && j > i % sq + (cols - sq));
+/* scale * x + mask of one entry; -inf when the causal mask hides it. */
+static double logit(const ref_softmax_shape *s, const double *x, double scale, int64_t r,
+                    int64_t j) {
+  if (s->sq > 0 && j > r % s->sq + (s->cols - s->sq))
+    return -INFINITY;
+  double v = scale * x[r * s->cols + j];
+  if (s->mask)
+    v += s->mask[(r / s->group) * s->cols + j];
+  return v;
 }
 
-void ref_softmax(const double *x, int64_t rows, int64_t cols, int64_t sq, double scale,
-                 double *out) {
-  for (int64_t r = 0; r < rows; r++) {
-    const double *xr = x + r * cols;
-    double *o = out + r * cols;
+void ref_softmax(const ref_softmax_shape *s, const double *x, double scale, double *out) {
+  for (int64_t r = 0; r < s->rows; r++) {
+    double *o = out + r * s->cols;
     double max = -INFINITY;
-    for (int64_t j = 0; j < cols; j++)
-      if (!masked(xr[j], r, j, sq, cols) && scale * xr[j] > max)
-        max = scale * xr[j];
+    for (int64_t j = 0; j < s->cols; j++)
+      max = fmax(max, logit(s, x, scale, r, j));
     double sum = 0.0;
-    for (int64_t j = 0; j < cols; j++) {
-      o[j] = masked(xr[j], r, j, sq, cols) ? 0.0 : exp(scale * xr[j] - max);
+    for (int64_t j = 0; j < s->cols; j++) {
+      double v = logit(s, x, scale, r, j);
+      o[j] = v == -INFINITY ? 0.0 : exp(v - max);
       sum += o[j];
     }
-    for (int64_t j = 0; j < cols; j++)
+    for (int64_t j = 0; j < s->cols; j++)
       o[j] = sum > 0.0 ? o[j] / sum : 0.0; /* nothing unmasked: zeros */
   }
 }

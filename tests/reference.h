@@ -19,12 +19,18 @@ typedef struct ref_matmul_shape {
 void ref_matmul(const ref_matmul_shape *s, const double *a, const double *b, const double *c,
                 const double *bias, double alpha, double beta, double *out);
 
-/* Softmax over rows of cols elements of scale * x. sq > 0: causal, the rows
- * form [sq, cols] matrices and column j of row i is masked when
- * j > i + (cols - sq). -inf entries are masked too; a row with nothing left
- * is all zeros. */
-void ref_softmax(const double *x, int64_t rows, int64_t cols, int64_t sq, double scale,
-                 double *out);
+/* Softmax over rows of cols elements of scale * x + mask. sq > 0: causal,
+ * the rows form [sq, cols] matrices and column j of row i is masked when
+ * j > i + (cols - sq). mask (NULL: none) is additive: row r uses mask row
+ * r / group. Entries that come out -inf are masked too; a row with nothing
+ * left is all zeros. */
+typedef struct ref_softmax_shape {
+  int64_t rows, cols;
+  int64_t sq;            /* > 0: causal */
+  const double *mask;    /* NULL, or [rows / group, cols] */
+  int64_t group;         /* rows sharing one mask row */
+} ref_softmax_shape;
+void ref_softmax(const ref_softmax_shape *s, const double *x, double scale, double *out);
 
 /* out = x / sqrt(mean(x^2) + eps) * w, per row of cols elements. */
 void ref_rms_norm(const double *x, const double *w, int64_t rows, int64_t cols, double eps,

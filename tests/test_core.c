@@ -12,6 +12,7 @@
 
 void core_register_tensor(void);
 void core_register_convert(void);
+void core_register_threads(void);
 
 /* clang-format off */
 static const struct { kiln_status status; const char *name; } statuses[] = {
@@ -60,12 +61,14 @@ static void test_dtypes(kt_env *env) {
   assert_int_equal(kiln_dtype_size(KILN_F32), 4);
   assert_int_equal(kiln_dtype_size(KILN_F16), 2);
   assert_int_equal(kiln_dtype_size(KILN_BF16), 2);
-  assert_int_equal(kiln_dtype_size((kiln_dtype)3), 0);
+  assert_int_equal(kiln_dtype_size(KILN_I32), 4);
+  assert_int_equal(kiln_dtype_size((kiln_dtype)(KILN_I32 + 1)), 0);
   assert_int_equal(kiln_dtype_size((kiln_dtype)-1), 0);
   assert_string_equal(kiln_dtype_name(KILN_F32), "f32");
   assert_string_equal(kiln_dtype_name(KILN_F16), "f16");
   assert_string_equal(kiln_dtype_name(KILN_BF16), "bf16");
-  assert_string_equal(kiln_dtype_name((kiln_dtype)3), "?");
+  assert_string_equal(kiln_dtype_name(KILN_I32), "i32");
+  assert_string_equal(kiln_dtype_name((kiln_dtype)(KILN_I32 + 1)), "?");
 }
 
 static void test_device_counts(kt_env *env) {
@@ -196,7 +199,6 @@ static int gpu_present(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--gpu-present") == 0)
     return gpu_present();
-  /* First, before anything on this thread can fail. */
   kt_add_host(test_last_error_per_thread, NULL, "last_error_per_thread");
   kt_add_host(test_status_strings, NULL, "status_strings");
   kt_add_host(test_version, NULL, "version");
@@ -210,5 +212,6 @@ int main(int argc, char **argv) {
   kt_add(test_last_error_kept_by_success, NULL, KILN_F32, "last_error_kept_by_success");
   core_register_tensor();
   core_register_convert();
+  core_register_threads();
   return kt_run("core");
 }

@@ -40,7 +40,8 @@ static const bad_shape_case bad_shapes[] = {
   {"negative_dim", KILN_F32, 2, {3, -2}, KILN_ERR_SHAPE, "-2"},
   {"negative_first_dim", KILN_F16, 1, {-1}, KILN_ERR_SHAPE, "-1"},
   {"negative_after_zero", KILN_F32, 2, {0, -5}, KILN_ERR_SHAPE, "-5"},
-  {"unknown_dtype", 7, 1, {4}, KILN_ERR_DTYPE, "dtype"},
+  {"unknown_dtype", KILN_I32 + 1, 1, {4}, KILN_ERR_DTYPE, "dtype"},
+  {"unknown_dtype_7", 7, 1, {4}, KILN_ERR_DTYPE, "dtype"},
   {"negative_dtype", -1, 1, {4}, KILN_ERR_DTYPE, "dtype"},
   {"ndim_0", KILN_F32, 0, {4}, KILN_ERR_SHAPE, "ndim"},
   {"ndim_negative", KILN_F32, -1, {4}, KILN_ERR_SHAPE, "ndim"},
@@ -193,8 +194,8 @@ static void test_empty_transfer(kt_env *env) {
 }
 
 void core_register_tensor(void) {
-  static const kiln_dtype dtypes[] = {KILN_F32, KILN_F16, KILN_BF16};
-  for (size_t d = 0; d < 3; d++) {
+  static const kiln_dtype dtypes[] = {KILN_F32, KILN_F16, KILN_BF16, KILN_I32};
+  for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
     const char *dt = kiln_dtype_name(dtypes[d]);
     for (size_t i = 0; i < sizeof good_shapes / sizeof good_shapes[0]; i++)
       kt_add(test_create_accessors, &good_shapes[i], dtypes[d], "tensor_%s_%s", dt,

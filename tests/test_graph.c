@@ -31,7 +31,7 @@ static chain make_chain(kt_env *env) {
 }
 
 static void capture_chain(kt_env *env, const chain *c) {
-  const kiln_softmax_params sp = {SCALE, 0};
+  const kiln_softmax_params sp = {.scale = SCALE};
   KT_OK(env, kiln_matmul(env->ctx, c->x, c->w, c->y, NULL));
   KT_OK(env, kiln_softmax(env->ctx, c->y, c->s, &sp));
   KT_OK(env, kiln_rms_norm(env->ctx, c->s, c->g, EPS, c->r));
@@ -50,7 +50,8 @@ static void check_chain(kt_env *env, const chain *c, const double *xv, const dou
   double big = 0.0; /* the largest |scale * y|, for the softmax tolerance */
   for (int i = 0; i < M * N; i++)
     big = fabs(SCALE * y[i]) > big ? fabs(SCALE * y[i]) : big;
-  ref_softmax(y, M, N, 0, SCALE, ref);
+  const ref_softmax_shape ss = {M, N, 0, NULL, M};
+  ref_softmax(&ss, y, SCALE, ref);
   kt_check_close(env, "s = softmax(y)", s, ref, M * N, N, NULL,
                  kt_softmax_tol(env->dtype, N, big));
   ref_rms_norm(s, gv, M, N, EPS, ref);
@@ -105,7 +106,7 @@ static void test_accumulating_replay(kt_env *env) {
   kiln_tensor *out = kt_tensor(env, env->dtype, 2, os);
   double *av = kt_random(env, a, -1, 1), *bv = kt_random(env, b, -1, 1);
   double *ov = kt_random(env, out, -1, 1);
-  const kiln_matmul_params p = {0, 0, 1.0f, 1.0f, NULL};
+  const kiln_matmul_params p = {.alpha = 1.0f, .beta = 1.0f};
 
   KT_OK(env, kiln_graph_begin(env->ctx));
   KT_OK(env, kiln_matmul(env->ctx, a, b, out, &p));
@@ -193,7 +194,8 @@ static void test_failed_op_not_recorded(kt_env *env) {
   KT_OK(env, kiln_graph_run(env->ctx, g));
 
   double ref[3 * 17];
-  ref_softmax(xv, 3, 17, 0, 1.0, ref);
+  const ref_softmax_shape ss = {3, 17, 0, NULL, 3};
+  ref_softmax(&ss, xv, 1.0, ref);
   kt_check_close(env, "softmax recorded after a failed op", kt_read(env, sm), ref, 51, 17, NULL,
                  kt_softmax_tol(env->dtype, 17, 3.0));
   kt_expect_unchanged(env, &out_snap, "the failed matmul's out");
@@ -219,7 +221,8 @@ static void test_graph_of_another_context(kt_env *env) {
   kt_expect_unchanged(env, &snap, "out of a graph run on the wrong context");
   KT_OK(env, kiln_graph_run(other, g));
   double ref[2 * 17];
-  ref_softmax(xv, 2, 17, 0, 1.0, ref);
+  const ref_softmax_shape ss = {2, 17, 0, NULL, 2};
+  ref_softmax(&ss, xv, 1.0, ref);
   kt_check_close(env, "the graph on its own context", kt_read(env, out), ref, 34, 17, NULL,
                  kt_softmax_tol(env->dtype, 17, 1.0));
 }

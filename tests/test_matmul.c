@@ -51,7 +51,8 @@ static void run_case(kt_env *env, const kt_matmul_case *c, double tol) {
   if (!cv)
     kt_poison(env, out);
 
-  kiln_matmul_params p = {c->ta, c->tb, c->alpha, c->beta, bias};
+  kiln_matmul_params p = {
+      .transpose_a = c->ta, .transpose_b = c->tb, .alpha = c->alpha, .beta = c->beta, .bias = bias};
   KT_OK(env, kiln_matmul(env->ctx, a, b, out, c->p_null ? NULL : &p));
 
   int64_t n = kiln_tensor_numel(out);

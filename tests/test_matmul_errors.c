@@ -52,6 +52,7 @@ static const mm_bad cases[] = {
   {"dtype_b", {.spec = {OK_SHAPES}, .odd_dtype = R(B)}, .want = KILN_ERR_DTYPE, .arg = "b"},
   {"dtype_out", {.spec = {OK_SHAPES}, .odd_dtype = R(OUT)}, .want = KILN_ERR_DTYPE, .arg = "out"},
   {"dtype_bias", {.spec = {OK_SHAPES, T1(5)}, .odd_dtype = R(BIAS)}, .want = KILN_ERR_DTYPE, .arg = "bias"},
+  {"i32", {.spec = {OK_SHAPES}, .odd_dtype = R(A) | R(B) | R(OUT), .odd_i32 = 1}, .want = KILN_ERR_DTYPE, .arg = "a"},
   /* NULLs */
   {"null_ctx", {.spec = {OK_SHAPES}, .null = KT_CTX}, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "ctx"},
   {"null_a", {.spec = {OK_SHAPES}, .null = R(A)}, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "a"},
@@ -62,6 +63,7 @@ static const mm_bad cases[] = {
   {"foreign_b", {.spec = {OK_SHAPES}, .foreign = R(B)}, .want = KILN_ERR_DEVICE, .arg = "b"},
   {"foreign_out", {.spec = {OK_SHAPES}, .foreign = R(OUT)}, .want = KILN_ERR_DEVICE, .arg = "out"},
   {"foreign_bias", {.spec = {OK_SHAPES, T1(5)}, .foreign = R(BIAS)}, .want = KILN_ERR_DEVICE, .arg = "bias"},
+  {"cpu_context_b", {.spec = {OK_SHAPES}, .foreign = R(B), .foreign_cpu = 1}, .want = KILN_ERR_DEVICE, .arg = "b"},
   /* out aliasing an input (square shapes, so only the aliasing is wrong) */
   {"out_is_a", {.spec = {T2(5, 5), T2(5, 5)}, .out_is = A + 1}, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "out"},
   {"out_is_b", {.spec = {T2(5, 5), T2(5, 5)}, .out_is = B + 1}, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "out"},
@@ -80,7 +82,11 @@ static const mm_bad cases[] = {
 static void test_bad_call(kt_env *env) {
   const mm_bad *c = env->param;
   kt_operands ops = kt_bad_operands(env, &c->s, OUT);
-  kiln_matmul_params p = {c->ta, c->tb, c->alpha, c->beta, ops.t[BIAS]};
+  kiln_matmul_params p = {.transpose_a = c->ta,
+                          .transpose_b = c->tb,
+                          .alpha = c->alpha,
+                          .beta = c->beta,
+                          .bias = ops.t[BIAS]};
   kiln_status s = kiln_matmul(ops.ctx, ops.t[A], ops.t[B], ops.t[OUT], &p);
   kt_bad_check(env, &c->s, &ops, s, c->want, "kiln_matmul", c->arg, c->shapes, names);
 }

@@ -31,8 +31,10 @@ static int role_shape(const bench_case *c, int role, int64_t shape[KILN_MAX_DIMS
   if (c->op == BENCH_MATMUL) {
     int64_t m = c->shape[0], n = c->shape[1], k = c->shape[2];
     int64_t dims[3][2] = {{m, k}, {k, n}, {m, n}};
-    if (c->transpose_b)
-      dims[1][0] = n, dims[1][1] = k;
+    if (c->transpose_b) { /* b as [N, K], a Linear layer's weight */
+      dims[1][0] = n;
+      dims[1][1] = k;
+    }
     memcpy(shape, dims[role], sizeof dims[role]);
     return 2;
   }

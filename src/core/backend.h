@@ -36,6 +36,8 @@ typedef struct kiln_softmax_op {
   int64_t sq;         /* causal: rows of each [Sq, Sk] matrix; else 0 */
   bool causal;
   float scale;
+  const kiln_tensor *mask; /* optional, [mask_rows, cols] in dtype */
+  int64_t mask_group;      /* row r uses mask row r / mask_group (rows for a 1-D mask) */
 } kiln_softmax_op;
 
 typedef struct kiln_rms_norm_op {
@@ -46,7 +48,112 @@ typedef struct kiln_rms_norm_op {
   float eps;
 } kiln_rms_norm_op;
 
-typedef enum kiln_op_kind { KILN_OP_MATMUL, KILN_OP_SOFTMAX, KILN_OP_RMS_NORM } kiln_op_kind;
+/* out = x w^T (+ bias) + scale (x a^T) b^T; x [rows, in], w [n, in],
+ * a [rank, in], b [n, rank], out [rows, n]. */
+typedef struct kiln_lora_op {
+  const kiln_tensor *x, *w, *bias, *a, *b; /* bias may be NULL */
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t rows, in, n, rank;
+  float scale;
+} kiln_lora_op;
+
+/* h = x + residual (rounded to dtype, stored), out = rms_norm(h as stored).
+ * h may be x or residual; out overlaps nothing. */
+typedef struct kiln_add_rms_norm_op {
+  const kiln_tensor *x, *residual, *weight;
+  kiln_tensor *h, *out;
+  kiln_dtype dtype;
+  int64_t rows, cols;
+  float eps;
+} kiln_add_rms_norm_op;
+
+/* weight and bias may be NULL (1 and 0); out may be x. */
+typedef struct kiln_layer_norm_op {
+  const kiln_tensor *x, *weight, *bias;
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t rows, cols;
+  float eps;
+} kiln_layer_norm_op;
+
+typedef enum kiln_unary_kind {
+  KILN_UNARY_GELU_ERF,
+  KILN_UNARY_GELU_TANH,
+  KILN_UNARY_SILU,
+  KILN_UNARY_SCALE /* out = scale * x */
+} kiln_unary_kind;
+
+/* out[i] = f(x[i]) for i < n; out may be x. */
+typedef struct kiln_unary_op {
+  kiln_unary_kind kind;
+  const kiln_tensor *x;
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t n;
+  float scale;
+} kiln_unary_op;
+
+typedef enum kiln_binary_kind {
+  KILN_BINARY_ADD,
+  KILN_BINARY_MUL,
+  KILN_BINARY_SWIGLU /* silu(a) * b */
+} kiln_binary_kind;
+
+/* out[i] = a[i] op b[i % b_n] for i < n (b_n divides n; b_n == n for
+ * swiglu). out may be a, or b when b_n == n. */
+typedef struct kiln_binary_op {
+  kiln_binary_kind kind;
+  const kiln_tensor *a, *b;
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t n, b_n;
+} kiln_binary_op;
+
+/* x, out: [outer, seq, inner, d] flattened; row (o, s, i) has position
+ * position_offset + s. rotary_dims even, <= d. out may be x. */
+typedef struct kiln_rope_op {
+  const kiln_tensor *x;
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t outer, seq, inner, d;
+  int64_t rotary_dims;
+  int64_t position_offset;
+  float base;
+  bool interleaved;
+} kiln_rope_op;
+
+/* out[i, :] = table[ids[i], :] for i < n_ids; table [vocab, d]. A backend
+ * checks every id against vocab (the CPU before writing anything). */
+typedef struct kiln_embedding_op {
+  const kiln_tensor *table, *ids;
+  kiln_tensor *out;
+  kiln_dtype dtype; /* the table's */
+  int64_t n_ids, vocab, d;
+} kiln_embedding_op;
+
+/* The user's function and a copy of its tensor pointers, so a recorded op
+ * does not depend on the caller's array. */
+typedef struct kiln_custom_op_args {
+  kiln_custom_fn fn;
+  void *user;
+  int ntensors;
+  kiln_tensor *tensors[KILN_CUSTOM_MAX_TENSORS];
+} kiln_custom_op_args;
+
+typedef enum kiln_op_kind {
+  KILN_OP_MATMUL,
+  KILN_OP_SOFTMAX,
+  KILN_OP_RMS_NORM,
+  KILN_OP_LORA,
+  KILN_OP_ADD_RMS_NORM,
+  KILN_OP_LAYER_NORM,
+  KILN_OP_UNARY,
+  KILN_OP_BINARY,
+  KILN_OP_ROPE,
+  KILN_OP_EMBEDDING,
+  KILN_OP_CUSTOM
+} kiln_op_kind;
 
 typedef struct kiln_op {
   kiln_op_kind kind;
@@ -54,6 +161,14 @@ typedef struct kiln_op {
     kiln_matmul_op matmul;
     kiln_softmax_op softmax;
     kiln_rms_norm_op rms_norm;
+    kiln_lora_op lora;
+    kiln_add_rms_norm_op add_rms_norm;
+    kiln_layer_norm_op layer_norm;
+    kiln_unary_op unary;
+    kiln_binary_op binary;
+    kiln_rope_op rope;
+    kiln_embedding_op embedding;
+    kiln_custom_op_args custom;
   } u;
 } kiln_op;
 
@@ -91,6 +206,25 @@ typedef struct kiln_backend {
   kiln_status (*graph_end)(void *state, kiln_backend_graph **graph);
   kiln_status (*graph_run)(void *state, kiln_backend_graph *graph);
   void (*graph_destroy)(void *state, kiln_backend_graph *graph);
+
+  /* The transformer set. Appended after the original members so a
+   * positional initializer of the older table still compiles. Any of them
+   * may be NULL: src/ops/ then runs the composite of basic ops (lora,
+   * add_rms_norm) or answers KILN_ERR_UNSUPPORTED naming the op. */
+  /* softmax with op->mask set; softmax itself only ever sees mask NULL. */
+  kiln_status (*softmax_masked)(void *state, const kiln_softmax_op *op);
+  kiln_status (*lora)(void *state, const kiln_lora_op *op);                 /* fused */
+  kiln_status (*add_rms_norm)(void *state, const kiln_add_rms_norm_op *op); /* fused */
+  kiln_status (*layer_norm)(void *state, const kiln_layer_norm_op *op);
+  kiln_status (*unary)(void *state, const kiln_unary_op *op);
+  kiln_status (*binary)(void *state, const kiln_binary_op *op);
+  kiln_status (*rope)(void *state, const kiln_rope_op *op);
+  kiln_status (*embedding)(void *state, const kiln_embedding_op *op);
+  /* Calls op->fn with the backend's stream (NULL on the CPU) and returns
+   * its status. */
+  kiln_status (*custom)(void *state, const kiln_custom_op_args *op);
+  /* The native stream handle (cudaStream_t) or NULL. */
+  void *(*stream)(void *state);
 } kiln_backend;
 
 /* The backends this build has; NULL where one was not built. */

@@ -64,6 +64,8 @@ void kiln_context_destroy(kiln_context *ctx) {
   if (!ctx)
     return;
   kiln_capture_abandon(ctx);
+  for (int i = 0; i < ctx->scratch_count; i++)
+    kiln_tensor_destroy(ctx->scratch[i]);
   ctx->backend->destroy(ctx->state);
   free(ctx);
 }
@@ -92,4 +94,50 @@ kiln_status kiln_context_allow_tf32(kiln_context *ctx, int allow) {
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
                      "kiln_context_allow_tf32: allow is %d; it must be 0 or 1", allow);
   return ctx->backend->set_tf32(ctx->state, allow == 1);
+}
+
+kiln_status kiln_context_use_fused(kiln_context *ctx, int enable) {
+  if (!ctx)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_use_fused: ctx is NULL");
+  if (enable != 0 && enable != 1)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "kiln_context_use_fused: enable is %d; it must be 0 or 1", enable);
+  ctx->prefer_composite = enable == 0;
+  return KILN_OK;
+}
+
+void *kiln_context_stream(const kiln_context *ctx) {
+  return ctx && ctx->backend->stream ? ctx->backend->stream(ctx->state) : NULL;
+}
+
+/* Smallest first allocation: small enough not to matter, large enough that
+ * tiny shapes never make the list grow step by step. */
+#define SCRATCH_MIN_BYTES 4096
+
+kiln_status kiln_context_scratch(kiln_context *ctx, size_t nbytes, const char *fn,
+                                 kiln_tensor **out) {
+  kiln_tensor *last = ctx->scratch_count ? ctx->scratch[ctx->scratch_count - 1] : NULL;
+  if (last && last->nbytes >= nbytes) {
+    *out = last;
+    return KILN_OK;
+  }
+  if (ctx->capturing && ctx->backend->graph_begin)
+    return kiln_fail(KILN_ERR_UNSUPPORTED,
+                     "%s: the composite needs %zu bytes of scratch, more than this context has, "
+                     "and memory cannot be allocated inside a graph capture; run the op once "
+                     "before kiln_graph_begin", fn, nbytes);
+  if (ctx->scratch_count == KILN_SCRATCH_SLOTS)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: scratch cannot grow to %zu bytes", fn, nbytes);
+  size_t floats = (nbytes + sizeof(float) - 1) / sizeof(float);
+  size_t doubled = last ? 2 * (size_t)last->numel : SCRATCH_MIN_BYTES / sizeof(float);
+  floats = floats > doubled ? floats : doubled;
+  if (floats > (size_t)INT64_MAX / sizeof(float))
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: scratch cannot grow to %zu bytes", fn, nbytes);
+  const int64_t shape[1] = {(int64_t)floats};
+  kiln_status s = kiln_tensor_new(ctx, KILN_F32, 1, shape, shape[0], NULL, true,
+                                  &ctx->scratch[ctx->scratch_count]);
+  if (s != KILN_OK)
+    return s;
+  *out = ctx->scratch[ctx->scratch_count++];
+  return KILN_OK;
 }

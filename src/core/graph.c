@@ -16,12 +16,22 @@ struct kiln_graph {
   struct kiln_op_list *record; /* otherwise */
 };
 
+/* src/ops/ has checked that the backend has the function an op needs. */
 static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
   const kiln_backend *b = ctx->backend;
   switch (op->kind) {
   case KILN_OP_MATMUL: return b->matmul(ctx->state, &op->u.matmul);
-  case KILN_OP_SOFTMAX: return b->softmax(ctx->state, &op->u.softmax);
+  case KILN_OP_SOFTMAX:
+    return (op->u.softmax.mask ? b->softmax_masked : b->softmax)(ctx->state, &op->u.softmax);
   case KILN_OP_RMS_NORM: return b->rms_norm(ctx->state, &op->u.rms_norm);
+  case KILN_OP_LORA: return b->lora(ctx->state, &op->u.lora);
+  case KILN_OP_ADD_RMS_NORM: return b->add_rms_norm(ctx->state, &op->u.add_rms_norm);
+  case KILN_OP_LAYER_NORM: return b->layer_norm(ctx->state, &op->u.layer_norm);
+  case KILN_OP_UNARY: return b->unary(ctx->state, &op->u.unary);
+  case KILN_OP_BINARY: return b->binary(ctx->state, &op->u.binary);
+  case KILN_OP_ROPE: return b->rope(ctx->state, &op->u.rope);
+  case KILN_OP_EMBEDDING: return b->embedding(ctx->state, &op->u.embedding);
+  case KILN_OP_CUSTOM: return b->custom(ctx->state, &op->u.custom);
   }
   return kiln_fail(KILN_ERR_BACKEND, "kiln: unknown op kind %d", (int)op->kind);
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define KILN_SCRATCH_SLOTS 40
+
 struct kiln_context {
   const kiln_backend *backend;
   void *state; /* the backend's per-context object */
@@ -19,6 +21,13 @@ struct kiln_context {
   int index;
   struct kiln_op_list *capture; /* CPU-style recording in progress, else NULL */
   bool capturing;
+  bool prefer_composite; /* kiln_context_use_fused(ctx, 0) */
+  /* Intermediates of composite ops (kiln_lora_linear's x a^T), in the
+   * backend's memory. The last one is current; older, smaller ones are kept
+   * until the context goes, since a graph captured earlier may still use
+   * them. Each is at least twice its predecessor, so the list stays short. */
+  kiln_tensor *scratch[KILN_SCRATCH_SLOTS];
+  int scratch_count;
 };
 
 struct kiln_tensor {
@@ -28,7 +37,8 @@ struct kiln_tensor {
   int64_t shape[KILN_MAX_DIMS];
   int64_t numel;
   size_t nbytes;
-  void *data; /* device memory of ctx's backend */
+  void *data;     /* device memory of ctx's backend */
+  bool owns_data; /* false for kiln_tensor_wrap: the caller frees data */
 };
 
 /* Record a failure for kiln_last_error() and return its status.
@@ -46,6 +56,17 @@ const char *kiln_shape_str(const kiln_tensor *t, char buf[KILN_SHAPE_STR_LEN]);
 /* Run one validated op on ctx now, or record it when ctx is capturing
  * without a native graph. The single point where ops reach a backend. */
 kiln_status kiln_dispatch(kiln_context *ctx, const kiln_op *op);
+
+/* At least nbytes of the context's scratch memory, as a tensor whose data
+ * alone is meaningful (ops that use it carry their own dtype and sizes).
+ * Grows only; never allocates once a size has been seen. Fails, naming fn,
+ * when it would have to grow inside a native (CUDA) graph capture. */
+kiln_status kiln_context_scratch(kiln_context *ctx, size_t nbytes, const char *fn,
+                                 kiln_tensor **out);
+
+/* A tensor struct over data (allocated by the backend when owns). */
+kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
+                            int64_t numel, void *data, bool owns, kiln_tensor **out);
 
 /* Drop a capture left open (the context is being destroyed). */
 void kiln_capture_abandon(kiln_context *ctx);

@@ -17,9 +17,8 @@ const char *kiln_shape_str(const kiln_tensor *t, char buf[KILN_SHAPE_STR_LEN]) {
 /* Checks the requested shape and computes its element count, refusing any
  * byte total that would not fit in a signed offset (so no later index
  * arithmetic can overflow either). */
-static kiln_status check_shape(kiln_dtype dtype, int ndim, const int64_t *shape,
-                               int64_t *numel) {
-  const char *fn = "kiln_tensor_create";
+static kiln_status check_shape(const char *fn, kiln_dtype dtype, int ndim,
+                               const int64_t *shape, int64_t *numel) {
   if (kiln_dtype_size(dtype) == 0)
     return kiln_fail(KILN_ERR_DTYPE, "%s: dtype %d is not a kiln_dtype", fn, (int)dtype);
   if (ndim < 1 || ndim > KILN_MAX_DIMS)
@@ -47,9 +46,34 @@ static kiln_status check_shape(kiln_dtype dtype, int ndim, const int64_t *shape,
   return KILN_OK;
 }
 
-kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
-                               const int64_t *shape, kiln_tensor **out) {
-  const char *fn = "kiln_tensor_create";
+kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
+                            int64_t numel, void *data, bool owns, kiln_tensor **out) {
+  kiln_tensor *t = calloc(1, sizeof *t);
+  if (!t)
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_tensor_create: out of host memory");
+  t->ctx = ctx;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
+  t->numel = numel;
+  t->nbytes = (size_t)numel * kiln_dtype_size(dtype);
+  t->data = data;
+  t->owns_data = owns;
+  if (owns) {
+    kiln_status s = ctx->backend->alloc(ctx->state, t->nbytes, &t->data);
+    if (s != KILN_OK) {
+      free(t);
+      return s;
+    }
+  }
+  *out = t;
+  return KILN_OK;
+}
+
+/* The checks kiln_tensor_create and kiln_tensor_wrap share. */
+static kiln_status check_new(const char *fn, kiln_context *ctx, kiln_dtype dtype, int ndim,
+                             const int64_t *shape, kiln_tensor **out, int64_t *numel) {
   if (!out)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   *out = NULL;
@@ -58,35 +82,45 @@ kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
   if (ctx->capturing)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
                      "%s: ctx is capturing a graph; create tensors before kiln_graph_begin", fn);
+  return check_shape(fn, dtype, ndim, shape, numel);
+}
+
+kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
+                               const int64_t *shape, kiln_tensor **out) {
   int64_t numel = 0;
-  kiln_status s = check_shape(dtype, ndim, shape, &numel);
+  kiln_status s = check_new("kiln_tensor_create", ctx, dtype, ndim, shape, out, &numel);
   if (s != KILN_OK)
     return s;
-  kiln_tensor *t = calloc(1, sizeof *t);
-  if (!t)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
-  t->ctx = ctx;
-  t->dtype = dtype;
-  t->ndim = ndim;
-  for (int i = 0; i < ndim; i++)
-    t->shape[i] = shape[i];
-  t->numel = numel;
-  t->nbytes = (size_t)numel * kiln_dtype_size(dtype);
-  s = ctx->backend->alloc(ctx->state, t->nbytes, &t->data);
-  if (s != KILN_OK) {
-    free(t);
+  return kiln_tensor_new(ctx, dtype, ndim, shape, numel, NULL, true, out);
+}
+
+kiln_status kiln_tensor_wrap(kiln_context *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
+                             void *data, kiln_tensor **out) {
+  const char *fn = "kiln_tensor_wrap";
+  int64_t numel = 0;
+  kiln_status s = check_new(fn, ctx, dtype, ndim, shape, out, &numel);
+  if (s != KILN_OK)
     return s;
-  }
-  *out = t;
-  return KILN_OK;
+  if (!data && numel > 0)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: data is NULL for a tensor of %lld elements",
+                     fn, (long long)numel);
+  size_t align = kiln_dtype_size(dtype);
+  if ((uintptr_t)data % align != 0)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "%s: data %p is not aligned to %zu bytes, the size of a %s element", fn,
+                     data, align, kiln_dtype_name(dtype));
+  return kiln_tensor_new(ctx, dtype, ndim, shape, numel, data, false, out);
 }
 
 void kiln_tensor_destroy(kiln_tensor *t) {
   if (!t)
     return;
-  t->ctx->backend->free(t->ctx->state, t->data);
+  if (t->owns_data)
+    t->ctx->backend->free(t->ctx->state, t->data);
   free(t);
 }
+
+void *kiln_tensor_data(const kiln_tensor *t) { return t ? t->data : NULL; }
 
 int kiln_tensor_ndim(const kiln_tensor *t) { return t ? t->ndim : 0; }
 

@@ -63,3 +63,34 @@ kiln_status kiln_check_float(const char *fn, const char *name, float value, bool
   return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s is %g; it must be finite%s", fn, name,
                    (double)value, positive ? " and > 0" : "");
 }
+
+kiln_status kiln_check_in_place_or_apart(const char *fn, const char *out_name,
+                                         const kiln_tensor *out, const char *name,
+                                         const kiln_tensor *t) {
+  return out == t ? KILN_OK : kiln_check_no_overlap(fn, out_name, out, name, t);
+}
+
+kiln_status kiln_check_float_dtype(const char *fn, const char *name, const kiln_tensor *t) {
+  if (t->dtype == KILN_F32 || t->dtype == KILN_F16 || t->dtype == KILN_BF16)
+    return KILN_OK;
+  char s[KILN_SHAPE_STR_LEN];
+  return kiln_fail(KILN_ERR_DTYPE, "%s: %s is %s %s; this op takes f32, f16 or bf16", fn, name,
+                   kiln_dtype_name(t->dtype), kiln_shape_str(t, s));
+}
+
+kiln_status kiln_check_vector(const char *fn, const char *name, const kiln_tensor *v,
+                              const char *ref_name, const kiln_tensor *ref) {
+  int64_t len = ref->shape[ref->ndim - 1];
+  if (v->ndim == 1 && v->shape[0] == len)
+    return KILN_OK;
+  char s1[KILN_SHAPE_STR_LEN], s2[KILN_SHAPE_STR_LEN];
+  return kiln_fail(KILN_ERR_SHAPE, "%s: %s is %s but %s is %s; %s must be [%lld]", fn, ref_name,
+                   kiln_shape_str(ref, s1), name, kiln_shape_str(v, s2), name, (long long)len);
+}
+
+kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present) {
+  if (present)
+    return KILN_OK;
+  return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for this op yet", fn,
+                   ctx->backend->name);
+}

@@ -15,6 +15,7 @@ static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *a, const 
   KILN_TRY(kiln_check_flag(FN, "transpose_b", p->transpose_b));
   KILN_TRY(kiln_check_float(FN, "alpha", p->alpha, false));
   KILN_TRY(kiln_check_float(FN, "beta", p->beta, false));
+  KILN_TRY(kiln_check_float_dtype(FN, "a", a));
   KILN_TRY(kiln_check_dtype(FN, "b", b, "a", a));
   KILN_TRY(kiln_check_dtype(FN, "out", out, "a", a));
   if (p->bias)

@@ -10,18 +10,14 @@ kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_tensor *x, const kiln_te
   KILN_TRY(kiln_check_tensor(FN, "weight", weight, ctx));
   KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
   KILN_TRY(kiln_check_float(FN, "eps", eps, true));
+  KILN_TRY(kiln_check_float_dtype(FN, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "weight", weight, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "out", out, "x", x));
   int64_t cols = x->shape[x->ndim - 1];
-  if (weight->ndim != 1 || weight->shape[0] != cols) {
-    char sx[KILN_SHAPE_STR_LEN], sw[KILN_SHAPE_STR_LEN];
-    return kiln_fail(KILN_ERR_SHAPE, "%s: x is %s but weight is %s; weight must be [%lld]", FN,
-                     kiln_shape_str(x, sx), kiln_shape_str(weight, sw), (long long)cols);
-  }
+  KILN_TRY(kiln_check_vector(FN, "weight", weight, "x", x));
   KILN_TRY(kiln_check_same_shape(FN, "out", out, "x", x));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "weight", weight));
-  if (out != x)
-    KILN_TRY(kiln_check_no_overlap(FN, "out", out, "x", x));
+  KILN_TRY(kiln_check_in_place_or_apart(FN, "out", out, "x", x));
   if (x->numel == 0)
     return KILN_OK;
   kiln_op op = {.kind = KILN_OP_RMS_NORM};

@@ -38,10 +38,32 @@ typedef struct cpu_state {
  * after kiln_fail(KILN_ERR_OUT_OF_MEMORY) naming fn when it cannot grow. */
 float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn);
 
+/* count per-column parameter vectors of n elements (a norm's weight and
+ * bias) as f32 in out[]: f32 ones where they lie, 16-bit ones widened once
+ * into scratch rather than once per row, absent (NULL) ones filled with
+ * fills[i]. Uses the scratch from its start. */
+kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
+                           const float *fills, int count, size_t n, const float **out,
+                           const char *fn);
+
 kiln_status cpu_matmul(void *state, const kiln_matmul_op *op);
 kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 kiln_status cpu_softmax(void *state, const kiln_softmax_op *op);
 kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op);
+kiln_status cpu_lora(void *state, const kiln_lora_op *op);
+kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
+kiln_status cpu_layer_norm(void *state, const kiln_layer_norm_op *op);
+kiln_status cpu_unary(void *state, const kiln_unary_op *op);
+kiln_status cpu_binary(void *state, const kiln_binary_op *op);
+kiln_status cpu_rope(void *state, const kiln_rope_op *op);
+kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
+
+/* One RMSNorm row (cpu_rms_norm.c): out = x * inv_rms * weight, weight as
+ * f32. x and out may be the same row. Shared with the fused add_rms_norm,
+ * so the fused op normalizes exactly as the basic one does. */
+void cpu_rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                      const float *weight);
+
 
 /* One batch of a matmul is one GEMM of batch*m rows when every batch
  * shares b and a's batches lie one after another as rows (no transpose). */
@@ -116,6 +138,21 @@ static inline void cpu_commit(kiln_dtype dtype, void *row, int64_t j0, const flo
                               size_t n) {
   if (dtype != KILN_F32)
     cpu_narrow(dtype, buf, (uint16_t *)row + j0, n);
+}
+
+/* A per-column parameter vector of n elements as f32: t's own memory when
+ * it is f32, else widened into dst; dst filled with `fill` when t is NULL
+ * (an absent weight or bias). dst holds n floats. */
+static inline const float *cpu_vector_f32(const kiln_tensor *t, kiln_dtype dtype, size_t n,
+                                          float fill, float *dst) {
+  if (t && dtype == KILN_F32)
+    return t->data;
+  if (t)
+    cpu_widen(dtype, t->data, dst, n);
+  else
+    for (size_t i = 0; i < n; i++)
+      dst[i] = fill;
+  return dst;
 }
 
 #endif /* KILN_BACKEND_CPU_H */

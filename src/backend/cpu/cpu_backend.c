@@ -36,6 +36,17 @@ float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn) {
   return grown;
 }
 
+kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
+                           const float *fills, int count, size_t n, const float **out,
+                           const char *fn) {
+  float *dst = cpu_scratch(s, (size_t)count * n, fn);
+  if (!dst)
+    return KILN_ERR_OUT_OF_MEMORY;
+  for (int i = 0; i < count; i++)
+    out[i] = cpu_vector_f32(params[i], dtype, n, fills[i], dst + (size_t)i * n);
+  return KILN_OK;
+}
+
 static int cpu_device_count(void) { return 1; }
 
 static const char *blas_threading(void) {
@@ -116,6 +127,15 @@ static kiln_status cpu_copy(void *state, void *dst, const void *src, size_t nbyt
   return KILN_OK;
 }
 
+/* The user's function runs now, on this thread, like every CPU op. */
+static kiln_status cpu_custom(void *state, const kiln_custom_op_args *op) {
+  (void)state;
+  kiln_status s = op->fn(NULL, op->tensors, op->ntensors, op->user);
+  if (s == KILN_OK)
+    return KILN_OK;
+  return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
+}
+
 static const kiln_backend cpu_backend = {
     .name = "cpu",
     .device = KILN_DEVICE_CPU,
@@ -133,6 +153,16 @@ static const kiln_backend cpu_backend = {
     .softmax = cpu_softmax,
     .rms_norm = cpu_rms_norm,
     /* graph_* stay NULL: the core records and replays op lists itself. */
+    .softmax_masked = cpu_softmax,
+    .lora = cpu_lora,
+    .add_rms_norm = cpu_add_rms_norm,
+    .layer_norm = cpu_layer_norm,
+    .unary = cpu_unary,
+    .binary = cpu_binary,
+    .rope = cpu_rope,
+    .embedding = cpu_embedding,
+    .custom = cpu_custom,
+    /* stream stays NULL: CPU ops run on the calling thread. */
 };
 
 const kiln_backend *kiln_backend_cpu(void) { return &cpu_backend; }

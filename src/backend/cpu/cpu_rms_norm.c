@@ -47,36 +47,28 @@ static void write_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, 
   }
 }
 
-static void rms_norm_row(const kiln_rms_norm_op *op, const float *weight, int64_t r) {
-  const size_t offset = cpu_row_offset(op->dtype, r, op->cols);
-  const void *x = (const char *)op->x->data + offset;
-  void *out = (char *)op->out->data + offset;
+void cpu_rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                      const float *weight) {
   float buf[CPU_BLOCK];
-  double mean_square = row_sum_squares(op->dtype, x, op->cols, buf) / (double)op->cols;
-  float inv_rms = (float)(1.0 / sqrt(mean_square + op->eps));
-  write_row(op->dtype, x, out, op->cols, inv_rms, weight, buf);
-}
-
-/* The weight as f32: where it lies, or widened once into scratch rather
- * than once per row. */
-static const float *weight_f32(cpu_state *s, const kiln_rms_norm_op *op) {
-  if (op->dtype == KILN_F32)
-    return op->weight->data;
-  float *w = cpu_scratch(s, (size_t)op->cols, "kiln_rms_norm");
-  if (w)
-    cpu_widen(op->dtype, op->weight->data, w, (size_t)op->cols);
-  return w;
+  double mean_square = row_sum_squares(dtype, x, cols, buf) / (double)cols;
+  float inv_rms = (float)(1.0 / sqrt(mean_square + eps));
+  write_row(dtype, x, out, cols, inv_rms, weight, buf);
 }
 
 kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op) {
   const int64_t rows = op->rows;
   if (rows == 0 || op->cols == 0)
     return KILN_OK;
-  const float *weight = weight_f32(state, op);
-  if (!weight)
-    return KILN_ERR_OUT_OF_MEMORY;
+  const float one = 1.0f, *weight = NULL;
+  kiln_status s = cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)op->cols,
+                                 &weight, "kiln_rms_norm");
+  if (s != KILN_OK)
+    return s;
 #pragma omp parallel for schedule(static) if (rows * op->cols > CPU_PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++)
-    rms_norm_row(op, weight, r);
+  for (int64_t r = 0; r < rows; r++) {
+    const size_t offset = cpu_row_offset(op->dtype, r, op->cols);
+    cpu_rms_norm_row(op->dtype, (const char *)op->x->data + offset,
+                     (char *)op->out->data + offset, op->cols, op->eps, weight);
+  }
   return KILN_OK;
 }

@@ -121,12 +121,69 @@ static void normalize(kiln_dtype dtype, const void *x, void *out, int64_t len, f
   }
 }
 
+/* Masked rows work on logits z = scale * x + mask, one block at a time into
+ * z (16-bit rows of x and mask widened through xb and mb first). */
+static const float *mask_logits(const kiln_softmax_op *op, const void *x, const void *mask,
+                                int64_t j0, size_t n, float *z, float *xb, float *mb) {
+  const float *v = cpu_load(op->dtype, x, j0, n, xb);
+  const float *m = cpu_load(op->dtype, mask, j0, n, mb);
+  for (size_t j = 0; j < n; j++)
+    z[j] = op->scale * v[j] + m[j];
+  return z;
+}
+
+/* The same three passes as below, on z: its max, the sum of e^(z - max) in
+ * double, then out = e^(z - max) / sum. z is recomputed in each pass rather
+ * than stored, so a row of any length needs only stack blocks. */
+static void masked_row(const kiln_softmax_op *op, const void *x, void *out, const void *mask,
+                       int64_t len) {
+  float z[CPU_BLOCK], xb[CPU_BLOCK], mb[CPU_BLOCK];
+  int32_t max_key = order_key(-INFINITY);
+  for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(len, j0);
+    mask_logits(op, x, mask, j0, n, z, xb, mb);
+    for (size_t j = 0; j < n; j++) {
+      int32_t key = order_key(z[j]);
+      max_key = key > max_key ? key : max_key;
+    }
+  }
+  const float max = from_order_key(max_key);
+  const size_t esize = kiln_dtype_size(op->dtype);
+  if (max == -INFINITY) {
+    memset(out, 0, (size_t)op->cols * esize);
+    return;
+  }
+  double total = 0.0;
+  for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(len, j0);
+    mask_logits(op, x, mask, j0, n, z, xb, mb);
+    for (size_t j = 0; j < n; j++)
+      z[j] = exp_nonpositive(z[j] - max);
+    total += block_sum(z, n);
+  }
+  const float inv = (float)(1.0 / total);
+  for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(len, j0);
+    mask_logits(op, x, mask, j0, n, z, xb, mb);
+    float *d = cpu_target(op->dtype, out, j0, xb);
+    for (size_t j = 0; j < n; j++)
+      d[j] = exp_nonpositive(z[j] - max) * inv;
+    cpu_commit(op->dtype, out, j0, d, n);
+  }
+  memset((char *)out + (size_t)len * esize, 0, (size_t)(op->cols - len) * esize);
+}
+
 static void softmax_row(const kiln_softmax_op *op, int64_t r) {
   const kiln_dtype dtype = op->dtype;
   const size_t offset = cpu_row_offset(dtype, r, op->cols), esize = kiln_dtype_size(dtype);
   const void *x = (const char *)op->x->data + offset;
   void *out = (char *)op->out->data + offset;
   const int64_t len = visible_columns(op, r);
+  if (op->mask) {
+    masked_row(op, x, out, (const char *)op->mask->data +
+                               cpu_row_offset(dtype, r / op->mask_group, op->cols), len);
+    return;
+  }
   float buf[CPU_BLOCK];
   /* scale > 0, so the max of x is where scale * x peaks too. */
   const float max = row_max(dtype, x, len, buf);

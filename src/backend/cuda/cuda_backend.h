@@ -1,0 +1,64 @@
+/*
+ * The CUDA backend's per-context state, and the entry points its files
+ * share. Everything here is made once, in create, and reused by every op:
+ * the stream, the memory pool, the cuBLASLt handle, its workspace and the
+ * plan cache.
+ */
+#ifndef KILN_CUDA_BACKEND_H
+#define KILN_CUDA_BACKEND_H
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+
+#include "cuda_errors.h"
+#include "cuda_plan_cache.h"
+
+typedef struct kiln_cuda {
+  int device;
+  bool switch_device; /* several GPUs visible: make ours current on entry */
+  int sm_count;
+  cudaStream_t stream; /* non-blocking: never serialised with the legacy stream */
+  cudaMemPool_t pool;  /* stream-ordered allocator; keeps freed memory for reuse */
+  cublasLtHandle_t lt;
+  void *workspace; /* cuBLASLt's scratch, workspace_size bytes */
+  size_t workspace_size;
+  bool tf32;
+  /* KILN_CUDA_MATMUL at creation: 0 auto, 1 "own" (our kernels wherever
+   * one takes the shape), 2 "cublaslt" (cuBLASLt wherever k > 0). For
+   * measuring the crossover and testing every kernel; see cuda_matmul.cu. */
+  int matmul_route;
+  bool capturing; /* a graph capture is open on stream */
+  /* Frees asked for while capturing, released at graph end. */
+  void **deferred;
+  size_t deferred_count, deferred_capacity;
+  kiln_cuda_plan_cache plans;
+  char description[384]; /* room for a 256-byte device name */
+} kiln_cuda;
+
+/* Makes the context's GPU current when the machine has several; free on a
+ * machine with one. */
+static inline kiln_status kiln_cuda_enter(const kiln_cuda *st, const char *fn) {
+  return st->switch_device ? kiln_cuda_check(cudaSetDevice(st->device), fn, "cudaSetDevice")
+                           : KILN_OK;
+}
+
+/* Releases the frees deferred during a capture (cuda_backend.cu). */
+void kiln_cuda_release_deferred(kiln_cuda *st);
+
+/* Ops (cuda_matmul.cu, cuda_softmax.cu, cuda_rms_norm.cu). */
+kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op);
+kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op);
+kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op);
+
+/* Graphs (cuda_graph.cu). */
+kiln_status kiln_cuda_graph_begin(void *state);
+kiln_status kiln_cuda_graph_end(void *state, kiln_backend_graph **graph);
+kiln_status kiln_cuda_graph_run(void *state, kiln_backend_graph *graph);
+void kiln_cuda_graph_destroy(void *state, kiln_backend_graph *graph);
+
+/* Fails when no kernel of ours can run on the current device, for example a
+ * GPU older than the architectures this library was built for. */
+cudaError_t kiln_cuda_probe_kernels(void);
+
+#endif /* KILN_CUDA_BACKEND_H */

@@ -1,0 +1,46 @@
+/*
+ * One matmul as kiln's own GEMM kernels and the cuBLASLt path both see it,
+ * after the batch has been folded into m where that is possible:
+ *
+ *   c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i] + bias,  i < batch
+ *
+ * row-major; a[i] at a + i * stride_a, and so on (stride_b is 0 when one b
+ * serves every batch). With beta == 0, c is never read.
+ */
+#ifndef KILN_CUDA_GEMM_H
+#define KILN_CUDA_GEMM_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "internal.h"
+}
+
+typedef struct kiln_cuda_gemm {
+  kiln_dtype dtype;
+  int64_t m, n, k, batch;
+  bool transpose_a, transpose_b;
+  const void *a, *b, *bias; /* bias: [n] or NULL */
+  void *c;
+  int64_t stride_a, stride_b, stride_c; /* elements */
+  float alpha, beta;
+} kiln_cuda_gemm;
+
+/* k == 0: c = beta * c + bias, elementwise (cuda_gemm_small.cu). */
+cudaError_t kiln_cuda_gemm_fill(const kiln_cuda_gemm *g, int sm_count, cudaStream_t stream);
+
+/* The latency-bound tile kernel: any shape, layout and alignment; fast when
+ * the whole product is small and k is short (cuda_gemm_small.cu). */
+bool kiln_cuda_gemm_small_fits(const kiln_cuda_gemm *g); /* grid within limits */
+cudaError_t kiln_cuda_gemm_small(const kiln_cuda_gemm *g, cudaStream_t stream);
+
+/* The thin kernels: min(m, n) <= KILN_CUDA_THIN_LIMIT rows on one side, a
+ * memory-bound GEMV-like product (decode, LoRA ranks) (cuda_gemm_thin.cu).
+ * kiln_cuda_gemm_thin_fits says whether one of them takes this layout and
+ * alignment (16-byte loads of the long operand need aligned rows). */
+#define KILN_CUDA_THIN_LIMIT 16
+bool kiln_cuda_gemm_thin_fits(const kiln_cuda_gemm *g);
+cudaError_t kiln_cuda_gemm_thin(const kiln_cuda_gemm *g, cudaStream_t stream);
+
+#endif /* KILN_CUDA_GEMM_H */

@@ -1,0 +1,123 @@
+/*
+ * kiln_rms_norm on the GPU: out = x / sqrt(mean(x^2) + eps) * weight over
+ * the last axis, in f32 for every dtype. Rows that fit are held in
+ * registers and read once (cuda_rows.cuh has the table of configs by
+ * width); the weight is read as the row is written, from L2 where every
+ * row finds it. Longer rows stream through one block in two passes.
+ */
+#include "cuda_backend.h"
+#include "cuda_rows.cuh"
+
+using namespace kiln_dev;
+
+namespace {
+
+struct rms_norm_args {
+  const void *x, *weight;
+  void *out; /* may be x */
+  int64_t rows, cols;
+  float eps;
+  bool vec; /* rows and weight start 16-byte aligned: vector loads */
+};
+
+template <class T, int THREADS, int PT>
+__global__ void KILN_ROW_BOUNDS(THREADS) rms_norm_rows_kernel(rms_norm_args a) {
+  __shared__ float scratch[32];
+  int64_t row;
+  int r;
+  if (!row_of<THREADS>(a.rows, row, r))
+    return;
+  const int cols = (int)a.cols;
+  row_regs<T, THREADS, PT, T> x; /* x is only read back: kept as T */
+  x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+  float squares = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++)
+    squares = fmaf(x.at(s), x.at(s), squares);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  x.store_scaled((T *)a.out + row * a.cols, cols, a.vec, r, inv, (const T *)a.weight);
+}
+
+/* A row too long for registers: pass one sums the squares, pass two reads
+ * the row again and writes. */
+template <class T>
+__global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_norm_args a) {
+  constexpr int V = VW<T>;
+  __shared__ float scratch[32];
+  const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
+  const T *w = (const T *)a.weight;
+  T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
+  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
+  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
+  const int width = a.vec ? V : 1;
+
+  float squares = 0.0f;
+  for (int64_t c = first; c < a.cols; c += step) {
+    float y[V];
+    if (a.vec)
+      load16(x + c, y);
+    else
+      y[0] = to_f32(x[c]);
+    for (int u = 0; u < width; u++)
+      squares = fmaf(y[u], y[u], squares);
+  }
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+
+  for (int64_t c = first; c < a.cols; c += step) {
+    float y[V], wv[V];
+    if (a.vec) {
+      load16(x + c, y);
+      load16(w + c, wv);
+    } else {
+      y[0] = to_f32(x[c]);
+      wv[0] = to_f32(w[c]);
+    }
+    for (int u = 0; u < width; u++)
+      y[u] = y[u] * inv * wv[u];
+    if (a.vec)
+      store16(out + c, y);
+    else
+      out[c] = from_f32<T>(y[0]);
+  }
+}
+
+template <class T>
+cudaError_t launch_rms_norm(const rms_norm_args &a, int sm_count, cudaStream_t stream) {
+  const int config = row_config_index(a.cols, sizeof(T));
+  if (config < 0) {
+    if (a.rows > INT32_MAX)
+      return cudaErrorInvalidConfiguration;
+    return launch(rms_norm_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
+                  stream, a);
+  }
+  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
+    dim3 grid, block;
+    if (!row_geometry(a.rows, threads, sm_count, grid, block))
+      return cudaErrorInvalidConfiguration;
+    return launch(rms_norm_rows_kernel<T, decltype(threads)::value, decltype(per_thread)::value>,
+                  grid, block, 0, stream, a);
+  });
+}
+
+} // namespace
+
+kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = "kiln_rms_norm";
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  rms_norm_args a;
+  a.x = op->x->data;
+  a.weight = op->weight->data;
+  a.out = op->out->data;
+  a.rows = op->rows;
+  a.cols = op->cols;
+  a.eps = op->eps;
+  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
+          aligned16(a.weight) && aligned16(a.out);
+  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
+    return launch_rms_norm<decltype(zero)>(a, st->sm_count, st->stream);
+  });
+  return kiln_cuda_check(err, fn, "launching the rms_norm kernel");
+}

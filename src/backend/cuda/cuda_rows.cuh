@@ -1,0 +1,209 @@
+/*
+ * How softmax and rms_norm spread a row over threads: the one table of
+ * configurations by row length, the launch geometry that goes with it, and
+ * the register slots a thread keeps its share of the row in.
+ *
+ * A row that fits is read from memory once, into registers, with 16-byte
+ * loads where every row starts 16-byte aligned (the base pointers are, and
+ * cols * sizeof(T) is a multiple of 16); otherwise with coalesced scalar
+ * loads, which is right for any width and alignment. Longer rows stream
+ * through a block twice (see the op files).
+ */
+#ifndef KILN_CUDA_ROWS_CUH
+#define KILN_CUDA_ROWS_CUH
+
+#include <type_traits>
+
+#include "cuda_common.cuh"
+
+namespace kiln_dev {
+
+/* Rows up to max_cols elements: `threads` threads per row, `per_thread`
+ * elements each in registers. threads == 32 is a warp per row, several
+ * rows per block; more is a block per row. Per-thread shares of 16 and 32
+ * elements keep a thread's loads in flight together (one memory round trip
+ * per row) without pushing 1024-thread blocks past their 64 registers. */
+struct row_config {
+  int max_cols, threads, per_thread;
+};
+constexpr row_config ROW_CONFIGS[] = {
+    {128, 32, 4},    {256, 32, 8},     {512, 32, 16},     {1024, 32, 32},    {2048, 128, 16},
+    {4096, 256, 16}, {8192, 512, 16},  {16384, 1024, 16}, {32768, 1024, 32},
+};
+constexpr int ROW_CONFIG_COUNT = (int)(sizeof ROW_CONFIGS / sizeof ROW_CONFIGS[0]);
+/* Longer rows stream: one block of STREAM_THREADS per row, two passes. */
+constexpr int STREAM_THREADS = 1024;
+/* Warp-per-row blocks hold at most this many rows. */
+constexpr int MAX_ROWS_PER_BLOCK = 4;
+
+/* The first config that holds cols elements of esize bytes in whole
+ * 16-byte vectors per thread; -1: stream. */
+static inline int row_config_index(int64_t cols, size_t esize) {
+  const int vw = 16 / (int)esize;
+  for (int c = 0; c < ROW_CONFIG_COUNT; c++)
+    if (cols <= ROW_CONFIGS[c].max_cols && ROW_CONFIGS[c].per_thread % vw == 0)
+      return c;
+  return -1;
+}
+
+/* Calls f(threads, per_thread), both std::integral_constant, with the
+ * values of config `index`, for a kernel template to be instantiated on. */
+template <class T, class F, int I = 0> static cudaError_t with_row_config(int index, F &&f) {
+  if constexpr (I == ROW_CONFIG_COUNT) {
+    return cudaErrorInvalidValue;
+  } else {
+    if (index == I) {
+      if constexpr (ROW_CONFIGS[I].per_thread % VW<T> == 0)
+        return f(std::integral_constant<int, ROW_CONFIGS[I].threads>{},
+                 std::integral_constant<int, ROW_CONFIGS[I].per_thread>{});
+      else
+        return cudaErrorInvalidValue;
+    }
+    return with_row_config<T, F, I + 1>(index, static_cast<F &&>(f));
+  }
+}
+
+/* Grid and block for rows rows at `threads` threads per row. Warp-per-row
+ * blocks shrink when rows are few, so that small inputs still spread over
+ * every SM. false: more blocks than a grid holds. */
+static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &grid,
+                                dim3 &block) {
+  int per_block = 1;
+  if (threads == 32)
+    per_block = rows >= 2LL * MAX_ROWS_PER_BLOCK * sm_count ? MAX_ROWS_PER_BLOCK
+                : rows >= 4LL * sm_count                   ? 2
+                                                           : 1;
+  const int64_t blocks = (rows + per_block - 1) / per_block;
+  if (blocks > INT32_MAX)
+    return false;
+  grid = dim3((unsigned)blocks);
+  block = dim3((unsigned)(threads * per_block));
+  return true;
+}
+
+/* Launch bounds of a row kernel: its block size, with at least one block
+ * per SM. Left to its own heuristic, ptxas holds small-block kernels to 32
+ * registers and spills. */
+template <int THREADS> constexpr int ROW_BLOCK = THREADS == 32 ? 32 * MAX_ROWS_PER_BLOCK : THREADS;
+#define KILN_ROW_BOUNDS(THREADS) __launch_bounds__(ROW_BLOCK<THREADS>, 1)
+
+/* This thread's row and its rank within the row; false: no row left for
+ * its warp (the last block of a warp-per-row grid). Warp-uniform. */
+template <int THREADS> __device__ __forceinline__ bool row_of(int64_t rows, int64_t &row, int &r) {
+  if (THREADS == 32) {
+    row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    r = threadIdx.x % 32;
+  } else {
+    row = blockIdx.x;
+    r = threadIdx.x;
+  }
+  return row < rows;
+}
+
+/* v reduced over the row's threads; every one of them gets the result.
+ * Each reduction in a kernel needs its own scratch (one float per warp). */
+template <int THREADS, class Op>
+__device__ __forceinline__ float row_reduce(float v, Op op, float *scratch) {
+  if (THREADS == 32)
+    return warp_reduce(v, op);
+  return block_reduce<THREADS>(v, op, scratch);
+}
+
+/* A thread's PT elements of one row, kept as S: float, or T itself where
+ * the values are only read back (half the registers for f16/bf16). With
+ * 16-byte loads, slot s holds column ((s / V) * THREADS + r) * V + s % V:
+ * lane r's vectors sit side by side across the warp, so every load is
+ * coalesced. With scalar loads, slot s holds column s * THREADS + r. */
+template <class T, int THREADS, int PT, class S = float> struct row_regs {
+  static constexpr int V = VW<T>;
+  S v[PT];
+
+  __device__ __forceinline__ static int col(bool vec, int r, int s) {
+    return vec ? ((s / V) * THREADS + r) * V + s % V : s * THREADS + r;
+  }
+  __device__ __forceinline__ static S kept(T x) {
+    if constexpr (std::is_same<S, float>::value)
+      return to_f32(x);
+    else
+      return x;
+  }
+  __device__ __forceinline__ float at(int s) const { return to_f32(v[s]); }
+
+  /* Slots past the row's end get fill. */
+  __device__ __forceinline__ void load(const T *row, int cols, bool vec, int r, float fill) {
+    const S fill_s = kept(from_f32<T>(fill));
+    if (vec) {
+#pragma unroll
+      for (int j = 0; j < PT / V; j++) {
+        const int c = (j * THREADS + r) * V;
+        vec16<T> part;
+        if (c < cols)
+          part = *reinterpret_cast<const vec16<T> *>(row + c);
+#pragma unroll
+        for (int u = 0; u < V; u++)
+          v[j * V + u] = c < cols ? kept(part.e[u]) : fill_s;
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < PT; s++) {
+        const int c = s * THREADS + r;
+        v[s] = c < cols ? kept(row[c]) : fill_s;
+      }
+    }
+  }
+
+  /* row[col] = v * mul * scale[col], rounded once. scale is read-only for
+   * the kernel (it never aliases the output), and slots past the row's end
+   * read column 0 of it, so its loads carry no branch and issue together. */
+  __device__ __forceinline__ void store_scaled(T *row, int cols, bool vec, int r, float mul,
+                                               const T *scale) const {
+    if (vec) {
+#pragma unroll
+      for (int j = 0; j < PT / V; j++) {
+        const int c = (j * THREADS + r) * V;
+        float sc[V], out[V];
+        load16_ro(scale + (c < cols ? c : 0), sc);
+#pragma unroll
+        for (int u = 0; u < V; u++)
+          out[u] = at(j * V + u) * mul * sc[u];
+        if (c < cols)
+          store16(row + c, out);
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < PT; s++) {
+        const int c = s * THREADS + r;
+        const float sc = to_f32(__ldg(scale + (c < cols ? c : 0)));
+        if (c < cols)
+          row[c] = from_f32<T>(at(s) * mul * sc);
+      }
+    }
+  }
+
+  /* row[col] = v, rounded once. */
+  __device__ __forceinline__ void store(T *row, int cols, bool vec, int r) const {
+    if (vec) {
+#pragma unroll
+      for (int j = 0; j < PT / V; j++) {
+        const int c = (j * THREADS + r) * V;
+        float out[V];
+#pragma unroll
+        for (int u = 0; u < V; u++)
+          out[u] = at(j * V + u);
+        if (c < cols)
+          store16(row + c, out);
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < PT; s++) {
+        const int c = s * THREADS + r;
+        if (c < cols)
+          row[c] = from_f32<T>(at(s));
+      }
+    }
+  }
+};
+
+} // namespace kiln_dev
+
+#endif /* KILN_CUDA_ROWS_CUH */

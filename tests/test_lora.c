@@ -1,0 +1,122 @@
+/* kiln_lora_linear against a float64 reference, fused and composite
+ * (kiln_context_use_fused(ctx, 0)), and the two against each other. The
+ * failing calls are in test_lora_errors.c. */
+#include "harness_ops.h"
+#include "reference.h"
+#include "tolerance.h"
+
+#include <math.h>
+
+void lora_register_errors(void);
+
+static const kiln_dtype dtypes[] = {KILN_F32, KILN_F16, KILN_BF16};
+
+typedef struct lora_case {
+  const char *name;
+  int nlead;           /* x's leading dims: 1 or 2 */
+  int64_t lead[2];
+  int64_t in, n, rank; /* x [..., in], w [n, in], a [rank, in], b [n, rank] */
+  int bias;
+  float scale;
+} lora_case;
+
+/* clang-format off */
+static const lora_case cases[] = {
+  /* name                    nl lead      in     n  rank bias scale */
+  {"one",                    1, {1},       1,    1,   1, 0,  1.0f},
+  {"odd_3x17_r3_bias",       1, {3},      17,   33,   3, 1,  0.5f},
+  {"decode_1x1000_r16",      1, {1},    1000, 1000,  16, 0,  2.0f},
+  {"batch_2x5_n4099_r8",     2, {2, 5},   64, 4099,   8, 1,  1.0f},
+  {"rank_256",               1, {7},     129,   65, 256, 0,  0.125f},
+  {"rank_300_composite_only",1, {4},      33,   17, 300, 1,  0.25f},
+  {"rows_1000_r1",           1, {1000},   17,    3,   1, 1, -1.5f},
+  {"in_4099_r17",            1, {3},    4099,   31,  17, 0, -0.75f},
+  {"in_0_bias",              1, {3},       0,    5,   2, 1,  1.0f},
+  {"rows_0",                 1, {0},      17,    9,   4, 1,  1.0f},
+};
+/* clang-format on */
+
+typedef struct lora_tensors {
+  kiln_tensor *x, *w, *bias, *a, *b;
+  double *xv, *wv, *biasv, *av, *bv;
+  int64_t rows;
+} lora_tensors;
+
+static lora_tensors make_inputs(kt_env *env, const lora_case *c) {
+  lora_tensors t = {.rows = 1};
+  int64_t xs[3] = {c->lead[0], c->lead[1], 0};
+  xs[c->nlead] = c->in;
+  for (int i = 0; i < c->nlead; i++)
+    t.rows *= c->lead[i];
+  const int64_t ws[2] = {c->n, c->in}, as[2] = {c->rank, c->in}, bs[2] = {c->n, c->rank};
+  t.x = kt_tensor(env, env->dtype, c->nlead + 1, xs);
+  t.w = kt_tensor(env, env->dtype, 2, ws);
+  t.a = kt_tensor(env, env->dtype, 2, as);
+  t.b = kt_tensor(env, env->dtype, 2, bs);
+  t.xv = kt_random(env, t.x, -1.0, 1.0);
+  t.wv = kt_random(env, t.w, -1.0, 1.0);
+  t.av = kt_random(env, t.a, -1.0, 1.0);
+  t.bv = kt_random(env, t.b, -1.0, 1.0);
+  if (c->bias) {
+    t.bias = kt_tensor(env, env->dtype, 1, &c->n);
+    t.biasv = kt_random(env, t.bias, -1.0, 1.0);
+  }
+  return t;
+}
+
+/* x w^T + bias + scale (x a^T) b^T, in double from the stored values. */
+static double *reference(const lora_case *c, const lora_tensors *t) {
+  double *base = kt_alloc((size_t)(t->rows * c->n) * sizeof *base);
+  double *mid = kt_alloc((size_t)(t->rows * c->rank) * sizeof *mid);
+  double *out = kt_alloc((size_t)(t->rows * c->n) * sizeof *out);
+  const ref_matmul_shape linear = {1, t->rows, c->n, c->in, false, true, false};
+  const ref_matmul_shape down = {1, t->rows, c->rank, c->in, false, true, false};
+  const ref_matmul_shape up = {1, t->rows, c->n, c->rank, false, true, false};
+  ref_matmul(&linear, t->xv, t->wv, NULL, t->biasv, 1.0, 0.0, base);
+  ref_matmul(&down, t->xv, t->av, NULL, NULL, 1.0, 0.0, mid);
+  ref_matmul(&up, mid, t->bv, base, NULL, c->scale, 1.0, out);
+  return out;
+}
+
+static void test_case(kt_env *env) {
+  const lora_case *c = env->param;
+  kx_use_fused(env, 1);
+  lora_tensors t = make_inputs(env, c);
+  int64_t os[3] = {c->lead[0], c->lead[1], 0};
+  os[c->nlead] = c->n;
+  kiln_tensor *fused = kt_tensor(env, env->dtype, c->nlead + 1, os);
+  kiln_tensor *composite = kt_tensor(env, env->dtype, c->nlead + 1, os);
+  kt_poison(env, fused);
+  kt_poison(env, composite);
+
+  KT_OK(env, kiln_lora_linear(env->ctx, t.x, t.w, t.bias, t.a, t.b, c->scale, fused));
+  kx_use_fused(env, 0);
+  KT_OK(env, kiln_lora_linear(env->ctx, t.x, t.w, t.bias, t.a, t.b, c->scale, composite));
+  kx_use_fused(env, 1);
+
+  const int64_t n = t.rows * c->n;
+  double *ref = reference(c, &t);
+  double *fv = kt_read(env, fused), *cv = kt_read(env, composite);
+  /* The fused path rounds once; the composite also rounds x w^T + bias and
+   * x a^T to the dtype, an error of u relative to each, the second
+   * amplified by |scale| and summed over the rank. */
+  const double u = kx_unit(env->dtype);
+  const double tol_f = kt_matmul_tol(env->dtype, c->in + c->rank);
+  const double tol_c = tol_f + 4.0 * u * (1.0 + fabs(c->scale) * sqrt((double)c->rank));
+  kt_check_close(env, "fused out", fv, ref, n, c->n, NULL, tol_f);
+  kt_check_close(env, "composite out", cv, ref, n, c->n, NULL, tol_c);
+  kt_check_close(env, "composite against fused", cv, fv, n, c->n, NULL, tol_c + tol_f);
+  kt_expect_same(env, "input x", t.x, t.xv);
+  kt_expect_same(env, "input w", t.w, t.wv);
+  kt_expect_same(env, "input a", t.a, t.av);
+  kt_expect_same(env, "input b", t.b, t.bv);
+}
+
+int main(void) {
+  for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+      kt_add(test_case, &cases[i], dtypes[d], "lora_%s_%s", kiln_dtype_name(dtypes[d]),
+             cases[i].name);
+  lora_register_errors();
+  return kt_run("lora");
+}
