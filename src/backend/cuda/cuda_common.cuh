@@ -52,15 +52,20 @@ __device__ __forceinline__ void load16(const T *p, float (&out)[VW<T>]) {
     out[u] = to_f32(v.e[u]);
 }
 
-/* Like load16, through the read-only path: for data no thread of the
- * kernel writes. Unlike a plain load, the compiler may move it ahead of
- * the kernel's stores, so these loads issue together. */
-template <class T>
-__device__ __forceinline__ void load16_ro(const T *p, float (&out)[VW<T>]) {
+/* 16 bytes through the read-only path: for data no thread of the kernel
+ * writes. Unlike a plain load, the compiler may move it ahead of the
+ * kernel's stores, so such loads issue together. */
+template <class T> __device__ __forceinline__ vec16<T> load_vec16_ro(const T *p) {
   const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(p));
   vec16<T> v;
   static_assert(sizeof v == sizeof raw, "a vec16 is 16 bytes");
   memcpy(&v, &raw, sizeof v);
+  return v;
+}
+
+template <class T>
+__device__ __forceinline__ void load16_ro(const T *p, float (&out)[VW<T>]) {
+  const vec16<T> v = load_vec16_ro(p);
 #pragma unroll
   for (int u = 0; u < VW<T>; u++)
     out[u] = to_f32(v.e[u]);

@@ -30,9 +30,14 @@ namespace {
 
 constexpr int THREADS = 256;
 constexpr int WARPS = THREADS / 32;
-constexpr int L_COLS = 2;                  /* L-major: 16-byte column vectors per block */
+/* L-major: 16-byte column vectors per block. Each row of W is read in
+ * 32-byte pieces (one sector), which keeps twice as many blocks as 4 would
+ * for decode-sized W (256 for 4096 bf16 columns); measure 2 against 4. */
+constexpr int L_COLS = 2;
 constexpr int L_SLICES = THREADS / L_COLS; /* L-major: k rows a block reads per step */
-constexpr int W_ROWS = 4;                  /* k-major: values of l per warp */
+/* k-major: values of l per warp. More rows reuse each X vector more (less
+ * L1 traffic), fewer make more warps for a short W. */
+constexpr int W_ROWS = 4;
 
 /* Blocks per SM that the register budget must allow. Without a minimum,
  * ptxas keeps registers low for occupancy by issuing each load right before

@@ -20,6 +20,13 @@ struct rms_norm_args {
   bool vec; /* rows and weight start 16-byte aligned: vector loads */
 };
 
+/* Whether a thread has the registers to hold its weights as well as its
+ * share of x (both kept as T), with room to spare; then the weights load
+ * together with x, and their latency hides behind it, instead of after the
+ * reduction. */
+template <class T, int THREADS, int PT>
+constexpr bool WEIGHTS_AHEAD = 2 * PT * (int)sizeof(T) / 4 + 40 <= 65536 / ROW_BLOCK<THREADS>;
+
 template <class T, int THREADS, int PT>
 __global__ void KILN_ROW_BOUNDS(THREADS) rms_norm_rows_kernel(rms_norm_args a) {
   __shared__ float scratch[32];
@@ -28,15 +35,22 @@ __global__ void KILN_ROW_BOUNDS(THREADS) rms_norm_rows_kernel(rms_norm_args a) {
   if (!row_of<THREADS>(a.rows, row, r))
     return;
   const int cols = (int)a.cols;
-  row_regs<T, THREADS, PT, T> x; /* x is only read back: kept as T */
+  const T *weight = (const T *)a.weight;
+  row_regs<T, THREADS, PT, T> x, w; /* only read back: kept as T */
   x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+  if constexpr (WEIGHTS_AHEAD<T, THREADS, PT>)
+    w.template load<true>(weight, cols, a.vec, r, 0.0f);
   float squares = 0.0f;
 #pragma unroll
   for (int s = 0; s < PT; s++)
     squares = fmaf(x.at(s), x.at(s), squares);
   squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
   const float inv = rsqrtf(squares / (float)a.cols + a.eps);
-  x.store_scaled((T *)a.out + row * a.cols, cols, a.vec, r, inv, (const T *)a.weight);
+  T *out = (T *)a.out + row * a.cols;
+  if constexpr (WEIGHTS_AHEAD<T, THREADS, PT>)
+    x.store_product(out, cols, a.vec, r, inv, w);
+  else
+    x.store_scaled(out, cols, a.vec, r, inv, weight);
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads

@@ -129,7 +129,9 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
   }
   __device__ __forceinline__ float at(int s) const { return to_f32(v[s]); }
 
-  /* Slots past the row's end get fill. */
+  /* Slots past the row's end get fill. READ_ONLY: through the read-only
+   * path, for data no thread of the kernel writes. */
+  template <bool READ_ONLY = false>
   __device__ __forceinline__ void load(const T *row, int cols, bool vec, int r, float fill) {
     const S fill_s = kept(from_f32<T>(fill));
     if (vec) {
@@ -138,7 +140,7 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
         const int c = (j * THREADS + r) * V;
         vec16<T> part;
         if (c < cols)
-          part = *reinterpret_cast<const vec16<T> *>(row + c);
+          part = READ_ONLY ? load_vec16_ro(row + c) : *reinterpret_cast<const vec16<T> *>(row + c);
 #pragma unroll
         for (int u = 0; u < V; u++)
           v[j * V + u] = c < cols ? kept(part.e[u]) : fill_s;
@@ -147,7 +149,33 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
 #pragma unroll
       for (int s = 0; s < PT; s++) {
         const int c = s * THREADS + r;
-        v[s] = c < cols ? kept(row[c]) : fill_s;
+        v[s] = c < cols ? kept(READ_ONLY ? __ldg(row + c) : row[c]) : fill_s;
+      }
+    }
+  }
+
+  /* row[col] = v * mul * w, rounded once, w another row_regs of the same
+   * layout. */
+  template <class W>
+  __device__ __forceinline__ void store_product(T *row, int cols, bool vec, int r, float mul,
+                                                const W &w) const {
+    if (vec) {
+#pragma unroll
+      for (int j = 0; j < PT / V; j++) {
+        const int c = (j * THREADS + r) * V;
+        float out[V];
+#pragma unroll
+        for (int u = 0; u < V; u++)
+          out[u] = at(j * V + u) * mul * w.at(j * V + u);
+        if (c < cols)
+          store16(row + c, out);
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < PT; s++) {
+        const int c = s * THREADS + r;
+        if (c < cols)
+          row[c] = from_f32<T>(at(s) * mul * w.at(s));
       }
     }
   }
