@@ -26,7 +26,7 @@ static void print_optional(const mode_result *m) {
 void table_header(void) {
   /* Titles hold multi-byte characters (µ, –), so they are padded by hand. */
   printf("%-32s %-5s  %s  %s  %s  %s\n", "case", "class",
-         "median µs (min–max)    ", " synced µs", "  graph µs", "rate");
+         "median µs (min–max)          ", " synced µs", "  graph µs", "rate");
 }
 
 void table_row(const case_result *r) {
@@ -40,7 +40,7 @@ void table_row(const case_result *r) {
   snprintf(range, sizeof range, "%s (%s–%s)", fmt_us(med, sizeof med, m->us.median),
            fmt_us(lo, sizeof lo, m->us.min), fmt_us(hi, sizeof hi, m->us.max));
   /* The en dash is three bytes but one column: pad two more. */
-  printf("%-25s", range);
+  printf("%-31s", range);
   print_optional(&r->modes[MODE_SYNCED]);
   print_optional(&r->modes[MODE_GRAPH]);
   const char *unit;
