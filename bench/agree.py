@@ -5,13 +5,15 @@ in the case's dtype against the same reference, for scale.
 
     python3 bench/agree.py --dump DIR --out agree.json [--device cpu|cuda]
 
-The error of a case is max |out - ref| / max |ref|: one number per case that
-reads the same for every op and dtype. PyTorch is optional: without it only
+The error of a case is max |out - ref| / max |ref|, the largest over the
+op's outputs (add_rms_norm has two): one number per case that reads the
+same for every op and dtype. PyTorch is optional: without it only
 kiln's error is written. bench/report.py --agree shows the result.
 """
 import argparse
 import collections
 import json
+import math
 import os
 import sys
 
@@ -19,13 +21,16 @@ import numpy as np
 
 try:
     import torch
-    import torch_side  # the PyTorch side's op definitions, so both measure one thing
+    import torch_cases  # the PyTorch side's op definitions, so both measure one thing
+    import torch_side
 except ImportError:
     torch = None
 
 
 def read_tensor(path, dtype, shape):
-    """A dumped tensor as float64; bf16 is the top half of an f32."""
+    """A dumped tensor as float64 (i32 ids as int64); bf16 is the top half of an f32."""
+    if dtype == "i32":
+        return np.fromfile(path, dtype="<i4").astype(np.int64).reshape(shape)
     if dtype == "bf16":
         words = np.fromfile(path, dtype="<u2").astype(np.uint32) << 16
         values = words.view(np.float32)
@@ -40,17 +45,34 @@ def parse_params(text):
     return {k: float(v) for k, _, v in (item.partition("=") for item in text.split(","))}
 
 
-def reference(op, params, t):
-    """The op in float64, written out from its definition in include/kiln.h."""
-    if op == "matmul":
-        b = t["b"].T if params.get("tb") else t["b"]
-        return t["a"] @ b
+def erf(x):
+    """erf in float64: scipy or torch when there, else math.erf over the
+    distinct values (few for 16-bit inputs)."""
+    try:
+        from scipy.special import erf as scipy_erf
+        return scipy_erf(x)
+    except ImportError:
+        pass
+    if torch is not None:
+        return torch.special.erf(torch.from_numpy(x)).numpy()
+    values, where = np.unique(x, return_inverse=True)
+    return np.frompyfunc(math.erf, 1, 1)(values).astype(np.float64)[where].reshape(x.shape)
+
+
+def rms_norm(x, weight, p):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + p.get("eps", 1e-5)) * weight
+
+
+def layer_norm(t, p):
     x = t["x"]
-    if op == "rms_norm":
-        eps = params.get("eps", 1e-5)
-        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * t["weight"]
-    x = x * params.get("scale", 1.0)
-    if params.get("causal"):
+    centred = x - np.mean(x, axis=-1, keepdims=True)
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + p.get("eps", 1e-5)) * t["weight"] + t["bias"]
+
+
+def softmax(t, p):
+    x = t["x"] * p.get("scale", 1.0)
+    if p.get("causal"):
         sq, sk = x.shape[-2], x.shape[-1]
         x = np.where(np.triu(np.ones((sq, sk), dtype=bool), sk - sq + 1), -np.inf, x)
     peak = np.max(x, axis=-1, keepdims=True)
@@ -59,19 +81,64 @@ def reference(op, params, t):
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
+def gelu(t, p):
+    x = t["x"]
+    if p.get("tanh"):
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def rope(t, p):
+    """Rotate-half with kiln.h's precision: f32 inv_freq and f32 angle
+    (position * inv_freq), then cos and sin of that angle in float64."""
+    x = t["x"]
+    s, d = x.shape[-2], x.shape[-1]
+    f32 = np.float32
+    inv_freq = f32(1) / np.power(f32(p.get("base", 10000.0)), np.arange(0, d, 2, dtype=f32) / f32(d))
+    angle = (np.arange(s, dtype=f32)[:, None] * inv_freq[None, :]).astype(np.float64)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    cos, sin = np.cos(angle), np.sin(angle)
+    return np.concatenate((x1 * cos - x2 * sin, x2 * cos + x1 * sin), axis=-1)
+
+
+# The op in float64, written out from its definition in include/kiln.h:
+# a function of the dumped tensors and params giving {output role: value}.
+REFERENCE = {
+    "matmul": lambda t, p: {"out": t["a"] @ (t["b"].T if p.get("tb") else t["b"])},
+    "softmax": lambda t, p: {"out": softmax(t, p)},
+    "rms_norm": lambda t, p: {"out": rms_norm(t["x"], t["weight"], p)},
+    "lora_linear": lambda t, p: {"out": t["x"] @ t["w"].T
+                                 + p.get("scale", 1.0) * (t["x"] @ t["a"].T) @ t["b"].T},
+    # out is the norm of h as stored (kiln.h), so of the dumped h_out
+    "add_rms_norm": lambda t, p: {"h_out": t["x"] + t["residual"],
+                                  "out": rms_norm(t["h_out"], t["weight"], p)},
+    "layer_norm": lambda t, p: {"out": layer_norm(t, p)},
+    "gelu": lambda t, p: {"out": gelu(t, p)},
+    "silu": lambda t, p: {"out": silu(t["x"])},
+    "swiglu": lambda t, p: {"out": silu(t["gate"]) * t["up"]},
+    "rope": lambda t, p: {"out": rope(t, p)},
+    "embedding": lambda t, p: {"out": t["table"][t["ids"]]},
+}
+
+
 def torch_output(fields, t, device):
-    """PyTorch's result in the case's dtype from the same inputs."""
-    case = torch_side.parse_case(fields + ["large"])
-    dt = torch_side.DTYPES[case.dtype]
-    args = [torch.from_numpy(t[r]).to(dt).to(device) for r in ("a", "b", "x", "weight") if r in t]
-    out = torch_side.op_function(case, device)(*args)
-    return out.double().cpu().numpy()
+    """PyTorch's outputs in the case's dtype from the same inputs, by role."""
+    case = torch_cases.parse_case(fields + ["large"])
+    roles = torch_cases.OPS[case.op].roles
+    args = [torch.from_numpy(t[r.name]).to(case.role_dtype(r)).to(device) for r in roles if not r.out]
+    out = torch_cases.op_function(case, device)(*args)
+    outs = out if isinstance(out, tuple) else (out,)
+    return {r.name: o.double().cpu().numpy() for r, o in zip([r for r in roles if r.out], outs)}
 
 
 def slow_on_cpu(op, dtype, device):
     """PyTorch's 16-bit CPU GEMM without bf16/f16 units takes minutes on the
     large cases: leave PyTorch's column empty there, as torch_side.py does."""
-    return (device == "cpu" and op == "matmul" and dtype != "f32"
+    return (device == "cpu" and bool(torch_cases.OPS[op].flop_terms) and dtype != "f32"
             and not torch_side.cpu_has_16bit_gemm_units(dtype))
 
 
@@ -82,17 +149,24 @@ def rel_error(out, ref):
 
 
 def load_manifest(dump):
-    """{case: (fields, {role: path, ...}, {role: shape})} in dump order."""
+    """{case: (fields, {role: path}, {role: shape}, {role: dtype})} in dump order."""
     cases = collections.OrderedDict()
     with open(os.path.join(dump, "manifest.tsv")) as fh:
         for line in fh:
             if line.startswith("#") or not line.strip():
                 continue
-            name, op, dtype, shape, params, role, tshape, file = line.rstrip("\n").split("\t")
-            entry = cases.setdefault(name, ([name, op, dtype, shape, params], {}, {}))
+            name, op, dtype, shape, params, role, tdtype, tshape, file = line.rstrip("\n").split("\t")
+            entry = cases.setdefault(name, ([name, op, dtype, shape, params], {}, {}, {}))
             entry[1][role] = os.path.join(dump, file)
             entry[2][role] = tuple(int(d) for d in tshape.split(","))
+            entry[3][role] = tdtype
     return cases
+
+
+def worst(outs, ref):
+    """The largest error over the op's outputs: (relative, absolute)."""
+    return (max(rel_error(outs[r], ref[r]) for r in ref),
+            max(float(np.max(np.abs(outs[r] - ref[r]))) for r in ref))
 
 
 def main():
@@ -105,13 +179,13 @@ def main():
         torch_side.configure(args.device)
     result = {"reference": "float64", "metric": "max|out-ref| / max|ref|",
               "torch": torch.__version__ if torch is not None else None, "cases": {}}
-    for name, (fields, files, shapes) in load_manifest(args.dump).items():
+    for name, (fields, files, shapes, dtypes) in load_manifest(args.dump).items():
         dtype, op, params = fields[2], fields[1], parse_params(fields[4])
-        t = {role: read_tensor(files[role], dtype, shapes[role]) for role in files}
-        ref = reference(op, params, t)
-        row = {"kiln_rel": rel_error(t["out"], ref), "kiln_max_abs": float(np.max(np.abs(t["out"] - ref)))}
+        t = {role: read_tensor(files[role], dtypes[role], shapes[role]) for role in files}
+        ref = REFERENCE[op](t, params)
+        row = dict(zip(("kiln_rel", "kiln_max_abs"), worst(t, ref)))
         if torch is not None and not slow_on_cpu(op, dtype, args.device):
-            row["torch_rel"] = rel_error(torch_output(fields, t, args.device), ref)
+            row["torch_rel"] = worst(torch_output(fields, t, args.device), ref)[0]
         result["cases"][name] = row
         print(f"{name:<32} kiln {row['kiln_rel']:.2e}"
               + (f"  torch {row['torch_rel']:.2e}" if "torch_rel" in row else ""), flush=True)

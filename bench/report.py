@@ -68,17 +68,22 @@ def primary(row):
     return median(row, row["primary"]) if row else None
 
 
+def is_gemm(row):
+    """matmul and lora_linear: rows with a flop count, rated in FLOP/s."""
+    return bool(row.get("flops"))
+
+
 def rate_of(row, us):
-    """GB/s for softmax and rms_norm, GFLOP/s for matmul, at time us."""
+    """GB/s for the bandwidth ops, GFLOP/s for matmul and lora_linear, at time us."""
     if us is None:
         return None
-    work = row["flops"] if row["op"] == "matmul" else row["bytes"]
+    work = row["flops"] if is_gemm(row) else row["bytes"]
     return work / (us * 1e-6) / 1e9
 
 
 def ceiling_fraction(row, us, ceilings):
     """The op's rate as a fraction of what bounds it, and which bound:
-    softmax and rms_norm against the copy bandwidth; matmul against the
+    bandwidth ops against the copy bandwidth; matmul and lora_linear against the
     GEMM rate of its dtype (for 16-bit, the better of that and f32, since
     converting to f32 is always possible) or, when that is the closer bound
     (thin products like 1x4096x4096), the copy bandwidth."""
@@ -87,7 +92,7 @@ def ceiling_fraction(row, us, ceilings):
     seconds = us * 1e-6
     bw = ceilings.get("copy_GBps")
     bw_frac = row["bytes"] / seconds / 1e9 / bw if bw else None
-    if row["op"] != "matmul":
+    if not is_gemm(row):
         return bw_frac, "bw"
     rates = [r for r in (ceilings.get(f"gemm_{row['dtype']}_GFLOPs"), ceilings.get("gemm_f32_GFLOPs")) if r]
     flop_frac = row["flops"] / seconds / 1e9 / max(rates) if rates else None
@@ -108,7 +113,7 @@ def raise_ceilings(ceilings, docs):
             us = primary(r)
             if us is None or r["class"] == "small":
                 continue
-            key = f"gemm_{r['dtype']}_GFLOPs" if r["op"] == "matmul" else "copy_GBps"
+            key = f"gemm_{r['dtype']}_GFLOPs" if is_gemm(r) else "copy_GBps"
             rate = rate_of(r, us)
             if key in raised and rate > raised[key]:
                 raised[key] = rate
@@ -130,7 +135,7 @@ def fmt_time(us):
 def fmt_rate(row, rate):
     if rate is None:
         return ""
-    if row["op"] == "matmul":
+    if is_gemm(row):
         return f"{rate / 1e3:.3g} TFLOP/s" if rate >= 1e3 else f"{rate:.3g} GFLOP/s"
     return f"{rate / 1e3:.3g} TB/s" if rate >= 1e3 else f"{rate:.3g} GB/s"
 
@@ -183,7 +188,7 @@ def fmt_pct(row):
     if row["kiln_pct_ceiling"] is None:
         return "—"
     text = f"{row['kiln_pct_ceiling']:.0f}%"
-    if row["op"] == "matmul":
+    if is_gemm(row):
         text += " of copy" if row["kiln_bound"] == "bw" else " of GEMM"
     if row["torch_pct_ceiling"] is not None:
         text += f" (torch {row['torch_pct_ceiling']:.0f}%)"
@@ -239,7 +244,7 @@ def preamble(kiln, torch_doc, ceilings):
     if torch_doc:
         lines.append(f"- PyTorch: {torch_doc.get('description', '?')}{how(torch_doc)}")
     if ceilings:
-        gemm, copy = {"op": "matmul"}, {"op": "copy"}
+        gemm, copy = {"flops": 1}, {"flops": 0}
         parts = [f"copy {fmt_rate(copy, ceilings['copy_GBps'])} (read + write)"] if "copy_GBps" in ceilings else []
         parts += [f"{t} GEMM {fmt_rate(gemm, ceilings[f'gemm_{t}_GFLOPs'])}"
                   for t in ("bf16", "f32") if f"gemm_{t}_GFLOPs" in ceilings]
@@ -250,9 +255,10 @@ def preamble(kiln, torch_doc, ceilings):
               "Times are medians per op (method: tools/measure.c). Small cases: ops issued back "
               "to back with one sync (graph: replayed inside a captured graph); large cases: one "
               "op at a time, rates at the median. torch/kiln > 1 means kiln is faster. "
-              "% of ceiling: the rate against the copy bandwidth (softmax, rms_norm) or the "
-              "GEMM rate (matmul; for 16-bit, the better of its own and f32), or for thin "
-              "matmuls the copy bandwidth when that is the closer bound. Agreement: "
+              "% of ceiling: the rate against the copy bandwidth (bandwidth ops: bytes of each "
+              "input read and each output written once) or the GEMM rate (matmul, lora_linear; "
+              "for 16-bit, the better of its own and f32), or for thin products the copy "
+              "bandwidth when that is the closer bound. Agreement: "
               "largest |out − ref| / largest |ref|, ref computed in float64.", ""]
     return lines
 
@@ -303,10 +309,11 @@ def plots(rows, ceilings, out_dir):
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
-    bandwidth = [r for r in rows if r["op"] != "matmul" and r["class"] != "small" and r["kiln_rate"]]
+    bandwidth = [r for r in rows if not is_gemm(r) and r["class"] != "small" and r["kiln_rate"]]
     if bandwidth:
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for op, marker in (("softmax", "o"), ("rms_norm", "s")):
+        ops = sorted({r["op"] for r in bandwidth})
+        for op, marker in zip(ops, "osD^v<>pP*Xh"):
             for dtype, fill in (("f32", "full"), ("bf16", "none"), ("f16", "left")):
                 pts = sorted((r["shape"][-1], r) for r in bandwidth if r["op"] == op and r["dtype"] == dtype)
                 for side, color in (("kiln", "tab:blue"), ("torch", "tab:red")):

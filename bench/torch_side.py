@@ -14,12 +14,19 @@ Modes, per case class:
          torch.cuda.CUDAGraph and replayed).
   large  one op at a time: CUDA events around it on the GPU, wall time on the
          CPU; inputs rotated past the L2 on the GPU as kiln does. On CUDA,
-         softmax and rms_norm also under torch.compile (mode "compile").
+         softmax and the norms also under torch.compile (mode "compile"; the
+         ops with compile=True in OPS).
 Ceilings (recorded under "ceilings"): a device-to-device copy (bytes read +
 written) and a large bf16 and f32 GEMM (TF32 off).
 
 Eager ops allocate their outputs (PyTorch's caching allocator makes that
 cheap), as a PyTorch user's code does; kiln writes into a given output.
+Fused kiln ops are compared with the composite a PyTorch user writes:
+lora_linear with F.linear(x, w) + scale * F.linear(F.linear(x, a), b)
+(unfused, eager and inside a CUDA graph), add_rms_norm with x + r then
+F.rms_norm, swiglu with F.silu(g) * u, rope with the rotate-half form of
+Hugging Face transformers, whose cos/sin tables are computed once, outside
+the timed region (kiln computes its angles inside the op).
 """
 import argparse
 import dataclasses
@@ -32,7 +39,8 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
+
+from torch_cases import DTYPES, OPS, default_cases_path, load_cases, make_set, matches, op_function
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,123 +61,9 @@ FULL = Plan(0.2, 15, 0.02, 500, 0.5, 10, 50, 1.0, 10.0)
 QUICK = Plan(0.05, 5, 0.005, 50, 0.05, 3, 5, 0.1, 1.0)
 GRAPH_OPS, MIN_BATCH, MAX_BATCH = 100, 10, 20000
 L2_BYTES, MAX_SETS = 50_000_000, 64
-DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
-OPS = ("matmul", "softmax", "rms_norm")
-CLASSES = ("small", "large", "gpu")
-PARAMS = {"softmax": {"causal", "scale"}, "matmul": {"tb"}, "rms_norm": {"eps"}}
 
 
-# ---------------------------------------------------------------- the cases
-
-@dataclasses.dataclass
-class Case:
-    name: str
-    op: str
-    dtype: str
-    shape: tuple
-    params_text: str
-    params: dict
-    cls: str
-
-    @property
-    def size(self):
-        return torch.finfo(DTYPES[self.dtype]).bits // 8
-
-    def bytes(self):
-        """Bytes read + written once, as tools/cases.c counts them."""
-        if self.op == "matmul":
-            m, n, k = self.shape
-            return self.size * (m * k + k * n + m * n)
-        extra = self.shape[-1] * self.size if self.op == "rms_norm" else 0
-        return 2 * math.prod(self.shape) * self.size + extra
-
-    def flops(self):
-        return 2 * math.prod(self.shape) if self.op == "matmul" else 0
-
-
-def parse_params(op, text):
-    if text == "-":
-        return {}
-    params = {}
-    for item in text.split(","):
-        key, _, value = item.partition("=")
-        if key not in PARAMS[op] or not value:
-            raise ValueError(f"parameter {item!r} does not apply to {op}")
-        params[key] = float(value)
-    return params
-
-
-def parse_case(fields):
-    if len(fields) != 6:
-        raise ValueError("expected 6 tab-separated fields: name op dtype shape params class")
-    name, op, dtype, shape, params, cls = fields
-    if op not in OPS or dtype not in DTYPES or cls not in CLASSES:
-        raise ValueError(f"unknown op, dtype or class in {fields}")
-    dims = tuple(int(d) for d in shape.split(","))
-    if any(d <= 0 for d in dims) or (op == "matmul" and len(dims) != 3):
-        raise ValueError(f"bad shape {shape}")
-    return Case(name, op, dtype, dims, params, parse_params(op, params), cls)
-
-
-def load_cases(path):
-    cases = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            try:
-                cases.append(parse_case(line.split("\t")))
-            except ValueError as e:
-                sys.exit(f"torch_side: {path}:{lineno}: {e}")
-    return cases
-
-
-def default_cases_path():
-    env = os.environ.get("KILN_CASES")
-    return env or os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.tsv")
-
-
-def matches(case, text):
-    return not text or text in case.name or text in case.cls
-
-
-# ------------------------------------------------------- inputs and the ops
-
-def uniform(shape, lo, hi, dtype, device, gen):
-    """Uniform in [lo, hi), drawn in f32 then rounded, as tools/workload.c does."""
-    x = torch.rand(shape, generator=gen, device="cpu") * (hi - lo) + lo
-    return x.to(dtype).to(device)
-
-
-def make_set(case, device, gen):
-    dt = DTYPES[case.dtype]
-    if case.op == "matmul":
-        m, n, k = case.shape
-        b_shape = (n, k) if case.params.get("tb") else (k, n)
-        return (uniform((m, k), -2, 2, dt, device, gen), uniform(b_shape, -2, 2, dt, device, gen))
-    x = uniform(case.shape, -2, 2, dt, device, gen)
-    if case.op == "rms_norm":
-        return (x, uniform((case.shape[-1],), 0.5, 1.5, dt, device, gen))
-    return (x,)
-
-
-def op_function(case, device):
-    """A function of one set's tensors computing the case's op the way a
-    PyTorch user would write it."""
-    p = case.params
-    if case.op == "matmul":
-        return (lambda a, b: a @ b.t()) if p.get("tb") else (lambda a, b: a @ b)
-    if case.op == "rms_norm":
-        h, eps = case.shape[-1], p.get("eps", 1e-5)
-        return lambda x, w: F.rms_norm(x, (h,), w, eps)
-    scale = p.get("scale", 1.0)
-    if not p.get("causal"):
-        return (lambda x: torch.softmax(x * scale, -1)) if scale != 1.0 else (lambda x: torch.softmax(x, -1))
-    sq, sk = case.shape[-2], case.shape[-1]
-    mask = torch.ones(sq, sk, dtype=torch.bool, device=device).triu(sk - sq + 1)
-    return lambda x: torch.softmax((x * scale).masked_fill(mask, float("-inf")), -1)
-
+# ---------------------------------------------------------------- input sets
 
 def sets_wanted(case, device):
     """tools/workload.c's rule: rotate past twice a 50 MB L2 on the GPU only."""
@@ -323,7 +217,8 @@ def measure(case, fn, sets, plan, device):
 
 def compiled(case, sets, plan, device):
     """torch.compile of the same function, for the large norm/softmax cases
-    on CUDA, where a fused Triton kernel is PyTorch's best answer."""
+    on CUDA (compile=True in OPS), where a fused Triton kernel is PyTorch's
+    best answer."""
     fn = torch.compile(op_function(case, device), dynamic=False)
     for s in sets:  # compiles, and checks no set recompiles, before any timing
         fn(*s)
@@ -338,7 +233,7 @@ def rate(case, modes):
     if not primary:
         return 0.0, 0.0
     seconds = primary["median_us"] * 1e-6
-    if case.op == "matmul":
+    if case.flops():
         return 0.0, case.flops() / seconds / 1e9
     return case.bytes() / seconds / 1e9, 0.0
 
@@ -365,7 +260,7 @@ def run_case(case, plan, device):
     if case.cls == "gpu" and device != "cuda":
         row.update(state="skipped", note="gpu class: run on CUDA only")
         return row
-    slow = case.op == "matmul" and case.dtype != "f32" and case.cls != "small"
+    slow = case.flops() and case.dtype != "f32" and case.cls != "small"
     if device == "cpu" and slow and not cpu_has_16bit_gemm_units(case.dtype):
         row.update(state="skipped", note=f"no {case.dtype} GEMM units on this CPU: PyTorch's "
                    "fallback would take minutes per op")
@@ -374,7 +269,7 @@ def run_case(case, plan, device):
         sets = make_sets(case, device)
         row["input_sets"] = len(sets)
         row["modes"] = measure(case, op_function(case, device), sets, plan, device)
-        if device == "cuda" and case.cls != "small" and case.op != "matmul":
+        if device == "cuda" and case.cls != "small" and OPS[case.op].compile:
             try:
                 row["modes"]["compile"] = compiled(case, sets, plan, device)
             except Exception as e:  # a compile failure must not lose the eager numbers
@@ -456,7 +351,7 @@ def print_row(row):
         print(f"{row['case']:<32} {row['class']:<5}  {row['state']}: {row['note']}", flush=True)
         return
     extra = "  ".join(f"{k} {v['median_us']:.1f}" for k, v in row["modes"].items() if k != row["primary"])
-    speed = f"{row['GFLOPs']:.1f} GFLOP/s" if row["op"] == "matmul" else f"{row['GBps']:.1f} GB/s"
+    speed = f"{row['GFLOPs']:.1f} GFLOP/s" if row["flops"] else f"{row['GBps']:.1f} GB/s"
     print(f"{row['case']:<32} {row['class']:<5}  {m['median_us']:.1f} us "
           f"({m['min_us']:.1f}-{m['max_us']:.1f})  {speed}  {extra}", flush=True)
 

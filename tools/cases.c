@@ -27,12 +27,7 @@ const char *cases_default_path(void) {
 }
 
 const char *case_op_name(bench_op op) {
-  switch (op) {
-  case BENCH_MATMUL: return "matmul";
-  case BENCH_SOFTMAX: return "softmax";
-  case BENCH_RMS_NORM: return "rms_norm";
-  }
-  return "?";
+  return op < BENCH_OP_COUNT ? op_specs[op].name : "?";
 }
 
 const char *case_class_name(bench_class cls) {
@@ -45,7 +40,7 @@ const char *case_class_name(bench_class cls) {
 }
 
 static bool parse_op(const char *s, bench_op *op) {
-  for (bench_op o = BENCH_MATMUL; o <= BENCH_RMS_NORM; o++)
+  for (bench_op o = 0; o < BENCH_OP_COUNT; o++)
     if (strcmp(s, case_op_name(o)) == 0) {
       *op = o;
       return true;
@@ -82,37 +77,44 @@ static bool parse_shape(const char *s, bench_case *c) {
     c->shape[c->ndim++] = v;
     s = *end ? end + 1 : end;
   }
-  return c->op == BENCH_MATMUL ? c->ndim == 3 : c->ndim >= 1;
+  return c->ndim >= op_specs[c->op].min_dims && c->ndim <= op_specs[c->op].max_dims;
 }
 
-/* One key=value pair; each key belongs to one op, so a misplaced key is caught. */
-static bool parse_param(const char *key, const char *value, bench_case *c) {
+static bool param_fits(param_kind kind, double v) {
+  switch (kind) {
+  case KIND_FLAG: return v == 0 || v == 1;
+  case KIND_POSITIVE: return v > 0;
+  case KIND_COUNT: return v >= 1 && v <= 1e6 && v == (double)(int)v;
+  }
+  return false;
+}
+
+/* One key=value pair; a key the op does not take is an error, so a
+ * misplaced key is caught. *given collects the keys seen. */
+static bool parse_param(const char *key, const char *value, bench_case *c, unsigned *given) {
   char *end;
   double v = strtod(value, &end);
-  if (end == value || *end || v < 0)
+  if (end == value || *end)
     return false;
-  if (strcmp(key, "causal") == 0 && c->op == BENCH_SOFTMAX && (v == 0 || v == 1))
-    c->causal = (int)v;
-  else if (strcmp(key, "scale") == 0 && c->op == BENCH_SOFTMAX && v > 0)
-    c->scale = (float)v;
-  else if (strcmp(key, "tb") == 0 && c->op == BENCH_MATMUL && (v == 0 || v == 1))
-    c->transpose_b = (int)v;
-  else if (strcmp(key, "eps") == 0 && c->op == BENCH_RMS_NORM && v > 0)
-    c->eps = (float)v;
-  else
-    return false;
-  return true;
+  for (param_id p = 0; p < PARAM_COUNT; p++)
+    if (strcmp(key, param_specs[p].key) == 0) {
+      if (!(op_specs[c->op].params & PARAM_BIT(p)) || !param_fits(param_specs[p].kind, v))
+        return false;
+      c->param[p] = (float)v;
+      *given |= PARAM_BIT(p);
+      return true;
+    }
+  return false;
 }
 
 static bool parse_params(const char *s, bench_case *c) {
-  c->scale = 1.0f;
-  c->eps = 1e-5f; /* PyTorch's usual RMSNorm eps; torch_side.py uses the same default */
+  for (param_id p = 0; p < PARAM_COUNT; p++)
+    c->param[p] = param_specs[p].fallback;
   snprintf(c->params, sizeof c->params, "%s", s);
-  if (strcmp(s, "-") == 0)
-    return true;
+  unsigned given = 0;
   char buf[sizeof c->params];
   snprintf(buf, sizeof buf, "%s", s);
-  for (char *item = buf; item;) {
+  for (char *item = strcmp(s, "-") == 0 ? NULL : buf; item;) {
     char *next = strchr(item, ',');
     if (next)
       *next++ = '\0';
@@ -120,11 +122,12 @@ static bool parse_params(const char *s, bench_case *c) {
     if (!eq)
       return false;
     *eq = '\0';
-    if (!parse_param(item, eq + 1, c))
+    if (!parse_param(item, eq + 1, c, &given))
       return false;
     item = next;
   }
-  return true;
+  unsigned required = op_specs[c->op].required;
+  return (given & required) == required;
 }
 
 /* Splits line on tabs in place; returns the number of fields found. */
@@ -140,7 +143,7 @@ static int split_tabs(char *line, char *fields[FIELDS]) {
   return n;
 }
 
-static const char *parse_line(char *line, bench_case *c) {
+static const char *parse_line(char *line, bench_case *c, char *why, size_t why_len) {
   char *f[FIELDS];
   if (split_tabs(line, f) != FIELDS)
     return "expected 6 tab-separated fields: name op dtype shape params class";
@@ -149,13 +152,24 @@ static const char *parse_line(char *line, bench_case *c) {
     return "name is empty or too long";
   snprintf(c->name, sizeof c->name, "%s", f[0]);
   if (!parse_op(f[1], &c->op))
-    return "op must be matmul, softmax or rms_norm";
+    return "unknown op (tools/ops.c lists them)";
   if (!parse_dtype(f[2], &c->dtype))
     return "dtype must be f32, f16 or bf16";
-  if (!parse_shape(f[3], c))
-    return "bad shape: positive comma-separated dims (matmul: M,N,K)";
-  if (strlen(f[4]) >= sizeof c->params || !parse_params(f[4], c))
-    return "bad params: '-' or key=value,... (softmax: causal, scale; matmul: tb; rms_norm: eps)";
+  if (!parse_shape(f[3], c)) {
+    snprintf(why, why_len, "bad shape for %s: positive comma-separated dims, %s",
+             op_specs[c->op].name, op_specs[c->op].shape_help);
+    return why;
+  }
+  if (strlen(f[4]) >= sizeof c->params || !parse_params(f[4], c)) {
+    snprintf(why, why_len, "bad params for %s: '-' or key=value,... of", op_specs[c->op].name);
+    for (param_id p = 0; p < PARAM_COUNT; p++)
+      if (op_specs[c->op].params & PARAM_BIT(p))
+        snprintf(why + strlen(why), why_len - strlen(why), " %s%s", param_specs[p].key,
+                 op_specs[c->op].required & PARAM_BIT(p) ? " (required)" : "");
+    if (!op_specs[c->op].params)
+      snprintf(why, why_len, "bad params for %s: it takes none, so '-'", op_specs[c->op].name);
+    return why;
+  }
   if (!parse_class(f[5], &c->cls))
     return "class must be small, large or gpu";
   return NULL;
@@ -186,6 +200,7 @@ bool cases_load(const char *path, case_list *list) {
   }
   char line[LINE_MAX_LEN];
   const char *why = NULL;
+  char detail[256];
   int lineno = 0;
   while (!why && fgets(line, sizeof line, f)) {
     lineno++;
@@ -193,7 +208,7 @@ bool cases_load(const char *path, case_list *list) {
     if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
       continue;
     bench_case c;
-    why = parse_line(line, &c);
+    why = parse_line(line, &c, detail, sizeof detail);
     if (!why && is_duplicate(list, c.name))
       why = "a case of this name comes earlier";
     if (!why && !append(list, &c))
@@ -216,29 +231,4 @@ void cases_free(case_list *list) {
 bool case_matches(const bench_case *c, const char *filter) {
   return !filter || !*filter || strstr(c->name, filter) ||
          strstr(case_class_name(c->cls), filter);
-}
-
-int64_t case_numel(const bench_case *c) {
-  int64_t n = 1;
-  for (int i = 0; i < c->ndim; i++)
-    n *= c->shape[i];
-  return n;
-}
-
-double case_bytes(const bench_case *c) {
-  double size = (double)kiln_dtype_size(c->dtype);
-  if (c->op == BENCH_MATMUL) {
-    double m = (double)c->shape[0], n = (double)c->shape[1], k = (double)c->shape[2];
-    return size * (m * k + k * n + m * n);
-  }
-  double bytes = 2.0 * (double)case_numel(c) * size;
-  if (c->op == BENCH_RMS_NORM)
-    bytes += (double)c->shape[c->ndim - 1] * size; /* the weight */
-  return bytes;
-}
-
-double case_flops(const bench_case *c) {
-  if (c->op != BENCH_MATMUL)
-    return 0;
-  return 2.0 * (double)c->shape[0] * (double)c->shape[1] * (double)c->shape[2];
 }

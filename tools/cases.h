@@ -3,12 +3,12 @@
 #ifndef KILN_TOOL_CASES_H
 #define KILN_TOOL_CASES_H
 
+#include "ops.h"
+
 #include <kiln.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum bench_op { BENCH_MATMUL, BENCH_SOFTMAX, BENCH_RMS_NORM } bench_op;
 
 /* small: launch-bound; large: bandwidth or compute bound; gpu: like large,
  * but too slow to be worth running on a CPU. */
@@ -19,10 +19,9 @@ typedef struct bench_case {
   bench_op op;
   kiln_dtype dtype;
   int ndim;
-  int64_t shape[KILN_MAX_DIMS]; /* matmul: M, N, K; otherwise the tensor's dims */
+  int64_t shape[KILN_MAX_DIMS]; /* as written; op_specs says what each dim is */
   char params[96];              /* as written in the file, for reports */
-  int causal, transpose_b;
-  float scale, eps;
+  float param[PARAM_COUNT];     /* every key, its fallback where not given */
   bench_class cls;
 } bench_case;
 
@@ -46,8 +45,13 @@ bool case_matches(const bench_case *c, const char *filter);
 
 const char *case_op_name(bench_op op);
 const char *case_class_name(bench_class cls);
-int64_t case_numel(const bench_case *c); /* elements of x (softmax, rms_norm) */
-double case_bytes(const bench_case *c);  /* bytes read + written once */
-double case_flops(const bench_case *c);  /* 2*M*N*K for matmul, else 0 */
+
+/* The case's tensors (geometry.c), from the role table of ops.c. */
+const char *case_role_name(const bench_case *c, int role); /* NULL past the last */
+int case_role_shape(const bench_case *c, int role, int64_t shape[KILN_MAX_DIMS]); /* ndim */
+kiln_dtype case_role_dtype(const bench_case *c, int role);
+bool case_is_gemm(const bench_case *c); /* rated in GFLOP/s rather than GB/s */
+double case_bytes(const bench_case *c); /* every input read and output written once */
+double case_flops(const bench_case *c); /* 0 for a bandwidth op */
 
 #endif

@@ -21,7 +21,7 @@ FILE *dump_open(const char *dir) {
     fprintf(stderr, "kiln: cannot write %s\n", path);
     return NULL;
   }
-  fputs("# case\top\tdtype\tshape\tparams\trole\ttensor_shape\tfile\n", f);
+  fputs("# case\top\tdtype\tshape\tparams\trole\ttensor_dtype\ttensor_shape\tfile\n", f);
   return f;
 }
 
@@ -44,7 +44,7 @@ static void manifest_line(FILE *m, const bench_case *c, const char *role, const 
                           const char *file) {
   fprintf(m, "%s\t%s\t%s\t", c->name, case_op_name(c->op), kiln_dtype_name(c->dtype));
   write_dims(m, c->shape, c->ndim);
-  fprintf(m, "\t%s\t%s\t", c->params, role);
+  fprintf(m, "\t%s\t%s\t%s\t", c->params, role, kiln_dtype_name(kiln_tensor_dtype(t)));
   int64_t dims[KILN_MAX_DIMS];
   int nd = kiln_tensor_ndim(t);
   for (int i = 0; i < nd; i++)
@@ -74,8 +74,8 @@ static bool dump_tensor(const bench_case *c, const char *role, const kiln_tensor
 bool dump_case(workload *w, const char *dir, FILE *manifest) {
   if (!tool_ok(workload_run(w, 0), w->c->name) || !tool_ok(kiln_sync(w->ctx), "kiln_sync"))
     return false;
-  for (int r = 0; r < WORKLOAD_ROLES && workload_role(w->c, r); r++)
-    if (!dump_tensor(w->c, workload_role(w->c, r), w->t[0][r], dir, manifest))
+  for (int r = 0; case_role_name(w->c, r); r++)
+    if (!dump_tensor(w->c, case_role_name(w->c, r), w->t[0][r], dir, manifest))
       return false;
   return true;
 }

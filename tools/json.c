@@ -62,8 +62,8 @@ static void write_result(FILE *f, const case_result *r) {
           case_bytes(c), case_flops(c), r->sets, mode_name(primary_mode(c)));
   const char *unit;
   double rate = result_rate(r, &unit);
-  fprintf(f, "\"GBps\": %.6g, \"GFLOPs\": %.6g,\n     ", c->op == BENCH_MATMUL ? 0 : rate,
-          c->op == BENCH_MATMUL ? rate : 0);
+  fprintf(f, "\"GBps\": %.6g, \"GFLOPs\": %.6g,\n     ", case_is_gemm(c) ? 0 : rate,
+          case_is_gemm(c) ? rate : 0);
   write_modes(f, r);
   fputs("}", f);
 }

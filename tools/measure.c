@@ -32,9 +32,12 @@
  * out, so on small "large" cases the comparison leans toward PyTorch.
  *   On the GPU successive samples rotate through sets of tensors that add up
  *   to twice a 50 MB L2 (see workload.c), so no sample reads what the one
- *   before left in the L2. On the CPU there is one set: every large case
- *   moves at least 40 MB per op, past the L2 and L3 of the CPUs this runs on,
- *   and the matmuls are compute bound, so a cached input would change little.
+ *   before left in the L2 (bytes as tools/geometry.c counts them: the
+ *   embedding case rotates on its 8 MB of gathered rows, ids and output).
+ *   On the CPU there is one set: every large case but embedding moves at
+ *   least 40 MB per op, past the L2 and L3 of the CPUs this runs on, and the
+ *   matmuls are compute bound, so a cached input would change little;
+ *   embedding gathers the same 512 rows each time, which a large L3 keeps.
  */
 #include "measure.h"
 

@@ -15,7 +15,7 @@ typedef struct case_result {
   mode_result modes[MODE_COUNT];
 } case_result;
 
-/* GB/s (softmax, rms_norm) or GFLOP/s (matmul) at the median of the primary
+/* GB/s (bandwidth ops) or GFLOP/s (matmul, lora_linear) at the median of the primary
  * mode; *unit receives "GB/s" or "GFLOP/s". */
 double result_rate(const case_result *r, const char **unit);
 

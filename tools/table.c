@@ -5,7 +5,7 @@
 
 double result_rate(const case_result *r, const char **unit) {
   const mode_result *m = &r->modes[primary_mode(r->c)];
-  bool flops = r->c->op == BENCH_MATMUL;
+  bool flops = case_is_gemm(r->c);
   *unit = flops ? "GFLOP/s" : "GB/s";
   if (!m->present || m->us.median <= 0)
     return 0;

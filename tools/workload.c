@@ -9,41 +9,11 @@
 
 enum { L2_BYTES = 50 * 1000 * 1000 };
 
-static const char *const roles[][WORKLOAD_ROLES] = {
-    [BENCH_MATMUL] = {"a", "b", "out"},
-    [BENCH_SOFTMAX] = {"x", "out", NULL},
-    [BENCH_RMS_NORM] = {"x", "weight", "out"},
-};
-
-const char *workload_role(const bench_case *c, int role) {
-  return role < WORKLOAD_ROLES ? roles[c->op][role] : NULL;
-}
-
 int workload_sets_wanted(const bench_case *c, kiln_device device) {
   if (c->cls == CLASS_SMALL || device != KILN_DEVICE_CUDA)
     return 1;
   double wanted = ceil(2.0 * L2_BYTES / case_bytes(c));
   return wanted < WORKLOAD_MAX_SETS ? (int)wanted : WORKLOAD_MAX_SETS;
-}
-
-/* The shape of one role's tensor; returns its ndim. */
-static int role_shape(const bench_case *c, int role, int64_t shape[KILN_MAX_DIMS]) {
-  if (c->op == BENCH_MATMUL) {
-    int64_t m = c->shape[0], n = c->shape[1], k = c->shape[2];
-    int64_t dims[3][2] = {{m, k}, {k, n}, {m, n}};
-    if (c->transpose_b) { /* b as [N, K], a Linear layer's weight */
-      dims[1][0] = n;
-      dims[1][1] = k;
-    }
-    memcpy(shape, dims[role], sizeof dims[role]);
-    return 2;
-  }
-  if (c->op == BENCH_RMS_NORM && role == 1) {
-    shape[0] = c->shape[c->ndim - 1];
-    return 1;
-  }
-  memcpy(shape, c->shape, (size_t)c->ndim * sizeof *shape);
-  return c->ndim;
 }
 
 /* splitmix64: a few lines, good enough statistics for benchmark data. */
@@ -61,13 +31,25 @@ static void fill_uniform(float *v, size_t n, float lo, float hi, uint64_t seed) 
     v[i] = lo + (hi - lo) * (float)(next_random(&seed) >> 40) * 0x1p-24f;
 }
 
-/* Random host data for one role, in the case's dtype; NULL when out of memory. */
+/* Token ids uniform in [0, rows), the table's rows. */
+static void *host_ids(size_t numel, int64_t rows, uint64_t seed) {
+  int32_t *ids = malloc(numel * sizeof *ids);
+  for (size_t i = 0; ids && i < numel; i++)
+    ids[i] = (int32_t)(next_random(&seed) % (uint64_t)rows);
+  return ids;
+}
+
+/* Random host data for one role, in its dtype; NULL when out of memory. */
 static void *host_data(const bench_case *c, int role, size_t numel) {
+  fill_kind fill = op_specs[c->op].roles[role].fill;
+  uint64_t seed = 1234u + (uint64_t)role;
+  if (fill == FILL_IDS)
+    return host_ids(numel, c->shape[0], seed);
   float *f32 = malloc(numel * sizeof *f32);
   if (!f32)
     return NULL;
-  bool weight = c->op == BENCH_RMS_NORM && role == 1;
-  fill_uniform(f32, numel, weight ? 0.5f : -2.0f, weight ? 1.5f : 2.0f, 1234u + (uint64_t)role);
+  bool gain = fill == FILL_GAIN;
+  fill_uniform(f32, numel, gain ? 0.5f : -2.0f, gain ? 1.5f : 2.0f, seed);
   if (c->dtype == KILN_F32)
     return f32;
   uint16_t *half = malloc(numel * sizeof *half);
@@ -83,7 +65,7 @@ static void *host_data(const bench_case *c, int role, size_t numel) {
  * sets differ in where they live, which is what defeats the cache. */
 static kiln_status write_role(workload *w, int role, bool *host_oom) {
   size_t nbytes = kiln_tensor_nbytes(w->t[0][role]);
-  void *data = host_data(w->c, role, nbytes / kiln_dtype_size(w->c->dtype));
+  void *data = host_data(w->c, role, nbytes / kiln_dtype_size(case_role_dtype(w->c, role)));
   if (!data) {
     *host_oom = true;
     return KILN_ERR_OUT_OF_MEMORY;
@@ -107,10 +89,10 @@ static void destroy_set(workload *w, int s) {
 static kiln_status create_sets(workload *w, int wanted) {
   for (int s = 0; s < wanted; s++) {
     kiln_status st = KILN_OK;
-    for (int r = 0; r < WORKLOAD_ROLES && workload_role(w->c, r) && st == KILN_OK; r++) {
+    for (int r = 0; case_role_name(w->c, r) && st == KILN_OK; r++) {
       int64_t shape[KILN_MAX_DIMS];
-      int ndim = role_shape(w->c, r, shape);
-      st = kiln_tensor_create(w->ctx, w->c->dtype, ndim, shape, &w->t[s][r]);
+      int ndim = case_role_shape(w->c, r, shape);
+      st = kiln_tensor_create(w->ctx, case_role_dtype(w->c, r), ndim, shape, &w->t[s][r]);
     }
     if (st != KILN_OK) {
       destroy_set(w, s);
@@ -129,7 +111,7 @@ kiln_status workload_create(kiln_context *ctx, const bench_case *c, int wanted, 
   bool host_oom = false;
   kiln_status st = create_sets(w, wanted < 1 ? 1 : wanted);
   /* Outputs are written too, so their pages exist before any timing. */
-  for (int r = 0; r < WORKLOAD_ROLES && workload_role(c, r) && st == KILN_OK; r++)
+  for (int r = 0; case_role_name(c, r) && st == KILN_OK; r++)
     st = write_role(w, r, &host_oom);
   if (st != KILN_OK) {
     snprintf(why, why_len, "%s", host_oom ? "out of host memory for the inputs" : kiln_last_error());
@@ -145,18 +127,5 @@ void workload_destroy(workload *w) {
 }
 
 kiln_status workload_run(workload *w, long i) {
-  kiln_tensor **t = w->t[i % w->sets];
-  const bench_case *c = w->c;
-  switch (c->op) {
-  case BENCH_MATMUL: {
-    kiln_matmul_params p = {.transpose_b = c->transpose_b, .alpha = 1.0f};
-    return kiln_matmul(w->ctx, t[0], t[1], t[2], &p);
-  }
-  case BENCH_SOFTMAX: {
-    kiln_softmax_params p = {.scale = c->scale, .causal = c->causal};
-    return kiln_softmax(w->ctx, t[0], t[1], &p);
-  }
-  case BENCH_RMS_NORM: return kiln_rms_norm(w->ctx, t[0], t[1], c->eps, t[2]);
-  }
-  return KILN_ERR_INVALID_ARGUMENT;
+  return op_specs[w->c->op].run(w->ctx, w->c, w->t[i % w->sets]);
 }

@@ -7,10 +7,10 @@
 #include <kiln.h>
 #include <stddef.h>
 
-enum { WORKLOAD_MAX_SETS = 64, WORKLOAD_ROLES = 3 };
+enum { WORKLOAD_MAX_SETS = 64, WORKLOAD_ROLES = OP_MAX_ROLES };
 
-/* Each set holds every tensor of the op: matmul a, b, out; softmax x, out;
- * rms_norm x, weight, out. Successive runs use successive sets. */
+/* Each set holds every tensor of the op, in the order of its roles in
+ * tools/ops.c (case_role_name). Successive runs use successive sets. */
 typedef struct workload {
   kiln_context *ctx;
   const bench_case *c;
@@ -32,8 +32,5 @@ void workload_destroy(workload *w);
 
 /* Enqueues the case's op on set i % sets. */
 kiln_status workload_run(workload *w, long i);
-
-/* "a", "b", "out" / "x", "out" / "x", "weight", "out"; NULL past the last. */
-const char *workload_role(const bench_case *c, int role);
 
 #endif

@@ -25,8 +25,35 @@
  * register, and fixed so results do not depend on the vector width. */
 #define CPU_LANES 8
 
+/* The hot row loops (cpu_rows.h), one table per instruction-set variant. */
+typedef struct cpu_row_kernels {
+  /* Softmax row r of op; z is op->cols floats of the calling thread's
+   * scratch, needed (non-NULL) for 16-bit or masked rows only. */
+  void (*softmax_row)(const kiln_softmax_op *op, int64_t r, float *z);
+  /* One RMSNorm row: out = x * inv_rms * weight, weight as f32. x and out
+   * may be the same row. Shared with the fused add_rms_norm, so the fused
+   * op normalizes exactly as the basic one does. */
+  void (*rms_norm_row)(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                       const float *weight);
+} cpu_row_kernels;
+
+/* An AVX2 build of the row kernels, chosen at run time where the CPU has
+ * AVX2, exists for x86 GCC and clang (their target attribute and
+ * __builtin_cpu_supports); elsewhere only the baseline does. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define CPU_HAVE_AVX2_VARIANT 1
+#else
+#define CPU_HAVE_AVX2_VARIANT 0
+#endif
+
+extern const cpu_row_kernels cpu_rows_base;
+#if CPU_HAVE_AVX2_VARIANT
+extern const cpu_row_kernels cpu_rows_avx2;
+#endif
+
 typedef struct cpu_state {
   char describe[160];
+  const cpu_row_kernels *rows; /* the variant for this machine */
   /* Grown on demand and kept for the context's life, so an op whose shape
    * has been seen before (a replayed graph, a training loop) allocates
    * nothing. Only one thread uses a context at a time. */
@@ -57,12 +84,6 @@ kiln_status cpu_unary(void *state, const kiln_unary_op *op);
 kiln_status cpu_binary(void *state, const kiln_binary_op *op);
 kiln_status cpu_rope(void *state, const kiln_rope_op *op);
 kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
-
-/* One RMSNorm row (cpu_rms_norm.c): out = x * inv_rms * weight, weight as
- * f32. x and out may be the same row. Shared with the fused add_rms_norm,
- * so the fused op normalizes exactly as the basic one does. */
-void cpu_rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
-                      const float *weight);
 
 
 /* One batch of a matmul is one GEMM of batch*m rows when every batch
@@ -98,19 +119,31 @@ static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols)
   return (size_t)row * (size_t)cols * kiln_dtype_size(dtype);
 }
 
-/* f16/bf16 words to f32 and back, through the core's vectorized converters. */
+/* f16/bf16 words to f32 and back. f16 goes through the core's vectorized
+ * converters; bf16, a shift one way and a rounding add the other, is done
+ * inline, bit for bit as the core's kiln_bf16_to_f32 / kiln_f32_to_bf16
+ * (round to nearest even, NaN kept a quiet NaN), so the row kernels'
+ * AVX2 build (cpu_rows.h) converts at its own vector width. */
 static inline void cpu_widen(kiln_dtype dtype, const uint16_t *src, float *dst, size_t n) {
-  if (dtype == KILN_F16)
+  if (dtype == KILN_F16) {
     kiln_f16_to_f32(src, dst, n);
-  else
-    kiln_bf16_to_f32(src, dst, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    dst[i] = cpu_float((uint32_t)src[i] << 16);
 }
 
 static inline void cpu_narrow(kiln_dtype dtype, const float *src, uint16_t *dst, size_t n) {
-  if (dtype == KILN_F16)
+  if (dtype == KILN_F16) {
     kiln_f32_to_f16(src, dst, n);
-  else
-    kiln_f32_to_bf16(src, dst, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u = cpu_bits(src[i]);
+    uint32_t nan = (u >> 16) | 0x0040u;
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    dst[i] = (uint16_t)cpu_pick((u & 0x7fffffffu) > 0x7f800000u, nan, rounded);
+  }
 }
 
 /* How many of a row's first len elements the block starting at j0 holds. */

@@ -1,7 +1,7 @@
 /*
  * Residual add fused with RMSNorm, one row per loop iteration: h = x +
  * residual is rounded into h_out, then the row of h_out, still in cache, is
- * normalized by the same row function kiln_rms_norm uses, so the fused and
+ * normalized by the same row kernel kiln_rms_norm uses, so the fused and
  * the composite results agree to the bit.
  */
 #include "cpu.h"
@@ -24,6 +24,7 @@ static void add_row(kiln_dtype dtype, const void *x, const void *residual, void 
 
 kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
   const int64_t rows = op->rows, cols = op->cols;
+  const cpu_row_kernels *k = ((cpu_state *)state)->rows;
   const float one = 1.0f, *weight = NULL;
   kiln_status s = cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)cols, &weight,
                                  "kiln_add_rms_norm");
@@ -35,7 +36,7 @@ kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
     void *h = (char *)op->h->data + offset;
     add_row(op->dtype, (const char *)op->x->data + offset,
             (const char *)op->residual->data + offset, h, cols);
-    cpu_rms_norm_row(op->dtype, h, (char *)op->out->data + offset, cols, op->eps, weight);
+    k->rms_norm_row(op->dtype, h, (char *)op->out->data + offset, cols, op->eps, weight);
   }
   return KILN_OK;
 }

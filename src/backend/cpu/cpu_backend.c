@@ -71,9 +71,25 @@ static void write_describe(cpu_state *s) {
   const char *config = openblas_get_config();
   int blas_threads = openblas_get_num_threads();
   int omp_threads = omp_get_max_threads();
-  snprintf(s->describe, sizeof s->describe, "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s",
+  snprintf(s->describe, sizeof s->describe,
+           "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s, %s row kernels",
            name_and_version_length(config), config, blas_threads, blas_threads == 1 ? "" : "s",
-           blas_threading(), omp_threads, omp_threads == 1 ? "" : "s");
+           blas_threading(), omp_threads, omp_threads == 1 ? "" : "s",
+           s->rows == &cpu_rows_base ? "baseline" : "AVX2");
+}
+
+/* The row kernels for this machine: AVX2 where the CPU (and the OS, which
+ * must save the wide registers; __builtin_cpu_supports checks both) has it,
+ * else the x86-64-v2 baseline. KILN_CPU_ROWS=base forces the baseline, so
+ * tests can cover it on any machine; both give the same bits. */
+static const cpu_row_kernels *select_row_kernels(void) {
+#if CPU_HAVE_AVX2_VARIANT
+  const char *force = getenv("KILN_CPU_ROWS");
+  __builtin_cpu_init();
+  if (!(force && strcmp(force, "base") == 0) && __builtin_cpu_supports("avx2"))
+    return &cpu_rows_avx2;
+#endif
+  return &cpu_rows_base;
 }
 
 static kiln_status cpu_create(int index, void **state) {
@@ -81,6 +97,7 @@ static kiln_status cpu_create(int index, void **state) {
   cpu_state *s = calloc(1, sizeof *s);
   if (!s)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
+  s->rows = select_row_kernels();
   write_describe(s);
   *state = s;
   return KILN_OK;

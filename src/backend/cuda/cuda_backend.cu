@@ -57,6 +57,7 @@ static kiln_status init(kiln_cuda *st, const char *fn) {
   KILN_CUDA_TRY(kiln_cuda_check(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking), fn,
                                 "cudaStreamCreateWithFlags"));
   KILN_CUDA_TRY(make_pool(st, fn));
+  KILN_CUDA_TRY(kiln_cuda_embedding_init(st, fn));
   KILN_CUDA_TRY(kiln_cublas_check(cublasLtCreate(&st->lt), fn, "cublasLtCreate"));
   KILN_CUDA_TRY(kiln_cuda_check(
       cudaMallocFromPoolAsync(&st->workspace, st->workspace_size, st->pool, st->stream), fn,
@@ -75,6 +76,7 @@ static void release(kiln_cuda *st) {
     (void)cudaFreeAsync(st->workspace, st->stream);
   if (st->stream)
     (void)cudaStreamSynchronize(st->stream);
+  kiln_cuda_embedding_release(st);
   if (st->lt)
     (void)cublasLtDestroy(st->lt);
   /* Destroying the pool returns its memory to the driver; any allocation
@@ -134,8 +136,10 @@ static const char *describe(void *state) { return ((kiln_cuda *)state)->descript
 static kiln_status sync(void *state) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_sync"));
-  /* Errors of earlier asynchronous ops surface here. */
-  return kiln_cuda_check(cudaStreamSynchronize(st->stream), "kiln_sync", "cudaStreamSynchronize");
+  /* Errors of earlier asynchronous ops surface here, bad embedding ids too. */
+  KILN_CUDA_TRY(
+      kiln_cuda_check(cudaStreamSynchronize(st->stream), "kiln_sync", "cudaStreamSynchronize"));
+  return kiln_cuda_check_embedding(st);
 }
 
 static kiln_status set_tf32(void *state, bool allow) {
@@ -219,7 +223,8 @@ static kiln_status download(void *state, void *dst, const void *src, size_t nbyt
   KILN_CUDA_TRY(kiln_cuda_check(
       cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, st->stream), fn,
       "cudaMemcpyAsync"));
-  return kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize");
+  KILN_CUDA_TRY(kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize"));
+  return kiln_cuda_check_embedding(st);
 }
 
 static void *stream_of(void *state) { return ((kiln_cuda *)state)->stream; }
@@ -255,6 +260,13 @@ static kiln_backend make_table(void) {
   b.graph_end = kiln_cuda_graph_end;
   b.graph_run = kiln_cuda_graph_run;
   b.graph_destroy = kiln_cuda_graph_destroy;
+  b.softmax_masked = kiln_cuda_softmax_masked;
+  b.add_rms_norm = kiln_cuda_add_rms_norm;
+  b.layer_norm = kiln_cuda_layer_norm;
+  b.unary = kiln_cuda_unary;
+  b.binary = kiln_cuda_binary;
+  b.rope = kiln_cuda_rope;
+  b.embedding = kiln_cuda_embedding;
   b.custom = custom;
   b.stream = stream_of;
   return b;

@@ -33,6 +33,12 @@ typedef struct kiln_cuda {
   void **deferred;
   size_t deferred_count, deferred_capacity;
   kiln_cuda_plan_cache plans;
+  /* Embedding's bad-id report (cuda_embedding.cu): the first bad lookup,
+   * in device memory, and a flag in mapped host memory that kernels set
+   * beside it, so a sync learns whether to look without a copy. */
+  struct kiln_cuda_bad_id *bad_id;
+  volatile int *bad_id_seen;
+  int *bad_id_seen_dev; /* the same flag, as kernels address it */
   char description[384]; /* room for a 256-byte device name */
 } kiln_cuda;
 
@@ -50,6 +56,22 @@ void kiln_cuda_release_deferred(kiln_cuda *st);
 kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op);
 kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op);
 kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op);
+
+/* The transformer set (cuda_softmax.cu, cuda_elementwise.cu,
+ * cuda_layer_norm.cu, cuda_add_rms_norm.cu, cuda_rope.cu, cuda_embedding.cu). */
+kiln_status kiln_cuda_softmax_masked(void *state, const kiln_softmax_op *op);
+kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op);
+kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op);
+kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op);
+kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
+kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op);
+kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
+/* Turns a bad id seen by an embedding kernel since the last check into
+ * KILN_ERR_INVALID_ARGUMENT and clears it; call after the stream is idle. */
+kiln_status kiln_cuda_check_embedding(kiln_cuda *st);
+/* Makes and frees that record (context creation and teardown). */
+kiln_status kiln_cuda_embedding_init(kiln_cuda *st, const char *fn);
+void kiln_cuda_embedding_release(kiln_cuda *st);
 
 /* Graphs (cuda_graph.cu). */
 kiln_status kiln_cuda_graph_begin(void *state);

@@ -11,6 +11,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" {
@@ -124,13 +125,45 @@ template <class T> struct same {
   using type = T;
 };
 
+/* Programmatic dependent launch: each kernel of ours may be scheduled
+ * while the kernel before it in the stream is still running, and waits for
+ * it (griddepcontrol.wait) before its first memory access. That hides the
+ * launch ramp of a chain of small ops, back to back and inside a graph.
+ * Every __global__ function here must begin with KILN_KERNEL_BEGIN().
+ * KILN_CUDA_PDL=0 in the environment turns it off (read once per
+ * process), so its effect can be measured. */
+static inline bool pdl_enabled() {
+  static const bool on = [] {
+    const char *v = getenv("KILN_CUDA_PDL");
+    return !(v && v[0] == '0' && v[1] == 0);
+  }();
+  return on;
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define KILN_KERNEL_BEGIN()                                                                        \
+  asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory")
+#else
+#define KILN_KERNEL_BEGIN() ((void)0)
+#endif
+
 /* kernel<<<grid, block, smem, stream>>>(args...), returning the launch's
  * error. The arguments convert to the kernel's parameter types first. */
 template <class... P>
 static cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                           cudaStream_t stream, typename same<P>::type... args) {
   void *ptrs[] = {(void *)&args..., nullptr};
-  return cudaLaunchKernel((const void *)kernel, grid, block, ptrs, smem, stream);
+  cudaLaunchAttribute pdl;
+  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &pdl;
+  config.numAttrs = pdl_enabled() ? 1 : 0;
+  return cudaLaunchKernelExC(&config, (const void *)kernel, ptrs);
 }
 
 /* Calls f with a value of the CUDA element type of a float dtype, for

@@ -72,6 +72,7 @@ __device__ __forceinline__ void load_stage(const small_args<T> &g, const T *a, c
 
 template <class T>
 __global__ void __launch_bounds__(THREADS) gemm_small_kernel(small_args<T> g) {
+  KILN_KERNEL_BEGIN();
   /* One word of padding per row keeps the transposing stores conflict-free. */
   __shared__ float as[KC][TILE + 1]; /* as[p][i] = op(a)(i0 + i, p0 + p) */
   __shared__ float bs[KC][TILE + 1]; /* bs[p][j] = op(b)(p0 + p, j0 + j) */
@@ -119,6 +120,7 @@ __global__ void __launch_bounds__(THREADS) gemm_small_kernel(small_args<T> g) {
 /* c = beta * c + bias over all batch * m * n elements of c. */
 template <class T>
 __global__ void gemm_fill_kernel(T *c, const T *bias, int64_t total, int64_t n, float beta) {
+  KILN_KERNEL_BEGIN();
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total;
        e += (int64_t)gridDim.x * blockDim.x) {
     float v = beta != 0.0f ? beta * to_f32(c[e]) : 0.0f;

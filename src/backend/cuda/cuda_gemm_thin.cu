@@ -36,8 +36,11 @@ constexpr int WARPS = THREADS / 32;
 constexpr int L_COLS = 2;
 constexpr int L_SLICES = THREADS / L_COLS; /* L-major: k rows a block reads per step */
 /* k-major: values of l per warp. More rows reuse each X vector more (less
- * L1 traffic), fewer make more warps for a short W. */
+ * L1 traffic), fewer make more warps for a short W: below W_ROWS_MIN_LEN
+ * values of l, four per warp would leave most SMs idle (128 x 8 x 512 ran
+ * on 4 blocks, 11 us), so each warp takes one. */
 constexpr int W_ROWS = 4;
+constexpr int64_t W_ROWS_MIN_LEN = 4096;
 
 /* Blocks per SM that the register budget must allow. Without a minimum,
  * ptxas keeps registers low for occupancy by issuing each load right before
@@ -104,6 +107,7 @@ __device__ __forceinline__ void axpy_rows(const thin_args<T> &g, const T *x, int
 
 template <class T, int TM>
 __global__ void __launch_bounds__(THREADS, L_MIN_BLOCKS<T, TM>) thin_l_kernel(thin_args<T> g) {
+  KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
   constexpr int U = l_unroll(TM, V);
   __shared__ float red[WARPS][TM][L_COLS * V];
@@ -194,23 +198,22 @@ __device__ __forceinline__ void load_x(const thin_args<T> &g, const T *x, int64_
 
 /* acc[r][i] += X(i, p .. p + V - 1) . W(p .. p + V - 1, l0 + r) for U
  * consecutive steps of k, all loads issued before the first FMA. */
-template <class T, int TM, x_layout XL, int U>
-__device__ __forceinline__ void k_steps(const thin_args<T> &g, const T *x,
-                                        const T *const (&w)[W_ROWS], int64_t p,
-                                        float (&acc)[W_ROWS][TM]) {
+template <class T, int TM, x_layout XL, int WR, int U>
+__device__ __forceinline__ void k_steps(const thin_args<T> &g, const T *x, const T *const (&w)[WR],
+                                        int64_t p, float (&acc)[WR][TM]) {
   constexpr int V = VW<T>, STEP = 32 * V;
-  float wv[U][W_ROWS][V], xs[U][TM][V];
+  float wv[U][WR][V], xs[U][TM][V];
 #pragma unroll
   for (int u = 0; u < U; u++) {
 #pragma unroll
-    for (int r = 0; r < W_ROWS; r++)
+    for (int r = 0; r < WR; r++)
       load16(w[r] + p + u * STEP, wv[u][r]);
     load_x<T, TM, XL>(g, x, p + u * STEP, xs[u]);
   }
 #pragma unroll
   for (int u = 0; u < U; u++)
 #pragma unroll
-    for (int r = 0; r < W_ROWS; r++)
+    for (int r = 0; r < WR; r++)
 #pragma unroll
       for (int i = 0; i < TM; i++)
 #pragma unroll
@@ -218,29 +221,30 @@ __device__ __forceinline__ void k_steps(const thin_args<T> &g, const T *x,
           acc[r][i] = fmaf(xs[u][i][v], wv[u][r][v], acc[r][i]);
 }
 
-template <class T, int TM, x_layout XL>
+template <class T, int TM, x_layout XL, int WR>
 __global__ void __launch_bounds__(THREADS, K_MIN_BLOCKS<TM>) thin_k_kernel(thin_args<T> g) {
-  constexpr int U = TM <= 2 ? 2 : 1; /* steps of k in flight per lane */
-  constexpr int STEP = 32 * VW<T>;   /* elements of k a warp covers per vector */
+  KILN_KERNEL_BEGIN();
+  constexpr int U = TM * WR <= 8 ? 2 : 1; /* steps of k in flight per lane */
+  constexpr int STEP = 32 * VW<T>;        /* elements of k a warp covers per vector */
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t tile = blockIdx.x % g.tiles, batch = blockIdx.x / g.tiles;
-  const int64_t l0 = (tile * WARPS + warp) * W_ROWS;
+  const int64_t l0 = (tile * WARPS + warp) * WR;
   if (l0 >= g.len) /* whole warps leave; nothing below synchronises the block */
     return;
   const T *x = g.x + batch * g.stride_x;
-  const T *w[W_ROWS];
+  const T *w[WR];
 #pragma unroll
-  for (int r = 0; r < W_ROWS; r++) /* rows past len repeat the last; never stored */
+  for (int r = 0; r < WR; r++) /* rows past len repeat the last; never stored */
     w[r] = g.w + batch * g.stride_w + (l0 + r < g.len ? l0 + r : g.len - 1) * g.w_sl;
 
-  float acc[W_ROWS][TM] = {};
+  float acc[WR][TM] = {};
   int64_t p = lane * VW<T>;
   for (; p + (U - 1) * STEP < g.k; p += U * STEP)
-    k_steps<T, TM, XL, U>(g, x, w, p, acc);
+    k_steps<T, TM, XL, WR, U>(g, x, w, p, acc);
   for (; p < g.k; p += STEP)
-    k_steps<T, TM, XL, 1>(g, x, w, p, acc);
+    k_steps<T, TM, XL, WR, 1>(g, x, w, p, acc);
 #pragma unroll
-  for (int r = 0; r < W_ROWS; r++)
+  for (int r = 0; r < WR; r++)
 #pragma unroll
     for (int i = 0; i < TM; i++) {
       const float sum = warp_reduce(acc[r][i], op_sum{});
@@ -325,22 +329,32 @@ thin_kind kind_of(const kiln_cuda_gemm *g, const thin_map &t) {
   return thin_kind::none;
 }
 
+/* The k-major kernel for X's layout, with WR values of l per warp. */
+template <class T, int TM, int WR>
+cudaError_t launch_k_major(thin_kind kind, const thin_args<T> &a, dim3 grid, cudaStream_t stream) {
+  if (kind == thin_kind::k_major_rows_along_k)
+    return launch(thin_k_kernel<T, TM, x_layout::rows_along_k, WR>, grid, dim3(THREADS), 0,
+                  stream, a);
+  return launch(thin_k_kernel<T, TM, x_layout::rows_along_t, WR>, grid, dim3(THREADS), 0, stream,
+                a);
+}
+
 template <class T, int TM>
 cudaError_t launch_kind(thin_kind kind, thin_args<T> &a, int64_t batch, cudaStream_t stream) {
-  const int64_t per_block = kind == thin_kind::l_major ? (int64_t)L_COLS * VW<T> : WARPS * W_ROWS;
+  if (kind == thin_kind::none)
+    return cudaErrorInvalidValue;
+  const bool wide = a.len >= W_ROWS_MIN_LEN;
+  const int64_t per_block = kind == thin_kind::l_major ? (int64_t)L_COLS * VW<T>
+                            : wide                     ? WARPS * W_ROWS
+                                                       : WARPS;
   a.tiles = (a.len + per_block - 1) / per_block;
   if (a.tiles > INT32_MAX / batch)
     return cudaErrorInvalidConfiguration;
-  dim3 grid((unsigned)(a.tiles * batch)), block(THREADS);
-  switch (kind) {
-  case thin_kind::l_major: return launch(thin_l_kernel<T, TM>, grid, block, 0, stream, a);
-  case thin_kind::k_major_rows_along_k:
-    return launch(thin_k_kernel<T, TM, x_layout::rows_along_k>, grid, block, 0, stream, a);
-  case thin_kind::k_major_rows_along_t:
-    return launch(thin_k_kernel<T, TM, x_layout::rows_along_t>, grid, block, 0, stream, a);
-  case thin_kind::none: break;
-  }
-  return cudaErrorInvalidValue;
+  const dim3 grid((unsigned)(a.tiles * batch));
+  if (kind == thin_kind::l_major)
+    return launch(thin_l_kernel<T, TM>, grid, dim3(THREADS), 0, stream, a);
+  return wide ? launch_k_major<T, TM, W_ROWS>(kind, a, grid, stream)
+              : launch_k_major<T, TM, 1>(kind, a, grid, stream);
 }
 
 } // namespace

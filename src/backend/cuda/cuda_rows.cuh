@@ -27,7 +27,8 @@ struct row_config {
   int max_cols, threads, per_thread;
 };
 constexpr row_config ROW_CONFIGS[] = {
-    {128, 32, 4},    {256, 32, 8},     {512, 32, 16},     {1024, 32, 32},    {2048, 128, 16},
+    {128, 32, 4},    {256, 32, 8},     {512, 32, 16},     {1024, 32, 32},    {1024, 128, 8},
+    {2048, 128, 16},
     {4096, 256, 16}, {8192, 512, 16},  {16384, 1024, 16}, {32768, 1024, 32},
 };
 constexpr int ROW_CONFIG_COUNT = (int)(sizeof ROW_CONFIGS / sizeof ROW_CONFIGS[0]);
@@ -36,12 +37,25 @@ constexpr int STREAM_THREADS = 1024;
 /* Warp-per-row blocks hold at most this many rows. */
 constexpr int MAX_ROWS_PER_BLOCK = 4;
 
+/* Rows longer than this stream even where a config could hold them (a
+ * build-time knob for measuring the crossover). */
+#ifndef KILN_ROW_REGISTER_MAX_COLS
+#define KILN_ROW_REGISTER_MAX_COLS 32768
+#endif
+/* Rows longer than this take a block per row, not a warp (likewise). */
+#ifndef KILN_ROW_WARP_MAX_COLS
+#define KILN_ROW_WARP_MAX_COLS 1024
+#endif
+
 /* The first config that holds cols elements of esize bytes in whole
  * 16-byte vectors per thread; -1: stream. */
 static inline int row_config_index(int64_t cols, size_t esize) {
   const int vw = 16 / (int)esize;
+  if (cols > KILN_ROW_REGISTER_MAX_COLS)
+    return -1;
   for (int c = 0; c < ROW_CONFIG_COUNT; c++)
-    if (cols <= ROW_CONFIGS[c].max_cols && ROW_CONFIGS[c].per_thread % vw == 0)
+    if (cols <= ROW_CONFIGS[c].max_cols && ROW_CONFIGS[c].per_thread % vw == 0 &&
+        (ROW_CONFIGS[c].threads > 32 || ROW_CONFIGS[c].max_cols <= KILN_ROW_WARP_MAX_COLS))
       return c;
   return -1;
 }
@@ -79,6 +93,13 @@ static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &g
   grid = dim3((unsigned)blocks);
   block = dim3((unsigned)(threads * per_block));
   return true;
+}
+
+/* A grid-stride row kernel needs no more blocks than the SMs hold at once
+ * (2048 threads each); more would only queue behind the first wave. */
+static inline unsigned resident_blocks(unsigned blocks, unsigned threads, int sm_count) {
+  const unsigned resident = (unsigned)sm_count * (2048u / threads);
+  return blocks < resident ? blocks : resident;
 }
 
 /* Launch bounds of a row kernel: its block size, with at least one block

@@ -1,10 +1,14 @@
 /*
  * kiln_softmax on the GPU: softmax over the last axis of scale * x, with
- * the causal mask fused in. Rows that fit are held in registers and read
+ * the causal mask fused in, and the additive mask (a template flag, so the
+ * unmasked kernels carry none of its code). Rows that fit are held in registers and read
  * once (cuda_rows.cuh has the table of configs by width); longer rows
  * stream through one block in two passes, an online max-and-sum, then the
- * write. Math in f32 for every dtype, in base 2: x is scaled by
- * scale * log2(e) on load, so each element costs one exp2f.
+ * write. Math in f32 for every dtype, in base 2: each element costs one
+ * exp2f of (logit - max) * k, with k = scale * log2(e) and the logit x
+ * itself (scale > 0 keeps the argmax), or k = log2(e) and the logit
+ * scale * x + mask. Subtracting before scaling keeps huge logits exact:
+ * scale * x - max rounds scale * x first, an error of |x| ulps.
  *
  * Masked and -inf entries become 0; a row with nothing left (all masked or
  * all -inf) becomes all zeros rather than 0/0.
@@ -16,14 +20,21 @@ using namespace kiln_dev;
 
 namespace {
 
+/* Masked rows longer than this stream: the 1024 x 32 config has no
+ * registers left for the mask beside the row and spills. */
+constexpr int REG_COLS = 16384;
+
 struct softmax_args {
   const void *x;
   void *out; /* may be x */
   int64_t rows, cols;
   int64_t sq; /* causal: rows per [Sq, Sk] matrix */
   bool causal;
-  bool vec;          /* rows start 16-byte aligned: vector loads */
-  float scale_log2e; /* scale * log2(e) */
+  bool vec; /* rows (and mask rows) start 16-byte aligned: vector loads */
+  float k;  /* the exponent's factor, see the top */
+  float scale;
+  const void *mask;   /* masked kernels only: [rows / mask_group, cols] */
+  int64_t mask_group; /* row r uses mask row r / mask_group */
 };
 
 /* The last unmasked column of row: i + (Sk - Sq) for row i of its matrix. */
@@ -31,9 +42,16 @@ __device__ __forceinline__ int64_t last_visible(const softmax_args &a, int64_t r
   return a.causal ? row % a.sq + (a.cols - a.sq) : a.cols;
 }
 
-__device__ __forceinline__ float scaled(const softmax_args &a, float x, int64_t col,
-                                        int64_t last) {
-  return col > last ? -INFINITY : x * a.scale_log2e;
+/* The logit of x at col, m its mask value (unused without MASK). */
+template <bool MASK>
+__device__ __forceinline__ float logit(const softmax_args &a, float x, float m, int64_t col,
+                                       int64_t last) {
+  return col > last ? -INFINITY : MASK ? fmaf(a.scale, x, m) : x;
+}
+
+template <class T> __device__ __forceinline__ const T *mask_row(const softmax_args &a,
+                                                                 int64_t row) {
+  return (const T *)a.mask + row / a.mask_group * a.cols;
 }
 
 /* The max to subtract: a row with nothing visible has max -inf, and
@@ -41,8 +59,9 @@ __device__ __forceinline__ float scaled(const softmax_args &a, float x, int64_t 
  * everywhere, a zero sum, and a row of zeros. */
 __device__ __forceinline__ float visible_max(float mx) { return mx == -INFINITY ? 0.0f : mx; }
 
-template <class T, int THREADS, int PT>
+template <class T, int THREADS, int PT, bool MASK>
 __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
+  KILN_KERNEL_BEGIN();
   __shared__ float scratch[2][32];
   int64_t row;
   int r;
@@ -53,16 +72,26 @@ __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   x.load((const T *)a.x + row * a.cols, cols, a.vec, r, -INFINITY);
   const int64_t last = last_visible(a, row);
   float mx = -INFINITY;
+  if constexpr (MASK) {
+    /* Kept as T, and never written by the kernel (no overlap with out). */
+    row_regs<T, THREADS, PT, T> m;
+    m.template load<true>(mask_row<T>(a, row), cols, a.vec, r, 0.0f);
 #pragma unroll
-  for (int s = 0; s < PT; s++) {
-    x.v[s] = scaled(a, x.v[s], x.col(a.vec, r, s), last);
-    mx = fmaxf(mx, x.v[s]);
+    for (int s = 0; s < PT; s++)
+      x.v[s] = logit<true>(a, x.v[s], m.at(s), x.col(a.vec, r, s), last);
+  } else {
+#pragma unroll
+    for (int s = 0; s < PT; s++)
+      x.v[s] = logit<false>(a, x.v[s], 0.0f, x.col(a.vec, r, s), last);
   }
+#pragma unroll
+  for (int s = 0; s < PT; s++)
+    mx = fmaxf(mx, x.v[s]);
   const float base = visible_max(row_reduce<THREADS>(mx, op_max{}, scratch[0]));
   float sum = 0.0f;
 #pragma unroll
   for (int s = 0; s < PT; s++) {
-    x.v[s] = exp2f(x.v[s] - base);
+    x.v[s] = exp2f((x.v[s] - base) * a.k);
     sum += x.v[s];
   }
   sum = row_reduce<THREADS>(sum, op_sum{}, scratch[1]);
@@ -73,31 +102,54 @@ __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   x.store((T *)a.out + row * a.cols, cols, a.vec, r);
 }
 
-/* Running (max, sum of exp2(y - max)) over the elements seen so far. */
+/* Running (max, sum of exp2((y - max) * k)) over the logits seen so far. */
 struct online {
   float max = -INFINITY, sum = 0.0f;
-  __device__ __forceinline__ void add(const float *y, int n) {
+  __device__ __forceinline__ void add(const float *y, int n, float k) {
     float m = max;
     for (int u = 0; u < n; u++)
       m = fmaxf(m, y[u]);
     if (m == -INFINITY) /* nothing visible yet */
       return;
-    sum *= exp2f(max - m); /* max == -inf: sum is 0 and stays 0 */
+    sum *= exp2f((max - m) * k); /* max == -inf: sum is 0 and stays 0 */
     max = m;
     for (int u = 0; u < n; u++)
-      sum += exp2f(y[u] - m);
+      sum += exp2f((y[u] - m) * k);
   }
 };
 
+/* The logits of the chunk of the row at column c: V of them (vec) or one. */
+template <class T, bool MASK>
+__device__ __forceinline__ void load_logits(const softmax_args &a, const T *x, const T *mask,
+                                            int64_t c, int64_t last, float (&y)[VW<T>]) {
+  constexpr int V = VW<T>;
+  float m[V] = {};
+  if (a.vec) {
+    load16(x + c, y);
+    if constexpr (MASK)
+      load16_ro(mask + c, m);
+  } else {
+    y[0] = to_f32(x[c]);
+    if constexpr (MASK)
+      m[0] = to_f32(__ldg(mask + c));
+  }
+#pragma unroll /* a constant bound, so y and m stay in registers */
+  for (int u = 0; u < V; u++)
+    if (a.vec || u == 0)
+      y[u] = logit<MASK>(a, y[u], m[u], c + u, last);
+}
+
 /* A row too long for registers: pass one folds it into (max, sum), pass
  * two reads it again and writes. */
-template <class T>
+template <class T, bool MASK>
 __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_args a) {
+  KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
   __shared__ float scratch[2][32];
   const int64_t row = blockIdx.x, last = last_visible(a, row);
   const T *x = (const T *)a.x + row * a.cols;
   T *out = (T *)a.out + row * a.cols;
+  const T *mask = MASK ? mask_row<T>(a, row) : nullptr;
   const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
   const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
   const int width = a.vec ? V : 1;
@@ -105,27 +157,19 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
   online acc;
   for (int64_t c = first; c < a.cols; c += step) {
     float y[V];
-    if (a.vec)
-      load16(x + c, y);
-    else
-      y[0] = to_f32(x[c]);
-    for (int u = 0; u < width; u++)
-      y[u] = scaled(a, y[u], c + u, last);
-    acc.add(y, width);
+    load_logits<T, MASK>(a, x, mask, c, last, y);
+    acc.add(y, width, a.k);
   }
   const float mx = visible_max(block_reduce<STREAM_THREADS>(acc.max, op_max{}, scratch[0]));
-  const float mine = acc.max == -INFINITY ? 0.0f : acc.sum * exp2f(acc.max - mx);
+  const float mine = acc.max == -INFINITY ? 0.0f : acc.sum * exp2f((acc.max - mx) * a.k);
   const float sum = block_reduce<STREAM_THREADS>(mine, op_sum{}, scratch[1]);
   const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 
   for (int64_t c = first; c < a.cols; c += step) {
     float y[V];
-    if (a.vec)
-      load16(x + c, y);
-    else
-      y[0] = to_f32(x[c]);
+    load_logits<T, MASK>(a, x, mask, c, last, y);
     for (int u = 0; u < width; u++)
-      y[u] = exp2f(scaled(a, y[u], c + u, last) - mx) * inv;
+      y[u] = exp2f((y[u] - mx) * a.k) * inv;
     if (a.vec)
       store16(out + c, y);
     else
@@ -133,30 +177,33 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
   }
 }
 
-template <class T> cudaError_t launch_softmax(const softmax_args &a, int sm_count,
-                                              cudaStream_t stream) {
-  const int config = row_config_index(a.cols, sizeof(T));
+template <class T, bool MASK>
+cudaError_t launch_softmax(const softmax_args &a, int sm_count, cudaStream_t stream) {
+  const int config = MASK && a.cols > REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
   if (config < 0) {
     if (a.rows > INT32_MAX)
       return cudaErrorInvalidConfiguration;
-    return launch(softmax_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
-                  stream, a);
+    return launch(softmax_stream_kernel<T, MASK>, dim3((unsigned)a.rows), dim3(STREAM_THREADS),
+                  0, stream, a);
   }
   return with_row_config<T>(config, [&](auto threads, auto per_thread) {
-    dim3 grid, block;
-    if (!row_geometry(a.rows, threads, sm_count, grid, block))
-      return cudaErrorInvalidConfiguration;
-    return launch(softmax_rows_kernel<T, decltype(threads)::value, decltype(per_thread)::value>,
-                  grid, block, 0, stream, a);
+    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
+    if constexpr (MASK && TH * PT > REG_COLS) {
+      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
+    } else {
+      dim3 grid, block;
+      if (!row_geometry(a.rows, threads, sm_count, grid, block))
+        return cudaErrorInvalidConfiguration;
+      return launch(softmax_rows_kernel<T, TH, PT, MASK>, grid, block, 0, stream, a);
+    }
   });
 }
 
-} // namespace
-
-kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
-  kiln_cuda *st = (kiln_cuda *)state;
+/* Both entry points: the op's fields, and the mask where there is one. */
+kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
   const char *fn = "kiln_softmax";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  const float log2e = 1.4426950408889634f;
   softmax_args a;
   a.x = op->x->data;
   a.out = op->out->data;
@@ -164,11 +211,26 @@ kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
   a.cols = op->cols;
   a.sq = op->sq;
   a.causal = op->causal;
-  a.scale_log2e = op->scale * 1.4426950408889634f;
+  a.scale = op->scale;
+  a.mask = op->mask ? op->mask->data : NULL;
+  a.mask_group = op->mask ? op->mask_group : 1;
+  a.k = op->mask ? log2e : op->scale * log2e;
   a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
-          aligned16(a.out);
+          aligned16(a.out) && aligned16(a.mask);
   cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
-    return launch_softmax<decltype(zero)>(a, st->sm_count, st->stream);
+    using T = decltype(zero);
+    return a.mask ? launch_softmax<T, true>(a, st->sm_count, st->stream)
+                  : launch_softmax<T, false>(a, st->sm_count, st->stream);
   });
   return kiln_cuda_check(err, fn, "launching the softmax kernel");
+}
+
+} // namespace
+
+kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
+  return run_softmax((kiln_cuda *)state, op);
+}
+
+kiln_status kiln_cuda_softmax_masked(void *state, const kiln_softmax_op *op) {
+  return run_softmax((kiln_cuda *)state, op);
 }

@@ -1,0 +1,199 @@
+/*
+ * The hot row loops of softmax and RMSNorm, written once in plain C that
+ * the compiler vectorizes, and compiled once per instruction set: by
+ * cpu_rows_base.c for the x86-64-v2 baseline the library is built for, and
+ * by cpu_rows_avx2.c with AVX2 enabled for machines that have it
+ * (cpu_create picks one table per context). Each includer defines
+ * CPU_ROWS_TABLE, the name of its cpu_row_kernels table, before including
+ * this file.
+ *
+ * Both variants round every operation the same way (no FMA contraction:
+ * the build is ISO C, so GCC contracts nothing, and nothing here calls
+ * fmaf), and reductions use CPU_LANES fixed lanes, so results are the same
+ * bits on every machine whichever variant runs.
+ */
+#include "cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifndef CPU_ROWS_TABLE
+#error "define CPU_ROWS_TABLE before including cpu_rows.h"
+#endif
+
+/* e^t for t <= 0, the shifted logits, in plain arithmetic so loops over it
+ * vectorize (libm's expf does not without -ffast-math). t = n ln2 + r with
+ * |r| <= ln2/2 (ln2 in two parts, the first short enough that n * it is
+ * exact); e^r = 1 + r + r^2 p(r), p the degree-5 minimax fit of Cephes'
+ * expf (about 1 ulp over the range); 2^n built in the exponent bits. Below
+ * -87, where e^t nears the subnormal range (e^-87 is 1.4 FLT_MIN), the
+ * result is 0 (an absolute error under FLT_MIN, and no slow subnormal
+ * arithmetic after it), so -inf gives exactly 0; NaN stays NaN. */
+static inline float exp_nonpositive(float t) {
+  const float lowest = -87.0f;
+  const float round_magic = 0x1.8p23f; /* adding it rounds to an integer */
+  float c = cpu_float(cpu_pick(t < lowest, cpu_bits(lowest), cpu_bits(t)));
+  float shifted = c * 1.44269504f + round_magic;
+  float n = shifted - round_magic;
+  float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  /* shifted's low mantissa bits hold n; move it into the exponent field. In
+   * unsigned arithmetic a NaN's bits give a garbage exponent, never UB, and
+   * p is NaN then anyway. */
+  float pow2 = cpu_float((cpu_bits(shifted) - cpu_bits(round_magic) + 127u) << 23);
+  return cpu_float(cpu_pick(t < lowest, 0, cpu_bits(p * pow2)));
+}
+
+/* Float bits as an int32 ordered like the floats (NaN above +inf), so the
+ * row max is an integer max, which vectorizes without fast-math. */
+static inline int32_t order_key(float f) {
+  int32_t i = (int32_t)cpu_bits(f);
+  return i < 0 ? i ^ INT32_MAX : i;
+}
+
+static inline float from_order_key(int32_t key) {
+  return cpu_float((uint32_t)(key < 0 ? key ^ INT32_MAX : key));
+}
+
+/* -inf for an empty row. */
+static float row_max(const float *v, int64_t len) {
+  int32_t max = order_key(-INFINITY);
+  for (int64_t j = 0; j < len; j++) {
+    int32_t key = order_key(v[j]);
+    max = key > max ? key : max;
+  }
+  return from_order_key(max);
+}
+
+static float block_sum(const float *v, size_t n) {
+  float lanes[CPU_LANES] = {0};
+  size_t j = 0;
+  for (; j + CPU_LANES <= n; j += CPU_LANES)
+    for (int l = 0; l < CPU_LANES; l++)
+      lanes[l] += v[j + l];
+  float sum = 0.0f;
+  for (; j < n; j++)
+    sum += v[j];
+  for (int l = 0; l < CPU_LANES; l++)
+    sum += lanes[l];
+  return sum;
+}
+
+/* e = e^(scale (v - max)) and its sum: blocks sum in f32 lanes, the row in
+ * double, so long rows lose nothing to the running sum. e may be v: each
+ * block is computed into a stack buffer first, which the compiler knows
+ * aliases nothing, so the loop vectorizes without a run-time overlap check
+ * (clang's fails, and falls back to scalar code, when e is v). */
+static double exp_sum(const float *v, float *e, int64_t len, float scale, float max) {
+  float eb[CPU_BLOCK];
+  double total = 0.0;
+  for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(len, j0);
+    for (size_t j = 0; j < n; j++)
+      eb[j] = exp_nonpositive(scale * (v[j0 + j] - max));
+    total += block_sum(eb, n);
+    memcpy(e + j0, eb, n * sizeof *eb);
+  }
+  return total;
+}
+
+/* Columns of row r that the causal mask leaves visible (all without it). */
+static int64_t visible_columns(const kiln_softmax_op *op, int64_t r) {
+  if (!op->causal)
+    return op->cols;
+  int64_t last = r % op->sq + (op->cols - op->sq); /* last visible column */
+  return last < 0 ? 0 : last >= op->cols ? op->cols : last + 1;
+}
+
+/* One softmax row. f32 rows without a mask are read where they lie and
+ * their exponentials kept in out; other rows first become f32 logits in z
+ * (op->cols floats of the calling thread's scratch): the widened row, or
+ * scale * x + mask. Then the row max, e^(scale (v - max)) (scale applied
+ * already for masked rows) and its sum, each exponential computed once, and
+ * the row times 1 / sum, rounded once into 16-bit outputs. */
+static void softmax_row(const kiln_softmax_op *op, int64_t r, float *z) {
+  const kiln_dtype dtype = op->dtype;
+  const size_t offset = cpu_row_offset(dtype, r, op->cols), esize = kiln_dtype_size(dtype);
+  const void *x = (const char *)op->x->data + offset;
+  void *out = (char *)op->out->data + offset;
+  const int64_t len = visible_columns(op, r);
+  const float *v = x;
+  float scale = op->scale;
+  if (op->mask) {
+    const void *mask =
+        (const char *)op->mask->data + cpu_row_offset(dtype, r / op->mask_group, op->cols);
+    float mb[CPU_BLOCK];
+    for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
+      size_t n = cpu_block_length(len, j0);
+      const float *xv = cpu_load(dtype, x, j0, n, z + j0);
+      const float *m = cpu_load(dtype, mask, j0, n, mb);
+      for (size_t j = 0; j < n; j++)
+        z[j0 + j] = scale * xv[j] + m[j];
+    }
+    v = z;
+    scale = 1.0f; /* (z - max) * 1 is z - max exactly */
+  } else if (dtype != KILN_F32) {
+    cpu_widen(dtype, x, z, (size_t)len);
+    v = z;
+  }
+  /* scale > 0, so the max of x is where scale * x peaks too. */
+  const float max = row_max(v, len);
+  if (max == -INFINITY) { /* every entry masked or -inf: zeros, not 0/0 */
+    memset(out, 0, (size_t)op->cols * esize);
+    return;
+  }
+  float *e = dtype == KILN_F32 ? out : z;
+  const float inv = (float)(1.0 / exp_sum(v, e, len, scale, max));
+  for (int64_t j = 0; j < len; j++)
+    e[j] *= inv;
+  if (dtype != KILN_F32)
+    cpu_narrow(dtype, e, out, (size_t)len);
+  /* 0.0 is all zero bits in f32, f16 and bf16 alike. */
+  memset((char *)out + (size_t)len * esize, 0, (size_t)(op->cols - len) * esize);
+}
+
+static float block_sum_squares(const float *v, size_t n) {
+  float lanes[CPU_LANES] = {0};
+  size_t j = 0;
+  for (; j + CPU_LANES <= n; j += CPU_LANES)
+    for (int l = 0; l < CPU_LANES; l++)
+      lanes[l] += v[j + l] * v[j + l];
+  float sum = 0.0f;
+  for (; j < n; j++)
+    sum += v[j] * v[j];
+  for (int l = 0; l < CPU_LANES; l++)
+    sum += lanes[l];
+  return sum;
+}
+
+/* One RMSNorm row, CPU_BLOCK elements at a time so 16-bit rows of any
+ * length widen into a stack buffer: the sum of squares (blocks in f32
+ * lanes, the row in double), then out = x * inv_rms * weight. x and out may
+ * be the same row: each element is read before it is written. */
+static void rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                         const float *weight) {
+  float buf[CPU_BLOCK];
+  double total = 0.0;
+  for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(cols, j0);
+    total += block_sum_squares(cpu_load(dtype, x, j0, n, buf), n);
+  }
+  const float inv_rms = (float)(1.0 / sqrt(total / (double)cols + eps));
+  for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
+    size_t n = cpu_block_length(cols, j0);
+    const float *v = cpu_load(dtype, x, j0, n, buf);
+    const float *w = weight + j0;
+    float *d = cpu_target(dtype, out, j0, buf);
+    for (size_t j = 0; j < n; j++)
+      d[j] = v[j] * inv_rms * w[j];
+    cpu_commit(dtype, out, j0, d, n);
+  }
+}
+
+const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row};

@@ -1,0 +1,154 @@
+/*
+ * kiln_add_rms_norm on the GPU: h = x + residual, rounded to the dtype and
+ * stored, then out = rms_norm(h as stored), so the fused op and the
+ * composite (kiln_add, kiln_rms_norm) agree. One kernel reads x and
+ * residual once and writes h and out: rows that fit stay in registers (the
+ * table of cuda_rows.cuh, as rms_norm); longer rows stream through one
+ * block, the second pass reading back h as this thread wrote it.
+ */
+#include "cuda_backend.h"
+#include "cuda_rows.cuh"
+
+using namespace kiln_dev;
+
+namespace {
+
+/* Rows longer than this stream: the 1024 x 32 config has no registers
+ * left for the residual beside x and spills. */
+constexpr int REG_COLS = 16384;
+
+struct add_rms_norm_args {
+  const void *x, *residual, *weight;
+  void *h;   /* may be x or residual */
+  void *out; /* overlaps nothing */
+  int64_t rows, cols;
+  float eps;
+  bool vec; /* every row and the weight start 16-byte aligned */
+};
+
+template <class T, int THREADS, int PT>
+__global__ void KILN_ROW_BOUNDS(THREADS) add_rms_norm_rows_kernel(add_rms_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[32];
+  int64_t row;
+  int r;
+  if (!row_of<THREADS>(a.rows, row, r))
+    return;
+  const int cols = (int)a.cols;
+  const int64_t offset = row * a.cols;
+  /* Kept as T: h is rounded to T anyway, and T halves the registers. */
+  row_regs<T, THREADS, PT, T> h, res;
+  h.load((const T *)a.x + offset, cols, a.vec, r, 0.0f);
+  res.load((const T *)a.residual + offset, cols, a.vec, r, 0.0f);
+  float squares = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++) {
+    h.v[s] = from_f32<T>(h.at(s) + res.at(s)); /* the rounding h is stored with */
+    squares = fmaf(h.at(s), h.at(s), squares);
+  }
+  h.store((T *)a.h + offset, cols, a.vec, r);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  h.store_scaled((T *)a.out + offset, cols, a.vec, r, inv, (const T *)a.weight);
+}
+
+/* A row too long for registers: pass one adds, stores h and sums its
+ * squares; pass two reads h back (the same thread's own writes, so no
+ * barrier is needed for them) and writes out. */
+template <class T>
+__global__ void __launch_bounds__(STREAM_THREADS) add_rms_norm_stream_kernel(add_rms_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  constexpr int V = VW<T>;
+  __shared__ float scratch[32];
+  const int64_t offset = (int64_t)blockIdx.x * a.cols;
+  const T *x = (const T *)a.x + offset, *res = (const T *)a.residual + offset;
+  const T *w = (const T *)a.weight;
+  T *h = (T *)a.h + offset, *out = (T *)a.out + offset;
+  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
+  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
+  const int width = a.vec ? V : 1;
+
+  float squares = 0.0f;
+  for (int64_t c = first; c < a.cols; c += step) {
+    float y[V], z[V];
+    if (a.vec) {
+      load16(x + c, y);
+      load16(res + c, z);
+    } else {
+      y[0] = to_f32(x[c]);
+      z[0] = to_f32(res[c]);
+    }
+    for (int u = 0; u < width; u++) {
+      y[u] = to_f32(from_f32<T>(y[u] + z[u]));
+      squares = fmaf(y[u], y[u], squares);
+    }
+    if (a.vec)
+      store16(h + c, y);
+    else
+      h[c] = from_f32<T>(y[0]);
+  }
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+
+  for (int64_t c = first; c < a.cols; c += step) {
+    float y[V], wv[V];
+    if (a.vec) {
+      load16(h + c, y);
+      load16_ro(w + c, wv);
+    } else {
+      y[0] = to_f32(h[c]);
+      wv[0] = to_f32(__ldg(w + c));
+    }
+    for (int u = 0; u < width; u++)
+      y[u] = y[u] * inv * wv[u];
+    if (a.vec)
+      store16(out + c, y);
+    else
+      out[c] = from_f32<T>(y[0]);
+  }
+}
+
+template <class T>
+cudaError_t launch_add_rms_norm(const add_rms_norm_args &a, int sm_count, cudaStream_t stream) {
+  const int config = a.cols > REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
+  if (config < 0) {
+    if (a.rows > INT32_MAX)
+      return cudaErrorInvalidConfiguration;
+    return launch(add_rms_norm_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
+                  stream, a);
+  }
+  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
+    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
+    if constexpr (TH * PT > REG_COLS) {
+      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
+    } else {
+      dim3 grid, block;
+      if (!row_geometry(a.rows, threads, sm_count, grid, block))
+        return cudaErrorInvalidConfiguration;
+      return launch(add_rms_norm_rows_kernel<T, TH, PT>, grid, block, 0, stream, a);
+    }
+  });
+}
+
+} // namespace
+
+kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = "kiln_add_rms_norm";
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  add_rms_norm_args a;
+  a.x = op->x->data;
+  a.residual = op->residual->data;
+  a.weight = op->weight->data;
+  a.h = op->h->data;
+  a.out = op->out->data;
+  a.rows = op->rows;
+  a.cols = op->cols;
+  a.eps = op->eps;
+  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
+          aligned16(a.residual) && aligned16(a.weight) && aligned16(a.h) && aligned16(a.out);
+  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
+    return launch_add_rms_norm<decltype(zero)>(a, st->sm_count, st->stream);
+  });
+  return kiln_cuda_check(err, fn, "launching the add_rms_norm kernel");
+}

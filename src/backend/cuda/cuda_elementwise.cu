@@ -1,0 +1,255 @@
+/*
+ * The elementwise ops on the GPU: gelu, silu, scale (unary) and add, mul,
+ * swiglu (binary, b broadcast over a's leading dims). Memory-bound, so the
+ * kernels are about traffic: 16-byte loads and stores where every pointer
+ * allows them, UNROLL vectors in flight per thread, a grid sized to fill
+ * the SMs once and striding over the rest. Math in f32, one rounding.
+ */
+#include "cuda_backend.h"
+#include "cuda_common.cuh"
+
+using namespace kiln_dev;
+
+namespace {
+
+/* Vectors each thread loads before it computes: enough bytes in flight per
+ * SM to cover the memory latency at full occupancy. */
+constexpr int UNROLL = 4;
+constexpr int THREADS = 256;
+
+/* silu(v) = v * sigmoid(v); expf (not __expf) keeps it accurate for large |v|. */
+__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
+
+/* The CPU's forms (cpu_elementwise.c): no 1 + erf(..) or 1 + tanh(..),
+ * which cancel for negative v. */
+template <kiln_unary_kind K> struct unary_fn {
+  float scale;
+  __device__ __forceinline__ float operator()(float v) const {
+    if constexpr (K == KILN_UNARY_GELU_ERF)
+      return 0.5f * v * erfcf(v * -0.70710678118654752f);
+    else if constexpr (K == KILN_UNARY_GELU_TANH)
+      return v / (1.0f + expf(-1.5957691216057307f * (v + 0.044715f * v * v * v)));
+    else if constexpr (K == KILN_UNARY_SILU)
+      return silu(v);
+    else
+      return scale * v;
+  }
+};
+
+template <kiln_binary_kind K> __device__ __forceinline__ float binary_fn(float a, float b) {
+  if constexpr (K == KILN_BINARY_ADD)
+    return a + b;
+  else if constexpr (K == KILN_BINARY_MUL)
+    return a * b;
+  else
+    return silu(a) * b;
+}
+
+/* Blocks for `work` items of THREADS * UNROLL: no more than the SMs hold
+ * at once (the loops stride over the rest), at least one. */
+static unsigned grid_for(int64_t work, int sm_count) {
+  const int64_t per_block = (int64_t)THREADS * UNROLL;
+  const int64_t need = (work + per_block - 1) / per_block;
+  const int64_t full = (int64_t)sm_count * (2048 / THREADS);
+  return (unsigned)(need < full ? (need > 0 ? need : 1) : full);
+}
+
+/* ------------------------------------------------------------- unary */
+
+/* out[i] = f(x[i]). VEC: x and out 16-byte aligned; the vectors, then the
+ * scalar tail of n % V elements. out may be x: each element is read by the
+ * thread that writes it, before it writes it (so no read-only loads). */
+template <class T, bool VEC, class F>
+__global__ void __launch_bounds__(THREADS) unary_kernel(const T *x, T *out, int64_t n, F f) {
+  KILN_KERNEL_BEGIN();
+  constexpr int V = VEC ? VW<T> : 1;
+  const int64_t nv = n / V, stride = (int64_t)gridDim.x * THREADS;
+  const int64_t tid = (int64_t)blockIdx.x * THREADS + threadIdx.x;
+  for (int64_t base = tid; base < nv; base += stride * UNROLL) {
+    float v[UNROLL][VW<T>];
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int64_t i = base + u * stride;
+      if (i < nv) {
+        if constexpr (VEC)
+          load16(x + i * V, v[u]);
+        else
+          v[u][0] = to_f32(x[i]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int64_t i = base + u * stride;
+      if (i >= nv)
+        continue;
+#pragma unroll
+      for (int e = 0; e < V; e++)
+        v[u][e] = f(v[u][e]);
+      if constexpr (VEC)
+        store16(out + i * V, v[u]);
+      else
+        out[i] = from_f32<T>(v[u][0]);
+    }
+  }
+  if (VEC && tid < n - nv * V) /* the tail, fewer than V elements */
+    out[nv * V + tid] = from_f32<T>(f(to_f32(x[nv * V + tid])));
+}
+
+template <class T, class F>
+cudaError_t launch_unary(const kiln_unary_op *op, F f, int sm_count, cudaStream_t stream) {
+  const T *x = (const T *)op->x->data;
+  T *out = (T *)op->out->data;
+  const dim3 block(THREADS);
+  if (aligned16(x) && aligned16(out))
+    return launch(unary_kernel<T, true, F>, dim3(grid_for(op->n / VW<T>, sm_count)), block, 0,
+                  stream, x, out, op->n, f);
+  return launch(unary_kernel<T, false, F>, dim3(grid_for(op->n, sm_count)), block, 0, stream, x,
+                out, op->n, f);
+}
+
+template <class T>
+cudaError_t unary_by_kind(const kiln_unary_op *op, int sm_count, cudaStream_t stream) {
+  switch (op->kind) {
+  case KILN_UNARY_GELU_ERF:
+    return launch_unary<T>(op, unary_fn<KILN_UNARY_GELU_ERF>{op->scale}, sm_count, stream);
+  case KILN_UNARY_GELU_TANH:
+    return launch_unary<T>(op, unary_fn<KILN_UNARY_GELU_TANH>{op->scale}, sm_count, stream);
+  case KILN_UNARY_SILU:
+    return launch_unary<T>(op, unary_fn<KILN_UNARY_SILU>{op->scale}, sm_count, stream);
+  case KILN_UNARY_SCALE:
+    return launch_unary<T>(op, unary_fn<KILN_UNARY_SCALE>{op->scale}, sm_count, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+/* ------------------------------------------------------------ binary */
+
+struct binary_args {
+  const void *a, *b;
+  void *out; /* may be a, or b when b_n == n */
+  int64_t n, b_n;
+};
+
+/* V elements of b starting at a's element e. B_VEC: b_n is a multiple of V
+ * and b is aligned, so they are one aligned vector; otherwise they are
+ * gathered one by one, wrapping at b_n (b is small and stays in cache). */
+template <class T, bool B_VEC, int V>
+__device__ __forceinline__ void load_b(const T *b, int64_t b_n, int64_t e, bool whole,
+                                       float (&out)[VW<T>]) {
+  int64_t j = whole ? e : e % b_n;
+  if constexpr (B_VEC && V > 1) {
+    load16(b + j, out);
+  } else {
+#pragma unroll
+    for (int u = 0; u < V; u++) {
+      out[u] = to_f32(b[j]);
+      j = j + 1 == b_n ? 0 : j + 1;
+    }
+  }
+}
+
+/* out[i] = a[i] op b[i % b_n]. VEC: a and out 16-byte aligned (B_VEC says
+ * whether b's vectors are too). Same loop shape as unary_kernel. */
+template <class T, kiln_binary_kind K, bool VEC, bool B_VEC>
+__global__ void __launch_bounds__(THREADS) binary_kernel(binary_args args) {
+  KILN_KERNEL_BEGIN();
+  constexpr int V = VEC ? VW<T> : 1;
+  const T *a = (const T *)args.a, *b = (const T *)args.b;
+  T *out = (T *)args.out;
+  const int64_t n = args.n, nv = n / V, stride = (int64_t)gridDim.x * THREADS;
+  const int64_t tid = (int64_t)blockIdx.x * THREADS + threadIdx.x;
+  const bool whole = args.b_n == n; /* no broadcast: skip the modulo */
+  for (int64_t base = tid; base < nv; base += stride * UNROLL) {
+    float va[UNROLL][VW<T>], vb[UNROLL][VW<T>];
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int64_t i = base + u * stride;
+      if (i < nv) {
+        if constexpr (VEC)
+          load16(a + i * V, va[u]);
+        else
+          va[u][0] = to_f32(a[i]);
+        load_b<T, B_VEC, V>(b, args.b_n, i * V, whole, vb[u]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+      const int64_t i = base + u * stride;
+      if (i >= nv)
+        continue;
+#pragma unroll
+      for (int e = 0; e < V; e++)
+        va[u][e] = binary_fn<K>(va[u][e], vb[u][e]);
+      if constexpr (VEC)
+        store16(out + i * V, va[u]);
+      else
+        out[i] = from_f32<T>(va[u][0]);
+    }
+  }
+  const int64_t t = nv * V + tid; /* the tail, fewer than V elements */
+  if (VEC && t < n)
+    out[t] = from_f32<T>(binary_fn<K>(to_f32(a[t]), to_f32(b[whole ? t : t % args.b_n])));
+}
+
+template <class T, kiln_binary_kind K>
+cudaError_t launch_binary(const binary_args &args, int sm_count, cudaStream_t stream) {
+  const dim3 block(THREADS);
+  if (!aligned16(args.a) || !aligned16(args.out))
+    return launch(binary_kernel<T, K, false, false>, dim3(grid_for(args.n, sm_count)), block, 0,
+                  stream, args);
+  const dim3 grid(grid_for(args.n / VW<T>, sm_count));
+  if (args.b_n % VW<T> == 0 && aligned16(args.b))
+    return launch(binary_kernel<T, K, true, true>, grid, block, 0, stream, args);
+  return launch(binary_kernel<T, K, true, false>, grid, block, 0, stream, args);
+}
+
+template <class T>
+cudaError_t binary_by_kind(const kiln_binary_op *op, int sm_count, cudaStream_t stream) {
+  const binary_args args = {op->a->data, op->b->data, op->out->data, op->n, op->b_n};
+  switch (op->kind) {
+  case KILN_BINARY_ADD: return launch_binary<T, KILN_BINARY_ADD>(args, sm_count, stream);
+  case KILN_BINARY_MUL: return launch_binary<T, KILN_BINARY_MUL>(args, sm_count, stream);
+  case KILN_BINARY_SWIGLU: return launch_binary<T, KILN_BINARY_SWIGLU>(args, sm_count, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+/* The public name of the op, for error messages. */
+const char *unary_name(kiln_unary_kind kind) {
+  switch (kind) {
+  case KILN_UNARY_GELU_ERF:
+  case KILN_UNARY_GELU_TANH: return "kiln_gelu";
+  case KILN_UNARY_SILU: return "kiln_silu";
+  default: return "kiln_scale";
+  }
+}
+
+const char *binary_name(kiln_binary_kind kind) {
+  switch (kind) {
+  case KILN_BINARY_ADD: return "kiln_add";
+  case KILN_BINARY_MUL: return "kiln_mul";
+  default: return "kiln_swiglu";
+  }
+}
+
+} // namespace
+
+kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = unary_name(op->kind);
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
+    return unary_by_kind<decltype(zero)>(op, st->sm_count, st->stream);
+  });
+  return kiln_cuda_check(err, fn, "launching the elementwise kernel");
+}
+
+kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = binary_name(op->kind);
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
+    return binary_by_kind<decltype(zero)>(op, st->sm_count, st->stream);
+  });
+  return kiln_cuda_check(err, fn, "launching the elementwise kernel");
+}

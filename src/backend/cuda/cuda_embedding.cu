@@ -1,0 +1,159 @@
+/*
+ * kiln_embedding on the GPU: out[i, :] = table[ids[i], :], a gather of
+ * whole rows in the widest unit (16 bytes where the rows and pointers
+ * allow) that the row size and alignment permit; no rounding, a copy.
+ *
+ * The ids live on the device, so the op cannot check them before it
+ * returns. The kernel checks each one: a bad id's row is written as zeros
+ * (never read out of bounds) and the lookup is recorded in a small
+ * per-context record; kiln_sync and kiln_tensor_read then report it
+ * (kiln_cuda_check_embedding) and clear it, as kiln.h promises.
+ */
+#include "cuda_backend.h"
+#include "cuda_common.cuh"
+
+#include <stdint.h>
+
+using namespace kiln_dev;
+
+/* The first bad lookup since the last check: key = index << 32 | id as
+ * u32, so atomicMin keeps the lowest index; ~0 is none. vocab is the
+ * table's row count for the message (the same for every thread of one
+ * launch; with several failed launches before a check, the last one's). */
+struct kiln_cuda_bad_id {
+  unsigned long long key;
+  long long vocab;
+};
+
+namespace {
+
+constexpr int THREADS = 256;
+constexpr unsigned long long NO_BAD_ID = ~0ULL;
+
+struct embedding_args {
+  const void *table;
+  const int32_t *ids;
+  void *out;
+  int64_t n_ids, vocab;
+  int64_t units; /* per row, of the kernel's unit type */
+  kiln_cuda_bad_id *bad;
+  int *seen; /* mapped host memory */
+};
+
+__device__ void record_bad(const embedding_args &a, int64_t i, int32_t id) {
+  const unsigned long long index = i < 0xffffffffLL ? (unsigned long long)i : 0xffffffffULL;
+  atomicMin(&a.bad->key, index << 32 | (uint32_t)id);
+  a.bad->vocab = a.vocab;
+  *(volatile int *)a.seen = 1; /* a constant: racing writers agree */
+}
+
+/* threadIdx.y and blockIdx.y walk the ids, x the units of a row. U: the
+ * copy unit (uint4 = 16 bytes down to 2 bytes). */
+template <class U> __global__ void __launch_bounds__(THREADS) embedding_kernel(embedding_args a) {
+  KILN_KERNEL_BEGIN();
+  const int64_t col = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t step = (int64_t)gridDim.y * blockDim.y;
+  for (int64_t i = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; i < a.n_ids; i += step) {
+    const int32_t id = __ldg(a.ids + i);
+    const bool ok = id >= 0 && id < a.vocab;
+    if (!ok && col == 0)
+      record_bad(a, i, id);
+    if (col >= a.units)
+      continue;
+    U v = {};
+    if (ok)
+      v = __ldg((const U *)a.table + (int64_t)id * a.units + col);
+    ((U *)a.out)[i * a.units + col] = v;
+  }
+}
+
+template <class U> cudaError_t launch_embedding(embedding_args a, int64_t row_bytes,
+                                                cudaStream_t stream) {
+  a.units = row_bytes / (int64_t)sizeof(U);
+  int tx = 32;
+  while (tx < THREADS && tx < a.units)
+    tx *= 2;
+  const int ty = THREADS / tx;
+  const int64_t gx = (a.units + tx - 1) / tx, gy = (a.n_ids + ty - 1) / ty;
+  if (gx > INT32_MAX)
+    return cudaErrorInvalidConfiguration;
+  const dim3 grid((unsigned)gx, (unsigned)(gy < 65535 ? gy : 65535));
+  return launch(embedding_kernel<U>, grid, dim3(tx, ty), 0, stream, a);
+}
+
+/* The widest unit that divides a row and both pointers' alignment. */
+static int unit_bytes(const void *table, const void *out, int64_t row_bytes) {
+  const uintptr_t bits = (uintptr_t)table | (uintptr_t)out | (uintptr_t)row_bytes;
+  for (int u = 16; u > 2; u /= 2)
+    if ((bits & (uintptr_t)(u - 1)) == 0)
+      return u;
+  return 2;
+}
+
+} // namespace
+
+kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = "kiln_embedding";
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  embedding_args a = {op->table->data, (const int32_t *)op->ids->data, op->out->data,
+                      op->n_ids, op->vocab, 0, st->bad_id, st->bad_id_seen_dev};
+  const int64_t row_bytes = op->d * (int64_t)kiln_dtype_size(op->dtype);
+  if (row_bytes == 0)
+    return KILN_OK; /* nothing to copy; ids unread, as for an empty table row */
+  cudaError_t err;
+  switch (unit_bytes(a.table, a.out, row_bytes)) {
+  case 16: err = launch_embedding<uint4>(a, row_bytes, st->stream); break;
+  case 8: err = launch_embedding<uint2>(a, row_bytes, st->stream); break;
+  case 4: err = launch_embedding<unsigned>(a, row_bytes, st->stream); break;
+  default: err = launch_embedding<unsigned short>(a, row_bytes, st->stream); break;
+  }
+  return kiln_cuda_check(err, fn, "launching the embedding kernel");
+}
+
+kiln_status kiln_cuda_embedding_init(kiln_cuda *st, const char *fn) {
+  void *host = NULL;
+  KILN_CUDA_TRY(kiln_cuda_check(cudaMalloc((void **)&st->bad_id, sizeof *st->bad_id), fn,
+                                "cudaMalloc (embedding's error record)"));
+  KILN_CUDA_TRY(kiln_cuda_check(cudaMemset(st->bad_id, 0xff, sizeof *st->bad_id), fn,
+                                "cudaMemset"));
+  KILN_CUDA_TRY(kiln_cuda_check(cudaHostAlloc(&host, sizeof(int), cudaHostAllocMapped), fn,
+                                "cudaHostAlloc (embedding's error flag)"));
+  st->bad_id_seen = (volatile int *)host;
+  *st->bad_id_seen = 0;
+  void *dev = NULL;
+  KILN_CUDA_TRY(kiln_cuda_check(cudaHostGetDevicePointer(&dev, host, 0), fn,
+                                "cudaHostGetDevicePointer"));
+  st->bad_id_seen_dev = (int *)dev;
+  return KILN_OK;
+}
+
+void kiln_cuda_embedding_release(kiln_cuda *st) {
+  if (st->bad_id)
+    (void)cudaFree(st->bad_id);
+  if (st->bad_id_seen)
+    (void)cudaFreeHost((void *)st->bad_id_seen);
+  st->bad_id = NULL;
+  st->bad_id_seen = NULL;
+  st->bad_id_seen_dev = NULL;
+}
+
+kiln_status kiln_cuda_check_embedding(kiln_cuda *st) {
+  if (!st->bad_id_seen || !*st->bad_id_seen) /* the common case: one host read */
+    return KILN_OK;
+  const char *fn = "kiln_embedding";
+  kiln_cuda_bad_id bad;
+  KILN_CUDA_TRY(kiln_cuda_check(
+      cudaMemcpyAsync(&bad, st->bad_id, sizeof bad, cudaMemcpyDeviceToHost, st->stream), fn,
+      "cudaMemcpyAsync (embedding's error record)"));
+  KILN_CUDA_TRY(kiln_cuda_check(cudaMemsetAsync(st->bad_id, 0xff, sizeof bad, st->stream), fn,
+                                "cudaMemsetAsync"));
+  KILN_CUDA_TRY(kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize"));
+  *st->bad_id_seen = 0;
+  if (bad.key == NO_BAD_ID) /* cannot happen: the flag is set after the record */
+    return KILN_OK;
+  return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                   "%s: ids[%llu] is %d, outside the table's %lld rows (seen on the GPU; this "
+                   "lookup's row of out is zeros)", fn, bad.key >> 32, (int)(uint32_t)bad.key,
+                   bad.vocab);
+}

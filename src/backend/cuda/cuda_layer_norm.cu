@@ -1,0 +1,202 @@
+/*
+ * kiln_layer_norm on the GPU: out = (x - mean) / sqrt(var + eps) * weight
+ * + bias over the last axis, f32 math, one rounding. Rows that fit are
+ * held in registers (the table of cuda_rows.cuh, as rms_norm), so the
+ * two-pass variance (mean first, then squared deviations from it, immune
+ * to the cancellation of E[x^2] - mean^2) costs no second read. Longer
+ * rows stream through one block in three passes. weight or bias NULL
+ * means 1 or 0.
+ */
+#include "cuda_backend.h"
+#include "cuda_rows.cuh"
+
+using namespace kiln_dev;
+
+namespace {
+
+/* Rows longer than this stream: the 1024 x 32 config spills once the
+ * weight and bias loads sit beside the row. */
+constexpr int REG_COLS = 16384;
+
+struct layer_norm_args {
+  const void *x, *weight, *bias; /* weight, bias may be NULL */
+  void *out;                     /* may be x */
+  int64_t rows, cols;
+  float eps;
+  bool vec; /* rows, weight and bias start 16-byte aligned: vector loads */
+};
+
+/* V parameters at column c (V = 1: scalar), or fill where p is NULL. */
+template <class T, int V>
+__device__ __forceinline__ void load_param(const T *p, int64_t c, float fill, float (&out)[VW<T>]) {
+  if (!p) {
+#pragma unroll
+    for (int u = 0; u < V; u++)
+      out[u] = fill;
+  } else if constexpr (V > 1) {
+    load16_ro(p + c, out);
+  } else {
+    out[0] = to_f32(__ldg(p + c));
+  }
+}
+
+/* row[col] = (v - mean) * inv * weight[col] + bias[col], rounded once; the
+ * slot layout of row_regs. Slots past the row's end read column 0 of the
+ * parameters, so their loads carry no branch. */
+template <class T, int THREADS, int PT, class R>
+__device__ __forceinline__ void store_affine(const R &x, T *row, const layer_norm_args &a, int r,
+                                             float mean, float inv) {
+  const T *w = (const T *)a.weight, *b = (const T *)a.bias;
+  const int cols = (int)a.cols;
+  constexpr int V = VW<T>;
+  if (a.vec) {
+#pragma unroll
+    for (int j = 0; j < PT / V; j++) {
+      const int c = (j * THREADS + r) * V, cp = c < cols ? c : 0;
+      float wv[V], bv[V], out[V];
+      load_param<T, V>(w, cp, 1.0f, wv);
+      load_param<T, V>(b, cp, 0.0f, bv);
+#pragma unroll
+      for (int u = 0; u < V; u++)
+        out[u] = fmaf((x.at(j * V + u) - mean) * inv, wv[u], bv[u]);
+      if (c < cols)
+        store16(row + c, out);
+    }
+  } else {
+#pragma unroll
+    for (int s = 0; s < PT; s++) {
+      const int c = s * THREADS + r, cp = c < cols ? c : 0;
+      float wv[V], bv[V];
+      load_param<T, 1>(w, cp, 1.0f, wv);
+      load_param<T, 1>(b, cp, 0.0f, bv);
+      if (c < cols)
+        row[c] = from_f32<T>(fmaf((x.at(s) - mean) * inv, wv[0], bv[0]));
+    }
+  }
+}
+
+template <class T, int THREADS, int PT>
+__global__ void KILN_ROW_BOUNDS(THREADS) layer_norm_rows_kernel(layer_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[2][32];
+  int64_t row;
+  int r;
+  if (!row_of<THREADS>(a.rows, row, r))
+    return;
+  const int cols = (int)a.cols;
+  row_regs<T, THREADS, PT, T> x; /* only read back: kept as T */
+  x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+  float sum = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++)
+    sum += x.at(s); /* slots past the end hold 0 */
+  const float mean = row_reduce<THREADS>(sum, op_sum{}, scratch[0]) / (float)a.cols;
+  float dev = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++) {
+    const float t = x.col(a.vec, r, s) < cols ? x.at(s) - mean : 0.0f;
+    dev = fmaf(t, t, dev);
+  }
+  const float var = row_reduce<THREADS>(dev, op_sum{}, scratch[1]) / (float)a.cols;
+  store_affine<T, THREADS, PT>(x, (T *)a.out + row * a.cols, a, r, mean, rsqrtf(var + a.eps));
+}
+
+/* A row too long for registers: the sum, the squared deviations, then the
+ * write, each a pass over the row (from L2 after the first). */
+template <class T>
+__global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(layer_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  constexpr int V = VW<T>;
+  __shared__ float scratch[2][32];
+  const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
+  T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
+  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
+  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
+  const int width = a.vec ? V : 1;
+  float y[V];
+  auto load = [&](int64_t c) {
+    if (a.vec)
+      load16(x + c, y);
+    else
+      y[0] = to_f32(x[c]);
+  };
+
+  float sum = 0.0f;
+  for (int64_t c = first; c < a.cols; c += step) {
+    load(c);
+    for (int u = 0; u < width; u++)
+      sum += y[u];
+  }
+  const float mean = block_reduce<STREAM_THREADS>(sum, op_sum{}, scratch[0]) / (float)a.cols;
+  float dev = 0.0f;
+  for (int64_t c = first; c < a.cols; c += step) {
+    load(c);
+    for (int u = 0; u < width; u++)
+      dev = fmaf(y[u] - mean, y[u] - mean, dev);
+  }
+  const float var = block_reduce<STREAM_THREADS>(dev, op_sum{}, scratch[1]) / (float)a.cols;
+  const float inv = rsqrtf(var + a.eps);
+  const T *w = (const T *)a.weight, *b = (const T *)a.bias;
+  for (int64_t c = first; c < a.cols; c += step) {
+    load(c);
+    float wv[V], bv[V];
+    if (a.vec) {
+      load_param<T, V>(w, c, 1.0f, wv);
+      load_param<T, V>(b, c, 0.0f, bv);
+    } else {
+      load_param<T, 1>(w, c, 1.0f, wv);
+      load_param<T, 1>(b, c, 0.0f, bv);
+    }
+    for (int u = 0; u < width; u++)
+      y[u] = fmaf((y[u] - mean) * inv, wv[u], bv[u]);
+    if (a.vec)
+      store16(out + c, y);
+    else
+      out[c] = from_f32<T>(y[0]);
+  }
+}
+
+template <class T>
+cudaError_t launch_layer_norm(const layer_norm_args &a, int sm_count, cudaStream_t stream) {
+  const int config = a.cols > REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
+  if (config < 0) {
+    if (a.rows > INT32_MAX)
+      return cudaErrorInvalidConfiguration;
+    return launch(layer_norm_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
+                  stream, a);
+  }
+  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
+    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
+    if constexpr (TH * PT > REG_COLS) {
+      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
+    } else {
+      dim3 grid, block;
+      if (!row_geometry(a.rows, threads, sm_count, grid, block))
+        return cudaErrorInvalidConfiguration;
+      return launch(layer_norm_rows_kernel<T, TH, PT>, grid, block, 0, stream, a);
+    }
+  });
+}
+
+} // namespace
+
+kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = "kiln_layer_norm";
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  layer_norm_args a;
+  a.x = op->x->data;
+  a.weight = op->weight ? op->weight->data : NULL;
+  a.bias = op->bias ? op->bias->data : NULL;
+  a.out = op->out->data;
+  a.rows = op->rows;
+  a.cols = op->cols;
+  a.eps = op->eps;
+  /* A NULL parameter is never loaded, so it cannot spoil the alignment. */
+  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
+          aligned16(a.weight) && aligned16(a.bias) && aligned16(a.out);
+  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
+    return launch_layer_norm<decltype(zero)>(a, st->sm_count, st->stream);
+  });
+  return kiln_cuda_check(err, fn, "launching the layer_norm kernel");
+}
