@@ -98,7 +98,8 @@ def rope(t, p):
     x = t["x"]
     s, d = x.shape[-2], x.shape[-1]
     f32 = np.float32
-    inv_freq = f32(1) / np.power(f32(p.get("base", 10000.0)), np.arange(0, d, 2, dtype=f32) / f32(d))
+    inv_freq = (1.0 / np.power(np.float64(f32(p.get("base", 10000.0))),
+                               np.arange(0, d, 2, dtype=np.float64) / d)).astype(f32)
     angle = (np.arange(s, dtype=f32)[:, None] * inv_freq[None, :]).astype(np.float64)
     x1, x2 = x[..., : d // 2], x[..., d // 2:]
     cos, sin = np.cos(angle), np.sin(angle)

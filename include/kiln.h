@@ -344,6 +344,9 @@ KILN_API KILN_NODISCARD kiln_status kiln_mul(kiln_context *ctx, const kiln_tenso
  * Precision matches Hugging Face transformers: inv_freq and the angle are
  * f32 (the f32 product of the position and inv_freq), and cos/sin of that
  * f32 angle are evaluated accurately (no fast approximate sin on the GPU).
+ * inv_freq_i is computed in double and rounded once to f32, so every
+ * backend gets the same bits: at position 1e5 one ulp of inv_freq moves
+ * the angle by a few thousandths of a radian.
  * Positions are exact up to 2^24. base finite and > 0 (10000 typical),
  * position_offset >= 0. p NULL: base 10000, offset 0, rotate-half, all of
  * D, seq_axis -2. out may be x. */

@@ -13,7 +13,8 @@
 #
 # Needs .gpu-deps/ (scripts/prepare_gpu_deps.sh) where the machine lacks
 # cblas.h or cmocka. Files left in $OUT (at most 8): summary.txt,
-# logs.tar.gz, floor.json, kiln_cuda.json, torch_cuda.json, report.md.
+# logs.tar.gz, floor.json, kiln_cuda.json, torch_cuda.json, report.md and
+# the report's two plots.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
@@ -146,7 +147,7 @@ if [ "$mode" != bench ]; then
   # GPU), within a common budget.
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   budget=$(left)
-  [ "$mode" = all ] && ((budget > 200)) && budget=200
+  [ "$mode" = all ] && ((budget > 150)) && budget=150
   saved_deadline=$deadline
   deadline=$(($(date +%s) + budget))
   if ((budget >= 30)); then
@@ -184,11 +185,21 @@ if [ "$mode" != test ]; then
     step 120 200 torch_side.log python3 bench/torch_side.py --device cuda --json "$out/torch_cuda.json"
     note "torch side: $(verdict $?)"
   fi
+  # Agreement: every case's kiln output (and PyTorch's, from the same
+  # inputs) against float64. The dump is large, so it stays out of $OUT.
+  dump=$(mktemp -d /tmp/kiln-dump.XXXXXX)
+  step 90 150 dump.log env "${run_vars[@]}" build/kiln bench --device cuda --quick \
+    --dump "$dump" --json "$logs/kiln_dump_run.json" &&
+    step 30 150 agree.log python3 bench/agree.py --dump "$dump" --out "$logs/agree.json" \
+      --device cuda
+  note "agreement: $(verdict $?)"
+  rm -rf "$dump"
   if [ -f bench/report.py ] && [ -f "$out/kiln_cuda.json" ]; then
-    torch_arg=()
-    [ -f "$out/torch_cuda.json" ] && torch_arg=(--torch "$out/torch_cuda.json")
-    step 10 60 report.log python3 bench/report.py --kiln "$out/kiln_cuda.json" "${torch_arg[@]}" \
-      --out "$logs/report" && cp "$logs/report/report.md" "$out/report.md"
+    extra=()
+    [ -f "$out/torch_cuda.json" ] && extra+=(--torch "$out/torch_cuda.json")
+    [ -f "$logs/agree.json" ] && extra+=(--agree "$logs/agree.json")
+    step 10 60 report.log python3 bench/report.py --kiln "$out/kiln_cuda.json" "${extra[@]}" \
+      --out "$logs/report" && cp "$logs/report/report.md" "$logs/report/"*.png "$out/"
   fi
   # Key lines: kiln beside PyTorch, medians in µs, per mode the goals name.
   if [ -f "$out/kiln_cuda.json" ]; then

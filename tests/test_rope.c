@@ -43,7 +43,7 @@ static void reference(const rope_case *c, const double *x, double *out, int64_t 
     for (int64_t j = rot; j < d; j++)
       o[j] = v[j];
     for (int64_t i = 0; i < half; i++) {
-      const float inv_freq = 1.0f / powf(c->p.base, (float)(2 * i) / (float)rot);
+      const float inv_freq = (float)(1.0 / pow((double)c->p.base, (double)(2 * i) / (double)rot));
       const double angle = (double)(pos * inv_freq), co = cos(angle), si = sin(angle);
       const int64_t i1 = c->p.interleaved ? 2 * i : i, i2 = c->p.interleaved ? 2 * i + 1 : i + half;
       o[i1] = v[i1] * co - v[i2] * si;

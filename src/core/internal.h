@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "kiln.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,12 @@ kiln_status kiln_context_scratch(kiln_context *ctx, size_t nbytes, const char *f
 /* A tensor struct over data (allocated by the backend when owns). */
 kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
                             int64_t numel, void *data, bool owns, kiln_tensor **out);
+
+/* RoPE's inverse frequency of pair i, base^(-2i / rotary_dims), computed in
+ * double and rounded once, so every backend gets the same f32 value. */
+static inline float kiln_rope_inv_freq(float base, int64_t i, int64_t rotary_dims) {
+  return (float)(1.0 / pow((double)base, (double)(2 * i) / (double)rotary_dims));
+}
 
 /* Drop a capture left open (the context is being destroyed). */
 void kiln_capture_abandon(kiln_context *ctx);

@@ -15,7 +15,7 @@ static void angle_table(const kiln_rope_op *op, int64_t half, float *cos_t, floa
   for (int64_t s = 0; s < op->seq; s++) {
     const float pos = (float)(op->position_offset + s);
     for (int64_t i = 0; i < half; i++) {
-      float inv_freq = 1.0f / powf(op->base, (float)(2 * i) / (float)op->rotary_dims);
+      float inv_freq = kiln_rope_inv_freq(op->base, i, op->rotary_dims);
       float angle = pos * inv_freq;
       cos_t[s * half + i] = cosf(angle);
       sin_t[s * half + i] = sinf(angle);

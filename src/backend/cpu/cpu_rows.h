@@ -87,18 +87,19 @@ static float block_sum(const float *v, size_t n) {
 
 /* e = e^(scale (v - max)) and its sum: blocks sum in f32 lanes, the row in
  * double, so long rows lose nothing to the running sum. e may be v: each
- * block is computed into a stack buffer first, which the compiler knows
- * aliases nothing, so the loop vectorizes without a run-time overlap check
- * (clang's fails, and falls back to scalar code, when e is v). */
+ * element is read before it is written, in the same iteration, so the loop
+ * is safe to run as SIMD lanes, which omp simd asserts (without it clang
+ * checks e and v for overlap at run time and, when e is v, runs scalar). */
 static double exp_sum(const float *v, float *e, int64_t len, float scale, float max) {
-  float eb[CPU_BLOCK];
   double total = 0.0;
   for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
     size_t n = cpu_block_length(len, j0);
+    const float *vb = v + j0;
+    float *eb = e + j0;
+#pragma omp simd
     for (size_t j = 0; j < n; j++)
-      eb[j] = exp_nonpositive(scale * (v[j0 + j] - max));
+      eb[j] = exp_nonpositive(scale * (vb[j] - max));
     total += block_sum(eb, n);
-    memcpy(e + j0, eb, n * sizeof *eb);
   }
   return total;
 }
@@ -133,6 +134,7 @@ static void softmax_row(const kiln_softmax_op *op, int64_t r, float *z) {
       size_t n = cpu_block_length(len, j0);
       const float *xv = cpu_load(dtype, x, j0, n, z + j0);
       const float *m = cpu_load(dtype, mask, j0, n, mb);
+#pragma omp simd /* xv may be z + j0: read before written, as in exp_sum */
       for (size_t j = 0; j < n; j++)
         z[j0 + j] = scale * xv[j] + m[j];
     }

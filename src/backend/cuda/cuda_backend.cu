@@ -234,7 +234,10 @@ static kiln_status custom(void *state, const kiln_custom_op_args *op) {
   KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_custom_op"));
   /* The function enqueues on our stream, so its work is ordered with ours
    * and, while capturing, lands in the graph. */
-  return op->fn(st->stream, op->tensors, op->ntensors, op->user);
+  const kiln_status s = op->fn(st->stream, op->tensors, op->ntensors, op->user);
+  if (s == KILN_OK)
+    return s;
+  return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
 }
 
 /* Members left out stay NULL: the core runs the composite of basic ops or

@@ -30,12 +30,11 @@ struct rope_args {
   int rotary_dims;
 };
 
-/* powf's result rounded from double: correctly rounded but for rare ties,
- * as the CPU's libm powf is, where CUDA's powf may be off by an ulp, and
- * an ulp of inv_freq is an ulp of the angle at every position. */
+/* The CPU's formula (kiln_rope_inv_freq): computed in double, rounded once,
+ * so both backends get the same bits; an ulp of inv_freq is an ulp of the
+ * angle at every position. */
 __device__ __forceinline__ float inv_freq(const rope_args &a, int64_t i) {
-  const float e = (float)(2 * i) / (float)a.rotary_dims;
-  return 1.0f / (float)pow((double)a.base, (double)e);
+  return (float)(1.0 / pow((double)a.base, (double)(2 * i) / (double)a.rotary_dims));
 }
 
 /* Element offsets of pair i within a row. */
