@@ -190,8 +190,10 @@ def main():
         result["cases"][name] = row
         print(f"{name:<32} kiln {row['kiln_rel']:.2e}"
               + (f"  torch {row['torch_rel']:.2e}" if "torch_rel" in row else ""), flush=True)
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=1)
+        # Written after every case, so a run cut off by its time box keeps
+        # what it checked.
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=1)
     return 0
 
 

@@ -315,7 +315,8 @@ def plots(rows, ceilings, out_dir):
         ops = sorted({r["op"] for r in bandwidth})
         for op, marker in zip(ops, "osD^v<>pP*Xh"):
             for dtype, fill in (("f32", "full"), ("bf16", "none"), ("f16", "left")):
-                pts = sorted((r["shape"][-1], r) for r in bandwidth if r["op"] == op and r["dtype"] == dtype)
+                pts = sorted(((r["shape"][-1], r) for r in bandwidth if r["op"] == op and r["dtype"] == dtype),
+                             key=lambda pt: pt[0])
                 for side, color in (("kiln", "tab:blue"), ("torch", "tab:red")):
                     xs = [h for h, r in pts if r[f"{side}_rate"]]
                     ys = [r[f"{side}_rate"] for h, r in pts if r[f"{side}_rate"]]
