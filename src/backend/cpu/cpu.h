@@ -5,6 +5,7 @@
 #ifndef KILN_BACKEND_CPU_H
 #define KILN_BACKEND_CPU_H
 
+#include "float_bits.h"
 #include "internal.h"
 
 #include <stdbool.h>
@@ -85,33 +86,10 @@ kiln_status cpu_binary(void *state, const kiln_binary_op *op);
 kiln_status cpu_rope(void *state, const kiln_rope_op *op);
 kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
 
-
 /* One batch of a matmul is one GEMM of batch*m rows when every batch
  * shares b and a's batches lie one after another as rows (no transpose). */
 static inline bool cpu_matmul_rows_merge(const kiln_matmul_op *op) {
   return !op->b_batched && !op->transpose_a;
-}
-
-/* Float bit patterns, for the branch-free code below: GCC will not
- * vectorize a loop whose ?: or if guards a float operation while FP
- * exceptions may trap (its default), so hot loops compute every case and
- * pick between them on bits. */
-static inline uint32_t cpu_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static inline float cpu_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* cond ? a : b without a branch. */
-static inline uint32_t cpu_pick(bool cond, uint32_t a, uint32_t b) {
-  uint32_t mask = -(uint32_t)cond;
-  return (a & mask) | (b & ~mask);
 }
 
 /* Byte offset of row `row` in a dense matrix of `cols` columns. */
@@ -119,31 +97,24 @@ static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols)
   return (size_t)row * (size_t)cols * kiln_dtype_size(dtype);
 }
 
-/* f16/bf16 words to f32 and back. f16 goes through the core's vectorized
- * converters; bf16, a shift one way and a rounding add the other, is done
- * inline, bit for bit as the core's kiln_bf16_to_f32 / kiln_f32_to_bf16
- * (round to nearest even, NaN kept a quiet NaN), so the row kernels'
- * AVX2 build (cpu_rows.h) converts at its own vector width. */
+/* f16/bf16 words to f32 and back, inline (float_bits.h), so the row
+ * kernels' AVX2 build (cpu_rows.h) converts at its own vector width. */
 static inline void cpu_widen(kiln_dtype dtype, const uint16_t *src, float *dst, size_t n) {
-  if (dtype == KILN_F16) {
-    kiln_f16_to_f32(src, dst, n);
-    return;
-  }
-  for (size_t i = 0; i < n; i++)
-    dst[i] = cpu_float((uint32_t)src[i] << 16);
+  if (dtype == KILN_F16)
+    for (size_t i = 0; i < n; i++)
+      dst[i] = kiln_half_widen(src[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      dst[i] = kiln_bf16_widen(src[i]);
 }
 
 static inline void cpu_narrow(kiln_dtype dtype, const float *src, uint16_t *dst, size_t n) {
-  if (dtype == KILN_F16) {
-    kiln_f32_to_f16(src, dst, n);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    uint32_t u = cpu_bits(src[i]);
-    uint32_t nan = (u >> 16) | 0x0040u;
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    dst[i] = (uint16_t)cpu_pick((u & 0x7fffffffu) > 0x7f800000u, nan, rounded);
-  }
+  if (dtype == KILN_F16)
+    for (size_t i = 0; i < n; i++)
+      dst[i] = kiln_half_narrow(src[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      dst[i] = kiln_bf16_narrow(src[i]);
 }
 
 /* How many of a row's first len elements the block starting at j0 holds. */

@@ -32,7 +32,7 @@
 static inline float exp_nonpositive(float t) {
   const float lowest = -87.0f;
   const float round_magic = 0x1.8p23f; /* adding it rounds to an integer */
-  float c = cpu_float(cpu_pick(t < lowest, cpu_bits(lowest), cpu_bits(t)));
+  float c = kiln_float(kiln_pick(t < lowest, kiln_bits(lowest), kiln_bits(t)));
   float shifted = c * 1.44269504f + round_magic;
   float n = shifted - round_magic;
   float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
@@ -46,19 +46,19 @@ static inline float exp_nonpositive(float t) {
   /* shifted's low mantissa bits hold n; move it into the exponent field. In
    * unsigned arithmetic a NaN's bits give a garbage exponent, never UB, and
    * p is NaN then anyway. */
-  float pow2 = cpu_float((cpu_bits(shifted) - cpu_bits(round_magic) + 127u) << 23);
-  return cpu_float(cpu_pick(t < lowest, 0, cpu_bits(p * pow2)));
+  float pow2 = kiln_float((kiln_bits(shifted) - kiln_bits(round_magic) + 127u) << 23);
+  return kiln_float(kiln_pick(t < lowest, 0, kiln_bits(p * pow2)));
 }
 
 /* Float bits as an int32 ordered like the floats (NaN above +inf), so the
  * row max is an integer max, which vectorizes without fast-math. */
 static inline int32_t order_key(float f) {
-  int32_t i = (int32_t)cpu_bits(f);
+  int32_t i = (int32_t)kiln_bits(f);
   return i < 0 ? i ^ INT32_MAX : i;
 }
 
 static inline float from_order_key(int32_t key) {
-  return cpu_float((uint32_t)(key < 0 ? key ^ INT32_MAX : key));
+  return kiln_float((uint32_t)(key < 0 ? key ^ INT32_MAX : key));
 }
 
 /* -inf for an empty row. */
