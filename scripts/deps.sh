@@ -13,6 +13,10 @@ command -v valgrind >/dev/null || need+=(valgrind)
 [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] ||
   [ -e /usr/include/aarch64-linux-gnu/cblas.h ] || need+=(libopenblas-dev)
 [ -e /usr/include/cmocka.h ] || need+=(libcmocka-dev)
+# clang (used for the sanitizer build when present) needs LLVM's OpenMP.
+if command -v clang >/dev/null && ! dpkg -s libomp-dev >/dev/null 2>&1; then
+  need+=(libomp-dev)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "kiln: installing ${need[*]}"

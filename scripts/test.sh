@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-plain}
 case "$mode" in
 plain)
-  scripts/build.sh
+  scripts/build.sh -DKILN_WERROR=ON
   ctest --test-dir build --output-on-failure -j2
   ;;
 --valgrind)
@@ -24,7 +24,11 @@ plain)
     ctest --test-dir build-valgrind --output-on-failure -j2
   ;;
 --sanitize)
-  KILN_BUILD_DIR=build-asan KILN_BUILD_TYPE=Debug scripts/build.sh -DKILN_CUDA=OFF -DKILN_SANITIZE=ON
+  # With clang where it is installed, so that CI builds with both compilers
+  # (the plain build uses the default, gcc on Debian), warnings as errors.
+  if command -v clang >/dev/null; then export CC=clang; fi
+  KILN_BUILD_DIR=build-asan KILN_BUILD_TYPE=Debug scripts/build.sh -DKILN_CUDA=OFF -DKILN_SANITIZE=ON \
+    -DKILN_WERROR=ON
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2
   ;;

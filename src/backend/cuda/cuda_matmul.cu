@@ -16,8 +16,13 @@ static const char *const FN = "kiln_matmul";
 /* The crossovers between our kernels and cuBLASLt. One cublasLtMatmul call
  * costs about 9.7 us back to back on the H100 against 4.1-4.3 us for any
  * launch of ours, so our kernels take what they finish in a few
- * microseconds. First guesses, to be replaced by what `kiln bench`
- * measures (matmul_*_small and the thin cases): */
+ * microseconds. Measured so far (H100, 2026-11-25, BENCHMARKS.md): 64^3 f32
+ * on the small kernel 4.1 us back to back, 2.1 us in a graph (cuBLASLt:
+ * 9.7 and 3.1); 128x8x512 on the thin kernel 6.9 / 6.5 us (cuBLASLt 11.2 /
+ * 6.3); bf16 1x4096x4096 and 16x4096x4096 on the thin kernels 23.5 and
+ * 29.7 us (PyTorch's cuBLAS 34.7 and 40.1). The limits below are set from
+ * those points and not yet swept; KILN_CUDA_MATMUL=own|cublaslt times
+ * either side of them on any shape. */
 /* Small tile kernel: the whole product (m * n * k * batch) at most this... */
 static const int64_t SMALL_MAX_WORK = (int64_t)1 << 21;
 /* ...and k at most this: the kernel walks k in serial stages of 64, each
