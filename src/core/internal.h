@@ -78,5 +78,4 @@ static inline float kiln_rope_inv_freq(float base, int64_t i, int64_t rotary_dim
 /* Drop a capture left open (the context is being destroyed). */
 void kiln_capture_abandon(kiln_context *ctx);
 
-
 #endif /* KILN_CORE_INTERNAL_H */
