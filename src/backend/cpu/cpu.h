@@ -26,6 +26,10 @@
  * register, and fixed so results do not depend on the vector width. */
 #define CPU_LANES 8
 
+/* Most rows of x that cpu_gemv_nt takes: up to here dot products beat a
+ * GEMM (no packing, 16-bit weights widened in registers, not memory). */
+#define CPU_GEMV_MAX_ROWS 4
+
 /* The hot row loops (cpu_rows.h), one table per instruction-set variant. */
 typedef struct cpu_row_kernels {
   /* Softmax row r of op; z is op->cols floats of the calling thread's
@@ -36,6 +40,10 @@ typedef struct cpu_row_kernels {
    * op normalizes exactly as the basic one does. */
   void (*rms_norm_row)(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                        const float *weight);
+  /* y[r * ldy] += alpha * x[r, :] . w, r < rows <= CPU_GEMV_MAX_ROWS: one
+   * weight row w of k elements in dtype against rows of x (f32, ld ldx). */
+  void (*gemv_row)(kiln_dtype dtype, int64_t rows, int64_t k, float alpha, const float *x,
+                   int64_t ldx, const void *w, float *y, int64_t ldy);
 } cpu_row_kernels;
 
 /* An AVX2 build of the row kernels, chosen at run time where the CPU has
@@ -73,6 +81,14 @@ float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn);
 kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
                            const float *fills, int count, size_t n, const float **out,
                            const char *fn);
+
+/* y[r, j] (ld ldy) += alpha * sum_p x[r, p] w[j, p] for r < rows <=
+ * CPU_GEMV_MAX_ROWS, j < n: x f32 (ld ldx), w [n, k] in dtype (ld ldw).
+ * Accumulates in f32. One f32 row goes to BLAS's sgemv, so there n, k and
+ * ldw must fit its int. */
+void cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_t n, int64_t k,
+                 float alpha, const float *x, int64_t ldx, const void *w, int64_t ldw, float *y,
+                 int64_t ldy);
 
 kiln_status cpu_matmul(void *state, const kiln_matmul_op *op);
 kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);

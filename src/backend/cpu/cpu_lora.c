@@ -9,6 +9,10 @@
  * and bias are widened once per call (they are small next to w); w is
  * widened CHUNK output features at a time into scratch, with acc the
  * matching [rows, CHUNK] f32 tile, so scratch stays small for any w.
+ *
+ * Up to CPU_GEMV_MAX_ROWS rows take dot products against the stored
+ * weights instead (cpu_gemv_nt): no 16-bit operand but x is widened, and
+ * acc covers the whole [rows, n] output.
  */
 #include "cpu.h"
 
@@ -41,16 +45,16 @@ typedef struct lora_scratch {
   float *t, *bias, *x, *a, *b, *w, *acc;
 } lora_scratch;
 
-static kiln_status carve(cpu_state *s, const kiln_lora_op *op, lora_scratch *sc) {
-  const bool wide = op->dtype != KILN_F32;
+static kiln_status carve(cpu_state *s, const kiln_lora_op *op, bool few, lora_scratch *sc) {
+  const bool wide = op->dtype != KILN_F32, tiles = wide && !few;
   const size_t sizes[7] = {
       (size_t)(op->rows * op->rank),
       (size_t)op->n,
       wide ? (size_t)(op->rows * op->in) : 0,
-      wide ? (size_t)(op->rank * op->in) : 0,
-      wide ? (size_t)(op->n * op->rank) : 0,
-      wide ? (size_t)(CHUNK * op->in) : 0,
-      wide ? (size_t)(op->rows * CHUNK) : 0,
+      tiles ? (size_t)(op->rank * op->in) : 0,
+      tiles ? (size_t)(op->n * op->rank) : 0,
+      tiles ? (size_t)(CHUNK * op->in) : 0,
+      wide ? (size_t)(op->rows * (few ? op->n : CHUNK)) : 0,
   };
   size_t total = 0;
   for (int i = 0; i < 7; i++)
@@ -93,19 +97,39 @@ static void chunk(const kiln_lora_op *op, const lora_scratch *sc, const float *x
                  (size_t)nj);
 }
 
+/* All of out for a few rows, t already zero: each weight read once where it
+ * lies, products accumulated into one f32 acc, rounded once. */
+static void few_rows(const cpu_state *s, const kiln_lora_op *op, const lora_scratch *sc,
+                     const float *x, const float *bias) {
+  const kiln_dtype dt = op->dtype;
+  const int64_t rows = op->rows, n = op->n, in = op->in, rank = op->rank;
+  float *acc = dt != KILN_F32 ? sc->acc : op->out->data;
+  cpu_gemv_nt(s, dt, rows, rank, in, op->scale, x, in, op->a->data, in, sc->t, rank);
+  fill_rows(acc, rows, n, n, bias);
+  cpu_gemv_nt(s, dt, rows, n, in, 1.0f, x, in, op->w->data, in, acc, n);
+  cpu_gemv_nt(s, dt, rows, n, rank, 1.0f, sc->t, rank, op->b->data, rank, acc, n);
+  if (dt != KILN_F32)
+    cpu_narrow(dt, acc, op->out->data, (size_t)(rows * n));
+}
+
 kiln_status cpu_lora(void *state, const kiln_lora_op *op) {
   if (op->rows > INT_MAX || op->n > INT_MAX || op->in > INT_MAX)
     return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: rows %lld, out %lld, in %lld: the CPU's BLAS "
                      "takes dimensions up to %d", FN, (long long)op->rows, (long long)op->n,
                      (long long)op->in, INT_MAX);
+  const bool few = op->rows <= CPU_GEMV_MAX_ROWS;
   lora_scratch sc;
-  kiln_status s = carve(state, op, &sc);
+  kiln_status s = carve(state, op, few, &sc);
   if (s != KILN_OK)
     return s;
-  const float *x = whole_f32(op, op->x, sc.x), *a = whole_f32(op, op->a, sc.a);
-  const float *b = whole_f32(op, op->b, sc.b);
+  const float *x = whole_f32(op, op->x, sc.x);
   const float *bias = cpu_vector_f32(op->bias, op->dtype, (size_t)op->n, 0.0f, sc.bias);
   memset(sc.t, 0, (size_t)(op->rows * op->rank) * sizeof *sc.t);
+  if (few) {
+    few_rows(state, op, &sc, x, bias);
+    return KILN_OK;
+  }
+  const float *a = whole_f32(op, op->a, sc.a), *b = whole_f32(op, op->b, sc.b);
   gemm_nt(op->rows, op->rank, op->in, op->scale, x, a, sc.t, op->rank);
   const int64_t step = op->dtype == KILN_F32 ? op->n : CHUNK;
   for (int64_t j0 = 0; j0 < op->n; j0 += step)

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <string.h>
 
 static int ld(int64_t n) { return n > 1 ? (int)n : 1; } /* BLAS rejects a leading dim of 0 */
 
@@ -24,6 +25,17 @@ static void prefill(float *out, int64_t rows, int64_t n, float beta, const float
 /* One sgemm over `rows` rows of op(a); a, b and c point at their first. */
 static void sgemm(const kiln_matmul_op *op, int64_t rows, const float *a, const float *b,
                   float beta, float *c) {
+  /* One row (its k elements contiguous either way) is a GEMV, which
+   * OpenBLAS runs faster than sgemm with M = 1. sgemv may scale c by beta
+   * (read it), so with beta == 0 c is zeroed first. */
+  if (rows == 1) {
+    if (beta == 0.0f)
+      memset(c, 0, (size_t)op->n * sizeof *c);
+    cblas_sgemv(CblasRowMajor, op->transpose_b ? CblasNoTrans : CblasTrans,
+                (int)(op->transpose_b ? op->n : op->k), (int)(op->transpose_b ? op->k : op->n),
+                op->alpha, b, ld(op->transpose_b ? op->k : op->n), a, 1, beta, c, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, op->transpose_a ? CblasTrans : CblasNoTrans,
               op->transpose_b ? CblasTrans : CblasNoTrans, (int)rows, (int)op->n, (int)op->k,
               op->alpha, a, ld(op->transpose_a ? op->m : op->k), b,

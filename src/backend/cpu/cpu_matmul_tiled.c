@@ -2,6 +2,8 @@
  * f16/bf16 matmul: sgemm on f32 tiles widened from the 16-bit operands, so
  * products accumulate in f32 and every output is rounded once, at the end.
  * Scratch is the context's, grown once to the tile sizes a shape needs.
+ * Up to CPU_GEMV_MAX_ROWS rows against a transposed b skip the tiles: dot
+ * products read b where it lies (cpu_gemv_nt), widening it in registers.
  */
 #include "cpu.h"
 
@@ -61,11 +63,11 @@ static void product_tile(const kiln_matmul_op *op, const operand *a, const opera
 
 /* out tile = round(acc + beta * out + bias). out is read only when beta != 0
  * (NaN in it must not leak through). */
-static void store_tile(const kiln_matmul_op *op, const float *acc, int64_t mt, int64_t nt,
-                       const float *bias, uint16_t *out, int64_t ldo) {
+static void store_tile(const kiln_matmul_op *op, const float *acc, int64_t lda, int64_t mt,
+                       int64_t nt, const float *bias, uint16_t *out, int64_t ldo) {
   float row[TILE_N];
   for (int64_t i = 0; i < mt; i++) {
-    const float *a = acc + i * nt;
+    const float *a = acc + i * lda;
     uint16_t *o = out + i * ldo;
     if (op->beta != 0.0f) {
       cpu_widen(op->dtype, o, row, (size_t)nt);
@@ -97,8 +99,25 @@ static void gemm_tiles(const kiln_matmul_op *op, const operand *a, const operand
     for (int64_t i0 = 0; i0 < rows; i0 += TILE_M) {
       int64_t mt = min64(TILE_M, rows - i0);
       product_tile(op, a, b, i0, mt, j0, nt, t);
-      store_tile(op, t->acc, mt, nt, bias, out + i0 * op->n + j0, op->n);
+      store_tile(op, t->acc, nt, mt, nt, bias, out + i0 * op->n + j0, op->n);
     }
+  }
+}
+
+/* The same GEMM for rows <= CPU_GEMV_MAX_ROWS, a as stored and b
+ * transposed: a widened whole into t->a, acc [rows, n] whole in t->acc. */
+static void gemv_rows(const cpu_state *s, const kiln_matmul_op *op, const operand *a,
+                      const operand *b, int64_t rows, uint16_t *out, const scratch *t) {
+  float bias[TILE_N];
+  for (int64_t r = 0; r < rows; r++)
+    cpu_widen(op->dtype, a->data + r * a->ld, t->a + r * op->k, (size_t)op->k);
+  memset(t->acc, 0, (size_t)(rows * op->n) * sizeof(float));
+  cpu_gemv_nt(s, op->dtype, rows, op->n, op->k, op->alpha, t->a, op->k, b->data, b->ld, t->acc,
+              op->n);
+  for (int64_t j0 = 0; j0 < op->n; j0 += TILE_N) {
+    int64_t nt = min64(TILE_N, op->n - j0);
+    load_bias(op, j0, nt, bias);
+    store_tile(op, t->acc + j0, op->n, rows, nt, bias, out + j0, op->n);
   }
 }
 
@@ -106,18 +125,23 @@ kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
   const int64_t m = op->m, n = op->n, k = op->k;
   const bool merge = cpu_matmul_rows_merge(op);
   const int64_t batches = merge ? 1 : op->batch, rows = merge ? op->batch * m : m;
-  const int64_t mt = min64(rows, TILE_M), nt = min64(n, TILE_N), kt = min64(k, TILE_K);
-  float *base = cpu_scratch(s, (size_t)(mt * kt + kt * nt + mt * nt), "kiln_matmul");
+  const bool few = rows <= CPU_GEMV_MAX_ROWS && !op->transpose_a && op->transpose_b;
+  const int64_t mt = min64(rows, TILE_M), nt = few ? n : min64(n, TILE_N);
+  const int64_t kt = few ? k : min64(k, TILE_K), bt = few ? 0 : kt * nt;
+  float *base = cpu_scratch(s, (size_t)(mt * kt + bt + mt * nt), "kiln_matmul");
   if (!base)
     return KILN_ERR_OUT_OF_MEMORY;
-  const scratch t = {base, base + mt * kt, base + mt * kt + kt * nt};
+  const scratch t = {base, base + mt * kt, base + mt * kt + bt};
   const uint16_t *a_data = op->a->data, *b_data = op->b->data;
   uint16_t *out = op->out->data;
   for (int64_t i = 0; i < batches; i++) {
     const operand a = {a_data + i * m * k, op->transpose_a ? m : k, op->transpose_a};
     const operand b = {b_data + (op->b_batched ? i * k * n : 0), op->transpose_b ? k : n,
                        op->transpose_b};
-    gemm_tiles(op, &a, &b, rows, out + i * m * n, &t);
+    if (few)
+      gemv_rows(s, op, &a, &b, rows, out + i * m * n, &t);
+    else
+      gemm_tiles(op, &a, &b, rows, out + i * m * n, &t);
   }
   return KILN_OK;
 }

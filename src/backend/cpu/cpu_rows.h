@@ -198,4 +198,50 @@ static void rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t col
   }
 }
 
-const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row};
+/* Independent partial sums per dot product: four AVX (eight SSE) add
+ * chains, so the loop runs at load speed instead of add latency (16 lanes
+ * measured about 1.8x slower on 2048-wide rows). */
+enum { GEMV_LANES = 32 };
+
+/* lanes += x[0..len) * w[0..len) lane by lane, so the loop vectorizes
+ * without reassociating one running sum; lanes live across a row's blocks
+ * and are folded once, at its end. */
+static void dot_block(float *restrict lanes, const float *restrict x, const float *restrict w,
+                      size_t len) {
+  float acc[GEMV_LANES];
+  memcpy(acc, lanes, sizeof acc);
+  size_t i = 0;
+  for (; i + GEMV_LANES <= len; i += GEMV_LANES)
+    for (int l = 0; l < GEMV_LANES; l++)
+      acc[l] += x[i + l] * w[i + l];
+  for (; i < len; i++)
+    acc[i % GEMV_LANES] += x[i] * w[i];
+  memcpy(lanes, acc, sizeof acc);
+}
+
+/* The sum of GEMV_LANES lanes by halving (vector adds, short dependency). */
+static float fold_lanes(float *lanes) {
+  for (int half = GEMV_LANES / 2; half > 0; half /= 2)
+    for (int l = 0; l < half; l++)
+      lanes[l] += lanes[l + half];
+  return lanes[0];
+}
+
+/* y[r * ldy] += alpha * x[r, :] . w for rows <= CPU_GEMV_MAX_ROWS rows of
+ * x; w is one weight row, widened a block at a time and used by every row
+ * of x while in L1. */
+static void gemv_row(kiln_dtype dtype, int64_t rows, int64_t k, float alpha, const float *x,
+                     int64_t ldx, const void *w, float *y, int64_t ldy) {
+  float lanes[CPU_GEMV_MAX_ROWS][GEMV_LANES] = {{0}};
+  float buf[CPU_BLOCK];
+  for (int64_t p0 = 0; p0 < k; p0 += CPU_BLOCK) {
+    size_t len = cpu_block_length(k, p0);
+    const float *wb = cpu_load(dtype, w, p0, len, buf);
+    for (int64_t r = 0; r < rows; r++)
+      dot_block(lanes[r], x + r * ldx + p0, wb, len);
+  }
+  for (int64_t r = 0; r < rows; r++)
+    y[r * ldy] += alpha * fold_lanes(lanes[r]);
+}
+
+const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row, gemv_row};
