@@ -44,6 +44,10 @@ typedef struct cpu_row_kernels {
    * weight row w of k elements in dtype against rows of x (f32, ld ldx). */
   void (*gemv_row)(kiln_dtype dtype, int64_t rows, int64_t k, float alpha, const float *x,
                    int64_t ldx, const void *w, float *y, int64_t ldy);
+  /* d[j] = f(v[j]) / a[j] op b[j] for one block of n <= CPU_BLOCK f32
+   * values (cpu_elementwise.c); d may be v or a. */
+  void (*unary_block)(const kiln_unary_op *op, const float *v, float *d, size_t n);
+  void (*binary_block)(kiln_binary_kind kind, const float *a, const float *b, float *d, size_t n);
 } cpu_row_kernels;
 
 /* An AVX2 build of the row kernels, chosen at run time where the CPU has

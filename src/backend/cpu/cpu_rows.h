@@ -244,4 +244,58 @@ static void gemv_row(kiln_dtype dtype, int64_t rows, int64_t k, float alpha, con
     y[r * ldy] += alpha * fold_lanes(lanes[r]);
 }
 
-const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row, gemv_row};
+/* v * sigmoid(u) from e^-|u| alone, so the exponential never overflows and
+ * the loops vectorize: sigmoid(u) is 1 / (1 + e^-u) for u >= 0 and
+ * e^u / (1 + e^u) below. */
+static inline float times_sigmoid(float v, float u) {
+  const float e = exp_nonpositive(-fabsf(u));
+  const float num = kiln_float(kiln_pick(u >= 0.0f, kiln_bits(1.0f), kiln_bits(e)));
+  return v * num / (1.0f + e);
+}
+
+static void unary_block(const kiln_unary_op *op, const float *v, float *d, size_t n) {
+  const float s = op->scale;
+  switch (op->kind) {
+  /* Both GELUs are written without 1 + erf(..) or 1 + tanh(..), which
+   * cancel for negative x and leave tiny outputs with no correct digit:
+   * 1 + erf(t) = erfc(-t), and (1 + tanh(z)) / 2 = sigmoid(2z). erfcf is
+   * libm's and scalar: the one loop here that does not vectorize. */
+  case KILN_UNARY_GELU_ERF:
+    for (size_t j = 0; j < n; j++)
+      d[j] = 0.5f * v[j] * erfcf(v[j] * -0.70710678118654752f);
+    break;
+  case KILN_UNARY_GELU_TANH:
+    for (size_t j = 0; j < n; j++)
+      d[j] = times_sigmoid(v[j], 1.5957691216057307f * (v[j] + 0.044715f * v[j] * v[j] * v[j]));
+    break;
+  case KILN_UNARY_SILU:
+    for (size_t j = 0; j < n; j++)
+      d[j] = times_sigmoid(v[j], v[j]);
+    break;
+  case KILN_UNARY_SCALE:
+    for (size_t j = 0; j < n; j++)
+      d[j] = s * v[j];
+    break;
+  }
+}
+
+static void binary_block(kiln_binary_kind kind, const float *a, const float *b, float *d,
+                         size_t n) {
+  switch (kind) {
+  case KILN_BINARY_ADD:
+    for (size_t j = 0; j < n; j++)
+      d[j] = a[j] + b[j];
+    break;
+  case KILN_BINARY_MUL:
+    for (size_t j = 0; j < n; j++)
+      d[j] = a[j] * b[j];
+    break;
+  case KILN_BINARY_SWIGLU:
+    for (size_t j = 0; j < n; j++)
+      d[j] = times_sigmoid(a[j], a[j]) * b[j];
+    break;
+  }
+}
+
+const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row, gemv_row, unary_block,
+                                         binary_block};
