@@ -33,6 +33,11 @@ static const lora_case cases[] = {
   {"in_4099_r17",            1, {3},    4099,   31,  17, 0, -0.75f},
   {"in_0_bias",              1, {3},       0,    5,   2, 1,  1.0f},
   {"rows_0",                 1, {0},      17,    9,   4, 1,  1.0f},
+  {"rows_16_r64_bias",       1, {16},    512,   17,  64, 1,  0.5f},
+  {"wide_2x256_n4099_r33",   1, {2},     256, 4099,  33, 1,  1.0f},
+  {"rows_17_r4",             1, {17},     64,   40,   4, 1,  1.0f},
+  {"rank_65",                1, {1},      64,   40,  65, 0,  0.25f},
+  {"rows_9_n_1",             1, {9},      40,    1,   5, 1,  2.0f},
 };
 /* clang-format on */
 
@@ -93,6 +98,14 @@ static double *reference(const lora_case *c, const lora_tensors *t, double *spre
   return out;
 }
 
+/* Whether the CUDA backend runs c fused (cuda_gemm_thin.cu): x of at most
+ * 16 rows, no more rows than w, rank <= 64, and in whole 16-byte vectors.
+ * Elsewhere it runs the composite, which the tolerance must allow for. */
+static bool cuda_fuses(const kt_env *env, const lora_case *c, int64_t rows) {
+  const int64_t vw = 16 / (int64_t)kiln_dtype_size(env->dtype);
+  return rows <= 16 && rows <= c->n && c->rank <= 64 && c->in % vw == 0;
+}
+
 static void test_case(kt_env *env) {
   const lora_case *c = env->param;
   kx_use_fused(env, 1);
@@ -114,9 +127,7 @@ static void test_case(kt_env *env) {
   double *ref = reference(c, &t, spread);
   double *fv = kt_read(env, fused), *cv = kt_read(env, composite);
   /* The fused path rounds once; the composite also rounds x w^T + bias and
-   * x a^T to the dtype, an error of u relative to each term (spread). The
-   * CUDA backend has no fused LoRA kernel yet: there both calls run the
-   * composite. */
+   * x a^T to the dtype, an error of u relative to each term (spread). */
   const double u = kx_unit(env->dtype);
   const double tol_f = kt_matmul_tol(env->dtype, c->in + c->rank);
   double *tol_1 = kt_alloc((size_t)t.rows * sizeof *tol_1);
@@ -127,7 +138,8 @@ static void test_case(kt_env *env) {
     tol_c[r] = tol_1[r] + 4.0 * u * spread[r];
     tol_both[r] = tol_c[r] + tol_1[r];
   }
-  const bool fused_is_composite = env->device == KILN_DEVICE_CUDA;
+  const bool fused_is_composite =
+      env->device == KILN_DEVICE_CUDA && !cuda_fuses(env, c, t.rows);
   kt_check_close(env, "fused out", fv, ref, n, c->n, fused_is_composite ? tol_c : tol_1, 0.0);
   kt_check_close(env, "composite out", cv, ref, n, c->n, tol_c, 0.0);
   kt_check_close(env, "composite against fused", cv, fv, n, c->n, tol_both, 0.0);
@@ -137,11 +149,42 @@ static void test_case(kt_env *env) {
   kt_expect_same(env, "input b", t.b, t.bv);
 }
 
+/* A captured LoRA, fused and composite, reads its inputs' current values
+ * on each replay and gives what the same call gives eagerly. */
+static void test_graph_replay(kt_env *env) {
+  static const lora_case c = {"graph", 1, {3}, 64, 40, 8, 1, 0.5f};
+  const int64_t os[2] = {3, 40};
+  for (int fused = 1; fused >= 0; fused--) {
+    kx_use_fused(env, fused);
+    lora_tensors t = make_inputs(env, &c);
+    kiln_tensor *replayed = kt_tensor(env, env->dtype, 2, os);
+    kiln_tensor *eager = kt_tensor(env, env->dtype, 2, os);
+    kt_poison(env, replayed);
+    KT_OK(env, kiln_graph_begin(env->ctx));
+    KT_OK(env, kiln_lora_linear(env->ctx, t.x, t.w, t.bias, t.a, t.b, c.scale, replayed));
+    kiln_graph *g = NULL;
+    KT_OK(env, kiln_graph_end(env->ctx, &g));
+    kt_track_graph(g);
+    for (int round = 0; round < 2; round++) {
+      kt_random(env, t.x, -2.0, 2.0);
+      kt_random(env, t.b, -1.0, 1.0);
+      KT_OK(env, kiln_graph_run(env->ctx, g));
+      KT_OK(env, kiln_lora_linear(env->ctx, t.x, t.w, t.bias, t.a, t.b, c.scale, eager));
+      kt_expect_same(env, fused ? "fused replay" : "composite replay", replayed,
+                     kt_read(env, eager));
+    }
+  }
+  kx_use_fused(env, 1);
+}
+
 int main(void) {
   for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
       kt_add(test_case, &cases[i], dtypes[d], "lora_%s_%s", kiln_dtype_name(dtypes[d]),
              cases[i].name);
+  for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+    kt_add(test_graph_replay, NULL, dtypes[d], "lora_%s_graph_replay",
+           kiln_dtype_name(dtypes[d]));
   lora_register_errors();
   return kt_run("lora");
 }

@@ -13,17 +13,18 @@
 typedef struct bench_args {
   kiln_device device;
   const char *json, *cases, *filter, *dump;
-  bool quick;
+  bool quick, composite;
 } bench_args;
 
 static const char usage[] =
     "usage: kiln bench [--device cpu|cuda|auto] [--json FILE] [--cases FILE]\n"
-    "                  [--filter SUBSTR] [--quick] [--dump DIR]\n"
+    "                  [--filter SUBSTR] [--quick] [--composite] [--dump DIR]\n"
     "  --device   where to run (default auto: the GPU when there is one)\n"
     "  --json     write every number to FILE, for bench/report.py\n"
     "  --cases    the case list (default $KILN_CASES, else bench/cases.tsv)\n"
     "  --filter   only cases whose name or class contains SUBSTR\n"
     "  --quick    fewer repeats: a smoke test, not a measurement\n"
+    "  --composite  fused ops as their composite of basic ops, to time the fusion\n"
     "  --dump     write each case's inputs and output to DIR, for bench/agree.py\n";
 
 static bool parse_device(const char *s, kiln_device *device) {
@@ -48,8 +49,11 @@ static bool parse_args(int argc, char **argv, bench_args *a) {
                         : strcmp(opt, "--filter") == 0 ? &a->filter
                         : strcmp(opt, "--dump") == 0   ? &a->dump
                                                        : NULL;
-    if (strcmp(opt, "--quick") == 0) {
-      a->quick = true;
+    bool *flag = strcmp(opt, "--quick") == 0       ? &a->quick
+                 : strcmp(opt, "--composite") == 0 ? &a->composite
+                                                   : NULL;
+    if (flag) {
+      *flag = true;
       continue;
     }
     if (!val || (!slot && strcmp(opt, "--device") != 0))
@@ -152,9 +156,11 @@ int cmd_bench(int argc, char **argv) {
     return 2;
   kiln_context *ctx = NULL;
   int status = 1;
-  if (tool_ok(kiln_context_create(a.device, 0, &ctx), "kiln_context_create")) {
-    printf("kiln %s bench on %s\ncases: %s%s\n\n", kiln_version(), kiln_context_describe(ctx),
-           path, a.quick ? " (--quick: fewer repeats, a smoke test)" : "");
+  if (tool_ok(kiln_context_create(a.device, 0, &ctx), "kiln_context_create") &&
+      tool_ok(kiln_context_use_fused(ctx, !a.composite), "kiln_context_use_fused")) {
+    printf("kiln %s bench on %s\ncases: %s%s%s\n\n", kiln_version(), kiln_context_describe(ctx),
+           path, a.quick ? " (--quick: fewer repeats, a smoke test)" : "",
+           a.composite ? " (--composite: fused ops unfused)" : "");
     status = bench_on(ctx, &cases, &a, path);
   }
   kiln_context_destroy(ctx);

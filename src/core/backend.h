@@ -225,6 +225,9 @@ typedef struct kiln_backend {
   kiln_status (*custom)(void *state, const kiln_custom_op_args *op);
   /* The native stream handle (cudaStream_t) or NULL. */
   void *(*stream)(void *state);
+  /* Whether lora takes this op; NULL: every op up to the fused rank limit
+   * of src/ops/lora.c. src/ops/ runs the composite for the others. */
+  bool (*lora_fits)(void *state, const kiln_lora_op *op);
 } kiln_backend;
 
 /* The backends this build has; NULL where one was not built. */

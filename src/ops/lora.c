@@ -115,7 +115,8 @@ kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x, const kiln
                        .dtype = x->dtype, .rows = lo->rows, .in = lo->in, .n = lo->n,
                        .rank = lo->rank, .scale = scale};
   const kiln_backend *be = ctx->backend;
-  if (be->lora && !ctx->prefer_composite && lo->rank <= FUSED_MAX_RANK)
+  if (be->lora && !ctx->prefer_composite && lo->rank <= FUSED_MAX_RANK &&
+      (!be->lora_fits || be->lora_fits(ctx->state, lo)))
     return kiln_dispatch(ctx, &op);
   return composite(ctx, lo);
 }

@@ -269,6 +269,8 @@ static kiln_backend make_table(void) {
   b.unary = kiln_cuda_unary;
   b.binary = kiln_cuda_binary;
   b.rope = kiln_cuda_rope;
+  b.lora = kiln_cuda_lora;
+  b.lora_fits = kiln_cuda_lora_fits;
   b.embedding = kiln_cuda_embedding;
   b.custom = custom;
   b.stream = stream_of;

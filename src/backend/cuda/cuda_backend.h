@@ -58,7 +58,8 @@ kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op);
 kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op);
 
 /* The transformer set (cuda_softmax.cu, cuda_elementwise.cu,
- * cuda_layer_norm.cu, cuda_add_rms_norm.cu, cuda_rope.cu, cuda_embedding.cu). */
+ * cuda_layer_norm.cu, cuda_add_rms_norm.cu, cuda_rope.cu, cuda_embedding.cu,
+ * cuda_lora.cu). */
 kiln_status kiln_cuda_softmax_masked(void *state, const kiln_softmax_op *op);
 kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op);
 kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op);
@@ -66,6 +67,9 @@ kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op);
 kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
 kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op);
 kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
+/* The fused LoRA (cuda_lora.cu), for the shapes kiln_cuda_lora_fits takes. */
+bool kiln_cuda_lora_fits(void *state, const kiln_lora_op *op);
+kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op);
 /* Turns a bad id seen by an embedding kernel since the last check into
  * KILN_ERR_INVALID_ARGUMENT and clears it; call after the stream is idle. */
 kiln_status kiln_cuda_check_embedding(kiln_cuda *st);

@@ -43,4 +43,21 @@ cudaError_t kiln_cuda_gemm_small(const kiln_cuda_gemm *g, cudaStream_t stream);
 bool kiln_cuda_gemm_thin_fits(const kiln_cuda_gemm *g);
 cudaError_t kiln_cuda_gemm_thin(const kiln_cuda_gemm *g, cudaStream_t stream);
 
+/* A whole LoRA linear in one launch of the thin k-major kernel:
+ *   out [rows, n] = x [rows, in] w^T (+ bias) + scale (x a^T) b^T,
+ * w [n, in], a [rank, in], b [n, rank], all row-major and contiguous;
+ * x a^T stays in f32, so out is rounded once. _fits says whether the
+ * kernel takes it: at most KILN_CUDA_THIN_LIMIT rows, a small rank, and
+ * 16-byte vectors along in for x, w and a (cuda_gemm_thin.cu). */
+typedef struct kiln_cuda_lora_gemm {
+  kiln_dtype dtype;
+  int64_t rows, in, n, rank;
+  const void *x, *w, *bias, *a, *b; /* bias: [n] or NULL */
+  void *out;
+  float scale;
+} kiln_cuda_lora_gemm;
+
+bool kiln_cuda_lora_thin_fits(const kiln_cuda_lora_gemm *l);
+cudaError_t kiln_cuda_lora_thin(const kiln_cuda_lora_gemm *l, cudaStream_t stream);
+
 #endif /* KILN_CUDA_GEMM_H */

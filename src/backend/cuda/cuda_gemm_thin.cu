@@ -19,6 +19,12 @@
  *     X is read as 16-byte vectors, from either layout a caller has: rows
  *     along k (x @ W^T, the Linear case) or along t (b [k, t], as in
  *     x @ A for a LoRA A of rank t).
+ *
+ * The k-major kernel also runs a whole LoRA linear in one launch (rows of
+ * x at most 16): each block first computes s (x a^T) for every row into
+ * shared memory, then adds its rank sum into each lane's partial sums of
+ * x W^T before the shuffle reduction, so b is just more of k. Every block
+ * reads all of a ([rank, in]) from L2 for this; LORA_MAX_RANK bounds it.
  */
 #include "cuda_backend.h"
 #include "cuda_common.cuh"
@@ -69,6 +75,11 @@ template <class T> struct thin_args {
   int64_t stride_x, stride_w, stride_o;
   int64_t tiles; /* blocks per batch */
   float alpha, beta;
+  /* LoRA (thin_k_kernel<..., true>): out(i, l) also gets
+   * lora_scale * sum_r (X a^T)(i, r) lora_b(l, r); a [rank, k], b [len, rank]. */
+  const T *lora_a, *lora_b;
+  int rank;
+  float lora_scale;
 };
 
 template <class T>
@@ -221,28 +232,80 @@ __device__ __forceinline__ void k_steps(const thin_args<T> &g, const T *x, const
           acc[r][i] = fmaf(xs[u][i][v], wv[u][r][v], acc[r][i]);
 }
 
+/* acc[r][i] = X(i, :) . W(:, r) over all of k, lanes splitting k. */
 template <class T, int TM, x_layout XL, int WR>
-__global__ void __launch_bounds__(THREADS, K_MIN_BLOCKS<TM>) thin_k_kernel(thin_args<T> g) {
-  KILN_KERNEL_BEGIN();
+__device__ __forceinline__ void k_dots(const thin_args<T> &g, const T *x, const T *const (&w)[WR],
+                                       float (&acc)[WR][TM]) {
   constexpr int U = TM * WR <= 8 ? 2 : 1; /* steps of k in flight per lane */
   constexpr int STEP = 32 * VW<T>;        /* elements of k a warp covers per vector */
+  int64_t p = (threadIdx.x % 32) * VW<T>;
+  for (; p + (U - 1) * STEP < g.k; p += U * STEP)
+    k_steps<T, TM, XL, WR, U>(g, x, w, p, acc);
+  for (; p < g.k; p += STEP)
+    k_steps<T, TM, XL, WR, 1>(g, x, w, p, acc);
+}
+
+/* LoRA: the larger rank a fused launch takes. Each block rereads all of a,
+ * and shared memory holds TM x LORA_MAX_RANK sums. */
+constexpr int LORA_MAX_RANK = 64;
+
+/* xa[i][r] = lora_scale * X(i, :) . a(r, :), one row of a per warp in turn;
+ * every thread of the block returns after the barrier. */
+template <class T, int TM>
+__device__ __forceinline__ void lora_down(const thin_args<T> &g, const T *x,
+                                          float (&xa)[TM][LORA_MAX_RANK]) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < g.rank; r += WARPS) {
+    const T *const a[1] = {g.lora_a + r * g.k};
+    float acc[1][TM] = {};
+    k_dots<T, TM, x_layout::rows_along_k, 1>(g, x, a, acc);
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+      const float sum = warp_reduce(acc[0][i], op_sum{});
+      if (lane == 0)
+        xa[i][r] = g.lora_scale * sum;
+    }
+  }
+  __syncthreads();
+}
+
+/* acc[r][i] += this lane's share (ranks lane, lane + 32, ...) of
+ * xa[i][:] . lora_b(l0 + r, :); the warp's reduction sums the shares. */
+template <class T, int TM, int WR>
+__device__ __forceinline__ void lora_up(const thin_args<T> &g, const float (&xa)[TM][LORA_MAX_RANK],
+                                        int64_t l0, float (&acc)[WR][TM]) {
+  for (int q = threadIdx.x % 32; q < g.rank; q += 32)
+#pragma unroll
+    for (int r = 0; r < WR; r++) {
+      const int64_t l = l0 + r < g.len ? l0 + r : g.len - 1;
+      const float b = to_f32(g.lora_b[l * g.rank + q]);
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+        acc[r][i] = fmaf(xa[i][q], b, acc[r][i]);
+    }
+}
+
+template <class T, int TM, x_layout XL, int WR, bool LORA>
+__global__ void __launch_bounds__(THREADS, K_MIN_BLOCKS<TM>) thin_k_kernel(thin_args<T> g) {
+  KILN_KERNEL_BEGIN();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t tile = blockIdx.x % g.tiles, batch = blockIdx.x / g.tiles;
   const int64_t l0 = (tile * WARPS + warp) * WR;
+  const T *x = g.x + batch * g.stride_x;
+  __shared__ float xa[LORA ? TM : 1][LORA ? LORA_MAX_RANK : 1];
+  if constexpr (LORA)
+    lora_down<T, TM>(g, x, xa);
   if (l0 >= g.len) /* whole warps leave; nothing below synchronises the block */
     return;
-  const T *x = g.x + batch * g.stride_x;
   const T *w[WR];
 #pragma unroll
   for (int r = 0; r < WR; r++) /* rows past len repeat the last; never stored */
     w[r] = g.w + batch * g.stride_w + (l0 + r < g.len ? l0 + r : g.len - 1) * g.w_sl;
 
   float acc[WR][TM] = {};
-  int64_t p = lane * VW<T>;
-  for (; p + (U - 1) * STEP < g.k; p += U * STEP)
-    k_steps<T, TM, XL, WR, U>(g, x, w, p, acc);
-  for (; p < g.k; p += STEP)
-    k_steps<T, TM, XL, WR, 1>(g, x, w, p, acc);
+  k_dots<T, TM, XL, WR>(g, x, w, acc);
+  if constexpr (LORA)
+    lora_up<T, TM, WR>(g, xa, l0, acc);
 #pragma unroll
   for (int r = 0; r < WR; r++)
 #pragma unroll
@@ -329,17 +392,18 @@ thin_kind kind_of(const kiln_cuda_gemm *g, const thin_map &t) {
   return thin_kind::none;
 }
 
-/* The k-major kernel for X's layout, with WR values of l per warp. */
-template <class T, int TM, int WR>
+/* The k-major kernel for X's layout, with WR values of l per warp. A LoRA
+ * always has X's rows along k (x [rows, in]). */
+template <class T, int TM, int WR, bool LORA>
 cudaError_t launch_k_major(thin_kind kind, const thin_args<T> &a, dim3 grid, cudaStream_t stream) {
-  if (kind == thin_kind::k_major_rows_along_k)
-    return launch(thin_k_kernel<T, TM, x_layout::rows_along_k, WR>, grid, dim3(THREADS), 0,
+  if (LORA || kind == thin_kind::k_major_rows_along_k)
+    return launch(thin_k_kernel<T, TM, x_layout::rows_along_k, WR, LORA>, grid, dim3(THREADS), 0,
                   stream, a);
-  return launch(thin_k_kernel<T, TM, x_layout::rows_along_t, WR>, grid, dim3(THREADS), 0, stream,
-                a);
+  return launch(thin_k_kernel<T, TM, x_layout::rows_along_t, WR, false>, grid, dim3(THREADS), 0,
+                stream, a);
 }
 
-template <class T, int TM>
+template <class T, int TM, bool LORA>
 cudaError_t launch_kind(thin_kind kind, thin_args<T> &a, int64_t batch, cudaStream_t stream) {
   if (kind == thin_kind::none)
     return cudaErrorInvalidValue;
@@ -353,8 +417,20 @@ cudaError_t launch_kind(thin_kind kind, thin_args<T> &a, int64_t batch, cudaStre
   const dim3 grid((unsigned)(a.tiles * batch));
   if (kind == thin_kind::l_major)
     return launch(thin_l_kernel<T, TM>, grid, dim3(THREADS), 0, stream, a);
-  return wide ? launch_k_major<T, TM, W_ROWS>(kind, a, grid, stream)
-              : launch_k_major<T, TM, 1>(kind, a, grid, stream);
+  return wide ? launch_k_major<T, TM, W_ROWS, LORA>(kind, a, grid, stream)
+              : launch_k_major<T, TM, 1, LORA>(kind, a, grid, stream);
+}
+
+/* The kernel compiled for a.t rows of X. */
+template <bool LORA, class T>
+cudaError_t launch_rows(thin_kind kind, thin_args<T> &a, int64_t batch, cudaStream_t stream) {
+  switch (tm_of(a.t)) {
+  case 1: return launch_kind<T, 1, LORA>(kind, a, batch, stream);
+  case 2: return launch_kind<T, 2, LORA>(kind, a, batch, stream);
+  case 4: return launch_kind<T, 4, LORA>(kind, a, batch, stream);
+  case 8: return launch_kind<T, 8, LORA>(kind, a, batch, stream);
+  default: return launch_kind<T, 16, LORA>(kind, a, batch, stream);
+  }
 }
 
 } // namespace
@@ -390,12 +466,60 @@ cudaError_t kiln_cuda_gemm_thin(const kiln_cuda_gemm *g, cudaStream_t stream) {
     a.stride_o = g->stride_c;
     a.alpha = g->alpha;
     a.beta = g->beta;
-    switch (tm_of(t.t)) {
-    case 1: return launch_kind<T, 1>(kind, a, g->batch, stream);
-    case 2: return launch_kind<T, 2>(kind, a, g->batch, stream);
-    case 4: return launch_kind<T, 4>(kind, a, g->batch, stream);
-    case 8: return launch_kind<T, 8>(kind, a, g->batch, stream);
-    default: return launch_kind<T, 16>(kind, a, g->batch, stream);
-    }
+    return launch_rows<false>(kind, a, g->batch, stream);
+  });
+}
+
+/* The LoRA's base product x w^T as a thin problem: m thin, w in the Linear
+ * layout, so k-major with X's rows along k. */
+static kiln_cuda_gemm base_of(const kiln_cuda_lora_gemm *l) {
+  kiln_cuda_gemm g = {};
+  g.dtype = l->dtype;
+  g.m = l->rows;
+  g.n = l->n;
+  g.k = l->in;
+  g.batch = 1;
+  g.transpose_b = true;
+  g.a = l->x;
+  g.b = l->w;
+  g.bias = l->bias;
+  g.c = l->out;
+  g.alpha = 1.0f;
+  return g;
+}
+
+bool kiln_cuda_lora_thin_fits(const kiln_cuda_lora_gemm *l) {
+  const kiln_cuda_gemm g = base_of(l);
+  const int64_t vw = 16 / (int64_t)kiln_dtype_size(l->dtype);
+  return l->rows <= KILN_CUDA_THIN_LIMIT && l->rank <= LORA_MAX_RANK && l->in % vw == 0 &&
+         aligned16(l->a) && kind_of(&g, map_thin(&g)) == thin_kind::k_major_rows_along_k;
+}
+
+cudaError_t kiln_cuda_lora_thin(const kiln_cuda_lora_gemm *l, cudaStream_t stream) {
+  if (!kiln_cuda_lora_thin_fits(l))
+    return cudaErrorInvalidValue;
+  return with_dtype(l->dtype, [&](auto zero) {
+    using T = decltype(zero);
+    thin_args<T> a = {};
+    a.x = (const T *)l->x;
+    a.w = (const T *)l->w;
+    a.bias = (const T *)l->bias;
+    a.out = (T *)l->out;
+    a.t = l->rows;
+    a.len = l->n;
+    a.k = l->in;
+    a.x_si = l->in;
+    a.x_sk = 1;
+    a.w_sk = 1;
+    a.w_sl = l->in;
+    a.o_si = l->n;
+    a.o_sl = 1;
+    a.bias_on_l = true;
+    a.alpha = 1.0f;
+    a.lora_a = (const T *)l->a;
+    a.lora_b = (const T *)l->b;
+    a.rank = (int)l->rank;
+    a.lora_scale = l->scale;
+    return launch_rows<true>(thin_kind::k_major_rows_along_k, a, 1, stream);
   });
 }
