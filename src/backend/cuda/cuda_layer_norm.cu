@@ -14,10 +14,6 @@ using namespace kiln_dev;
 
 namespace {
 
-/* Rows longer than this stream: the 1024 x 32 config spills once the
- * weight and bias loads sit beside the row. */
-constexpr int REG_COLS = 16384;
-
 struct layer_norm_args {
   const void *x, *weight, *bias; /* weight, bias may be NULL */
   void *out;                     /* may be x */
@@ -156,27 +152,16 @@ __global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(layer
   }
 }
 
-template <class T>
-cudaError_t launch_layer_norm(const layer_norm_args &a, int sm_count, cudaStream_t stream) {
-  const int config = a.cols > REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
-  if (config < 0) {
-    if (a.rows > INT32_MAX)
-      return cudaErrorInvalidConfiguration;
-    return launch(layer_norm_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
-                  stream, a);
+/* The kernels launch_rows (cuda_rows.cuh) picks from. */
+struct layer_norm_kernels : row_kernels {
+  /* Rows longer than this stream: the 1024 x 32 config spills once the
+   * weight and bias loads sit beside the row. */
+  static constexpr int64_t REG_COLS = 16384;
+  template <class T, int THREADS, int PT> static auto rows_kernel() {
+    return layer_norm_rows_kernel<T, THREADS, PT>;
   }
-  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
-    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
-    if constexpr (TH * PT > REG_COLS) {
-      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
-    } else {
-      dim3 grid, block;
-      if (!row_geometry(a.rows, threads, sm_count, grid, block))
-        return cudaErrorInvalidConfiguration;
-      return launch(layer_norm_rows_kernel<T, TH, PT>, grid, block, 0, stream, a);
-    }
-  });
-}
+  template <class T> static auto stream_kernel() { return layer_norm_stream_kernel<T>; }
+};
 
 } // namespace
 
@@ -195,8 +180,6 @@ kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
   /* A NULL parameter is never loaded, so it cannot spoil the alignment. */
   a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
           aligned16(a.weight) && aligned16(a.bias) && aligned16(a.out);
-  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
-    return launch_layer_norm<decltype(zero)>(a, st->sm_count, st->stream);
-  });
+  cudaError_t err = launch_rows<layer_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
   return kiln_cuda_check(err, fn, "launching the layer_norm kernel");
 }

@@ -108,24 +108,14 @@ __global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_nor
   }
 }
 
-template <class T>
-cudaError_t launch_rms_norm(const rms_norm_args &a, int sm_count, cudaStream_t stream) {
-  const int config = row_config_index(a.cols, sizeof(T));
-  if (config < 0) {
-    if (a.rows > INT32_MAX)
-      return cudaErrorInvalidConfiguration;
-    return launch(rms_norm_stream_kernel<T>, dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
-                  stream, a);
+/* The kernels launch_rows (cuda_rows.cuh) picks from. */
+struct rms_norm_kernels : row_kernels {
+  static constexpr bool GRID_STRIDE = true; /* see rms_norm_rows_kernel */
+  template <class T, int THREADS, int PT> static auto rows_kernel() {
+    return rms_norm_rows_kernel<T, THREADS, PT>;
   }
-  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
-    dim3 grid, block;
-    if (!row_geometry(a.rows, threads, sm_count, grid, block))
-      return cudaErrorInvalidConfiguration;
-    grid.x = resident_blocks(grid.x, block.x, sm_count);
-    return launch(rms_norm_rows_kernel<T, decltype(threads)::value, decltype(per_thread)::value>,
-                  grid, block, 0, stream, a);
-  });
-}
+  template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T>; }
+};
 
 } // namespace
 
@@ -142,8 +132,6 @@ kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   a.eps = op->eps;
   a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
           aligned16(a.weight) && aligned16(a.out);
-  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
-    return launch_rms_norm<decltype(zero)>(a, st->sm_count, st->stream);
-  });
+  cudaError_t err = launch_rows<rms_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
   return kiln_cuda_check(err, fn, "launching the rms_norm kernel");
 }

@@ -1,7 +1,8 @@
 /*
- * How softmax and rms_norm spread a row over threads: the one table of
- * configurations by row length, the launch geometry that goes with it, and
- * the register slots a thread keeps its share of the row in.
+ * How the row ops (softmax, rms_norm, layer_norm, add_rms_norm) spread a
+ * row over threads: the one table of configurations by row length, the
+ * launch that goes with it, and the register slots a thread keeps its
+ * share of the row in.
  *
  * A row that fits is read from memory once, into registers, with 16-byte
  * loads where every row starts 16-byte aligned (the base pointers are, and
@@ -89,6 +90,53 @@ static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &g
 static inline unsigned resident_blocks(unsigned blocks, unsigned threads, int sm_count) {
   const unsigned resident = (unsigned)sm_count * (2048u / threads);
   return blocks < resident ? blocks : resident;
+}
+
+/* What launch_rows needs of a row op besides its kernels; an op's struct
+ * derives from this, overrides what differs, and adds
+ *   template <class T, int THREADS, int PT> static auto rows_kernel();
+ *   template <class T> static auto stream_kernel();
+ * returning its kernel for a row in registers and for a streamed row. */
+struct row_kernels {
+  /* Rows longer than this stream even where a config would hold them: an
+   * op that keeps more than the row in registers spills in the widest. */
+  static constexpr int64_t REG_COLS = INT64_MAX;
+  /* The register kernel walks rows grid-stride: one wave of blocks will do. */
+  static constexpr bool GRID_STRIDE = false;
+};
+
+/* Op K's kernel for a.rows rows of a.cols elements of T: in registers
+ * under the first config that holds the row, streamed otherwise. */
+template <class K, class T, class A>
+static cudaError_t launch_rows_of(const A &a, int sm_count, cudaStream_t stream) {
+  const int config = a.cols > K::REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
+  if (config < 0) {
+    if (a.rows > INT32_MAX)
+      return cudaErrorInvalidConfiguration;
+    return launch(K::template stream_kernel<T>(), dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
+                  stream, a);
+  }
+  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
+    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
+    if constexpr (TH * PT > K::REG_COLS) {
+      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
+    } else {
+      dim3 grid, block;
+      if (!row_geometry(a.rows, TH, sm_count, grid, block))
+        return cudaErrorInvalidConfiguration;
+      if constexpr (K::GRID_STRIDE)
+        grid.x = resident_blocks(grid.x, block.x, sm_count);
+      return launch(K::template rows_kernel<T, TH, PT>(), grid, block, 0, stream, a);
+    }
+  });
+}
+
+/* launch_rows_of for the element type of dtype. */
+template <class K, class A>
+static cudaError_t launch_rows(kiln_dtype dtype, const A &a, int sm_count, cudaStream_t stream) {
+  return with_dtype(dtype, [&](auto zero) {
+    return launch_rows_of<K, decltype(zero)>(a, sm_count, stream);
+  });
 }
 
 /* Launch bounds of a row kernel: its block size, with at least one block

@@ -20,10 +20,6 @@ using namespace kiln_dev;
 
 namespace {
 
-/* Masked rows longer than this stream: the 1024 x 32 config has no
- * registers left for the mask beside the row and spills. */
-constexpr int REG_COLS = 16384;
-
 struct softmax_args {
   const void *x;
   void *out; /* may be x */
@@ -177,27 +173,16 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
   }
 }
 
-template <class T, bool MASK>
-cudaError_t launch_softmax(const softmax_args &a, int sm_count, cudaStream_t stream) {
-  const int config = MASK && a.cols > REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
-  if (config < 0) {
-    if (a.rows > INT32_MAX)
-      return cudaErrorInvalidConfiguration;
-    return launch(softmax_stream_kernel<T, MASK>, dim3((unsigned)a.rows), dim3(STREAM_THREADS),
-                  0, stream, a);
+/* The kernels launch_rows (cuda_rows.cuh) picks from. */
+template <bool MASK> struct softmax_kernels : row_kernels {
+  /* Masked rows longer than this stream: the 1024 x 32 config has no
+   * registers left for the mask beside the row and spills. */
+  static constexpr int64_t REG_COLS = MASK ? 16384 : row_kernels::REG_COLS;
+  template <class T, int THREADS, int PT> static auto rows_kernel() {
+    return softmax_rows_kernel<T, THREADS, PT, MASK>;
   }
-  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
-    constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
-    if constexpr (MASK && TH * PT > REG_COLS) {
-      return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
-    } else {
-      dim3 grid, block;
-      if (!row_geometry(a.rows, threads, sm_count, grid, block))
-        return cudaErrorInvalidConfiguration;
-      return launch(softmax_rows_kernel<T, TH, PT, MASK>, grid, block, 0, stream, a);
-    }
-  });
-}
+  template <class T> static auto stream_kernel() { return softmax_stream_kernel<T, MASK>; }
+};
 
 /* Both entry points: the op's fields, and the mask where there is one. */
 kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
@@ -217,11 +202,9 @@ kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
   a.k = op->mask ? log2e : op->scale * log2e;
   a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
           aligned16(a.out) && aligned16(a.mask);
-  cudaError_t err = with_dtype(op->dtype, [&](auto zero) {
-    using T = decltype(zero);
-    return a.mask ? launch_softmax<T, true>(a, st->sm_count, st->stream)
-                  : launch_softmax<T, false>(a, st->sm_count, st->stream);
-  });
+  cudaError_t err =
+      a.mask ? launch_rows<softmax_kernels<true>>(op->dtype, a, st->sm_count, st->stream)
+             : launch_rows<softmax_kernels<false>>(op->dtype, a, st->sm_count, st->stream);
   return kiln_cuda_check(err, fn, "launching the softmax kernel");
 }
 
