@@ -34,6 +34,7 @@ static const lora_case cases[] = {
   {"in_0_bias",              1, {3},       0,    5,   2, 1,  1.0f},
   {"rows_0",                 1, {0},      17,    9,   4, 1,  1.0f},
   {"rows_16_r64_bias",       1, {16},    512,   17,  64, 1,  0.5f},
+  {"rows_8_r64",             2, {2, 4},  256,  100,  64, 1, -0.5f},
   {"wide_2x256_n4099_r33",   1, {2},     256, 4099,  33, 1,  1.0f},
   {"rows_17_r4",             1, {17},     64,   40,   4, 1,  1.0f},
   {"rank_65",                1, {1},      64,   40,  65, 0,  0.25f},
@@ -98,12 +99,18 @@ static double *reference(const lora_case *c, const lora_tensors *t, double *spre
   return out;
 }
 
-/* Whether the CUDA backend runs c fused (cuda_gemm_thin.cu): x of at most
- * 16 rows, no more rows than w, rank <= 64, and in whole 16-byte vectors.
- * Elsewhere it runs the composite, which the tolerance must allow for. */
+/* Whether the CUDA backend runs c fused (cuda_lora.cu): where its thin
+ * kernel wins the base product (f32 up to 16 rows; 16-bit up to 4, or 8
+ * when w has under 4M elements), w under 8M elements, no more rows than
+ * w, rank <= 64, and in whole 16-byte vectors. Elsewhere it runs the composite, which the
+ * tolerance must allow for. */
 static bool cuda_fuses(const kt_env *env, const lora_case *c, int64_t rows) {
   const int64_t vw = 16 / (int64_t)kiln_dtype_size(env->dtype);
-  return rows <= 16 && rows <= c->n && c->rank <= 64 && c->in % vw == 0;
+  const bool thin_wins = env->dtype == KILN_F32
+                             ? rows <= 16
+                             : rows <= 4 || (rows <= 8 && c->n * c->in < ((int64_t)1 << 22));
+  return thin_wins && c->n * c->in < ((int64_t)1 << 23) && rows <= c->n && c->rank <= 64 &&
+         c->in % vw == 0;
 }
 
 static void test_case(kt_env *env) {

@@ -41,14 +41,20 @@ cudaError_t kiln_cuda_gemm_small(const kiln_cuda_gemm *g, cudaStream_t stream);
  * alignment (16-byte loads of the long operand need aligned rows). */
 #define KILN_CUDA_THIN_LIMIT 16
 bool kiln_cuda_gemm_thin_fits(const kiln_cuda_gemm *g);
+/* Whether a thin kernel beats cuBLASLt for a product with `rows` rows on
+ * its thin side and a long operand of long_elems elements, where cuBLASLt
+ * would (tensor_cores) or would not use tensor cores: the measured
+ * crossover, kept with the other routing limits in cuda_matmul.cu. */
+bool kiln_cuda_thin_wins(bool tensor_cores, int64_t rows, int64_t long_elems);
 cudaError_t kiln_cuda_gemm_thin(const kiln_cuda_gemm *g, cudaStream_t stream);
 
 /* A whole LoRA linear in one launch of the thin k-major kernel:
  *   out [rows, n] = x [rows, in] w^T (+ bias) + scale (x a^T) b^T,
  * w [n, in], a [rank, in], b [n, rank], all row-major and contiguous;
  * x a^T stays in f32, so out is rounded once. _fits says whether the
- * kernel takes it: at most KILN_CUDA_THIN_LIMIT rows, a small rank, and
- * 16-byte vectors along in for x, w and a (cuda_gemm_thin.cu). */
+ * kernel can take it: at most KILN_CUDA_THIN_LIMIT rows, a small rank, and
+ * 16-byte vectors along in for x, w and a (cuda_gemm_thin.cu); whether it
+ * should is kiln_cuda_thin_wins for the base product. */
 typedef struct kiln_cuda_lora_gemm {
   kiln_dtype dtype;
   int64_t rows, in, n, rank;

@@ -13,33 +13,41 @@ static const char *const FN = "kiln_matmul";
 
 /* ------------------------------------------------------------ routing */
 
-/* The crossovers between our kernels and cuBLASLt. One cublasLtMatmul call
- * costs about 9.7 us back to back on the H100 against 4.1-4.3 us for any
- * launch of ours, so our kernels take what they finish in a few
- * microseconds. Measured so far (H100, 2026-11-25, BENCHMARKS.md): 64^3 f32
- * on the small kernel 4.1 us back to back, 2.1 us in a graph (cuBLASLt:
- * 9.7 and 3.1); 128x8x512 on the thin kernel 6.9 / 6.5 us (cuBLASLt 11.2 /
- * 6.3); bf16 1x4096x4096 and 16x4096x4096 on the thin kernels 23.5 and
- * 29.7 us (PyTorch's cuBLAS 34.7 and 40.1). The limits below are set from
- * those points and not yet swept; KILN_CUDA_MATMUL=own|cublaslt times
- * either side of them on any shape. */
-/* Small tile kernel: the whole product (m * n * k * batch) at most this... */
+/* The crossovers between our kernels and cuBLASLt, from
+ * scripts/sweep_matmul.sh over bench/crossover.tsv (H100, 2026-11-25,
+ * BENCHMARKS.md has the table). One cublasLtMatmul call costs about 9 us
+ * back to back against 3-4 us for a launch of ours, so our kernels take
+ * what they finish in a few microseconds, and the thin ones what is bound
+ * by reading the long operand once. */
+/* Small tile kernel: the whole product (m * n * k * batch) at most this...
+ * (f32 128^3: 3.6 us against 8.2 back to back, 3.3 against 4.2 in a graph;
+ * at 192^3 cuBLASLt ties back to back and wins in a graph) */
 static const int64_t SMALL_MAX_WORK = (int64_t)1 << 21;
 /* ...and k at most this: the kernel walks k in serial stages of 64, each
- * a round trip to memory, so long k loses to cuBLASLt's split-k. */
+ * a round trip to memory (64x64x256: 5.7 us against 9.1; x512: 10.0
+ * against 9.2). */
 static const int64_t SMALL_MAX_K = 256;
-/* Thin kernels: min(m, n) at most this (and at most KILN_CUDA_THIN_LIMIT).
- * They read the long operand once at full bandwidth; with more rows the
- * f32 FMAs of CUDA cores fall behind cuBLASLt's tensor cores. */
-static const int64_t THIN_MAX_ROWS = 8;
-static_assert(THIN_MAX_ROWS <= KILN_CUDA_THIN_LIMIT, "thin kernels compile up to the limit");
+
+/* The thin kernels run on CUDA cores, so against cuBLASLt's tensor cores
+ * they win only while reading the long operand is the whole cost. f32
+ * without TF32 (no tensor cores either side): up to the kernels' 16 rows
+ * (16x4096x4096: 53.6 us against 63.0). f16/bf16: up to 4 rows
+ * (4x4096x4096: 27.4 against 25.9, a tie; 8 rows: 36.3 against 26.3), or
+ * 8 when the long operand is under 4M elements and launch cost decides
+ * (8x1024x1024: 4.4 us against 9-14). f32 with TF32 is taken as 16-bit. */
+bool kiln_cuda_thin_wins(bool tensor_cores, int64_t rows, int64_t long_elems) {
+  if (!tensor_cores)
+    return rows <= KILN_CUDA_THIN_LIMIT;
+  return rows <= 4 || (rows <= 8 && long_elems < ((int64_t)1 << 22));
+}
 
 enum class route { fill, small, thin, cublaslt };
 
-/* The one place that decides which kernel runs a matmul. forced: the
- * context's KILN_CUDA_MATMUL (0 auto, 1 our kernels wherever one takes the
- * shape, 2 cuBLASLt), so the bench can time both sides of a crossover. */
-static route choose_route(const kiln_cuda_gemm *g, int forced) {
+/* The one place that decides which kernel runs a matmul. The context's
+ * KILN_CUDA_MATMUL (matmul_route: 0 auto, 1 our kernels wherever one takes
+ * the shape, 2 cuBLASLt) lets the bench time both sides of a crossover. */
+static route choose_route(const kiln_cuda *st, const kiln_cuda_gemm *g) {
+  const int forced = st->matmul_route;
   if (g->k == 0)
     return route::fill;
   if (forced == 2)
@@ -48,7 +56,9 @@ static route choose_route(const kiln_cuda_gemm *g, int forced) {
     return kiln_cuda_gemm_thin_fits(g)    ? route::thin
            : kiln_cuda_gemm_small_fits(g) ? route::small
                                           : route::cublaslt;
-  if ((g->m <= THIN_MAX_ROWS || g->n <= THIN_MAX_ROWS) && kiln_cuda_gemm_thin_fits(g))
+  const int64_t rows = g->m < g->n ? g->m : g->n, len = g->m < g->n ? g->n : g->m;
+  const bool tensor_cores = g->dtype != KILN_F32 || st->tf32;
+  if (kiln_cuda_thin_wins(tensor_cores, rows, len * g->k) && kiln_cuda_gemm_thin_fits(g))
     return route::thin;
   const int64_t work = g->m * g->n * g->k; /* each <= SMALL_MAX_WORK below: no overflow */
   if (g->m <= SMALL_MAX_WORK && g->n <= SMALL_MAX_WORK && g->k <= SMALL_MAX_K &&
@@ -271,7 +281,7 @@ kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, FN));
   const kiln_cuda_gemm g = gemm_of(op);
-  switch (choose_route(&g, st->matmul_route)) {
+  switch (choose_route(st, &g)) {
   case route::fill:
     return kiln_cuda_check(kiln_cuda_gemm_fill(&g, st->sm_count, st->stream), FN,
                            "launching gemm_fill");

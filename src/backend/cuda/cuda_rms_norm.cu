@@ -20,47 +20,33 @@ struct rms_norm_args {
   bool vec; /* rows and weight start 16-byte aligned: vector loads */
 };
 
-/* Whether a thread has the registers to hold its weights as well as its
- * share of x (both kept as T), with room to spare; then the weights load
- * together with x, and their latency hides behind it, instead of after the
- * reduction. */
+/* One row per warp or block, the weight read from L2 as the row is
+ * written. Holding the weight in registers instead, with a grid of
+ * resident blocks striding over the rows so each loads it once, saved the
+ * L2 traffic but halved the occupancy (62-72 registers): measured against
+ * this kernel on the H100 (2026-11-25), it was 1-7% slower at
+ * 16384 x 4096, 65536 x 1024 and bf16 4096 x 32768, 1% faster only at f32
+ * 4096 x 32768. The register cap (1536 threads per SM, 40 registers) keeps
+ * ptxas from hoisting the weight loads into 64: f32 16384 x 4096 went from
+ * 2.64 to 2.84 TB/s. */
 template <class T, int THREADS, int PT>
-constexpr bool WEIGHTS_AHEAD = 2 * PT * (int)sizeof(T) / 4 + 40 <= 65536 / ROW_BLOCK<THREADS>;
-
-/* Each row group (a warp or a block) walks rows grid-stride, so a weight
- * held in registers is loaded once per group instead of once per row: at
- * 16384 x 4096 the per-row reloads doubled the traffic out of L2 and held
- * the kernel at 2.6 TB/s. */
-template <class T, int THREADS, int PT>
-__global__ void KILN_ROW_BOUNDS(THREADS) rms_norm_rows_kernel(rms_norm_args a) {
+__global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[32];
   int64_t row;
   int r;
   if (!row_of<THREADS>(a.rows, row, r))
     return;
-  const int64_t row_step = THREADS == 32 ? (int64_t)gridDim.x * (blockDim.x / 32) : gridDim.x;
   const int cols = (int)a.cols;
-  const T *weight = (const T *)a.weight;
-  row_regs<T, THREADS, PT, T> x, w; /* only read back: kept as T */
-  if constexpr (WEIGHTS_AHEAD<T, THREADS, PT>)
-    w.template load<true>(weight, cols, a.vec, r, 0.0f);
-  for (; row < a.rows; row += row_step) {
-    x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
-    float squares = 0.0f;
+  row_regs<T, THREADS, PT, T> x; /* only read back: kept as T */
+  x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+  float squares = 0.0f;
 #pragma unroll
-    for (int s = 0; s < PT; s++)
-      squares = fmaf(x.at(s), x.at(s), squares);
-    squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
-    const float inv = rsqrtf(squares / (float)a.cols + a.eps);
-    T *out = (T *)a.out + row * a.cols;
-    if constexpr (WEIGHTS_AHEAD<T, THREADS, PT>)
-      x.store_product(out, cols, a.vec, r, inv, w);
-    else
-      x.store_scaled(out, cols, a.vec, r, inv, weight);
-    if (THREADS > 32)
-      __syncthreads(); /* the next row's reduction reuses scratch */
-  }
+  for (int s = 0; s < PT; s++)
+    squares = fmaf(x.at(s), x.at(s), squares);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  x.store_scaled((T *)a.out + row * a.cols, cols, a.vec, r, inv, (const T *)a.weight);
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads
@@ -110,7 +96,6 @@ __global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_nor
 
 /* The kernels launch_rows (cuda_rows.cuh) picks from. */
 struct rms_norm_kernels : row_kernels {
-  static constexpr bool GRID_STRIDE = true; /* see rms_norm_rows_kernel */
   template <class T, int THREADS, int PT> static auto rows_kernel() {
     return rms_norm_rows_kernel<T, THREADS, PT>;
   }

@@ -85,13 +85,6 @@ static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &g
   return true;
 }
 
-/* A grid-stride row kernel needs no more blocks than the SMs hold at once
- * (2048 threads each); more would only queue behind the first wave. */
-static inline unsigned resident_blocks(unsigned blocks, unsigned threads, int sm_count) {
-  const unsigned resident = (unsigned)sm_count * (2048u / threads);
-  return blocks < resident ? blocks : resident;
-}
-
 /* What launch_rows needs of a row op besides its kernels; an op's struct
  * derives from this, overrides what differs, and adds
  *   template <class T, int THREADS, int PT> static auto rows_kernel();
@@ -101,8 +94,6 @@ struct row_kernels {
   /* Rows longer than this stream even where a config would hold them: an
    * op that keeps more than the row in registers spills in the widest. */
   static constexpr int64_t REG_COLS = INT64_MAX;
-  /* The register kernel walks rows grid-stride: one wave of blocks will do. */
-  static constexpr bool GRID_STRIDE = false;
 };
 
 /* Op K's kernel for a.rows rows of a.cols elements of T: in registers
@@ -124,8 +115,6 @@ static cudaError_t launch_rows_of(const A &a, int sm_count, cudaStream_t stream)
       dim3 grid, block;
       if (!row_geometry(a.rows, TH, sm_count, grid, block))
         return cudaErrorInvalidConfiguration;
-      if constexpr (K::GRID_STRIDE)
-        grid.x = resident_blocks(grid.x, block.x, sm_count);
       return launch(K::template rows_kernel<T, TH, PT>(), grid, block, 0, stream, a);
     }
   });
@@ -144,6 +133,12 @@ static cudaError_t launch_rows(kiln_dtype dtype, const A &a, int sm_count, cudaS
  * registers and spills. */
 template <int THREADS> constexpr int ROW_BLOCK = THREADS == 32 ? 32 * MAX_ROWS_PER_BLOCK : THREADS;
 #define KILN_ROW_BOUNDS(THREADS) __launch_bounds__(ROW_BLOCK<THREADS>, 1)
+/* The same with at least MIN threads per SM (when that is more than one
+ * block): a register cap for a kernel whose compiler would rather hoist
+ * loads into registers than keep blocks resident. */
+#define KILN_ROW_BOUNDS_MIN(THREADS, MIN)                                                          \
+  __launch_bounds__(ROW_BLOCK<THREADS>,                                                            \
+                    (MIN) / ROW_BLOCK<THREADS> > 1 ? (MIN) / ROW_BLOCK<THREADS> : 1)
 
 /* This thread's row and its rank within the row; false: no row left for
  * its warp (the last block of a warp-per-row grid). Warp-uniform. */
@@ -208,32 +203,6 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
       for (int s = 0; s < PT; s++) {
         const int c = s * THREADS + r;
         v[s] = c < cols ? kept(READ_ONLY ? __ldg(row + c) : row[c]) : fill_s;
-      }
-    }
-  }
-
-  /* row[col] = v * mul * w, rounded once, w another row_regs of the same
-   * layout. */
-  template <class W>
-  __device__ __forceinline__ void store_product(T *row, int cols, bool vec, int r, float mul,
-                                                const W &w) const {
-    if (vec) {
-#pragma unroll
-      for (int j = 0; j < PT / V; j++) {
-        const int c = (j * THREADS + r) * V;
-        float out[V];
-#pragma unroll
-        for (int u = 0; u < V; u++)
-          out[u] = at(j * V + u) * mul * w.at(j * V + u);
-        if (c < cols)
-          store16(row + c, out);
-      }
-    } else {
-#pragma unroll
-      for (int s = 0; s < PT; s++) {
-        const int c = s * THREADS + r;
-        if (c < cols)
-          row[c] = from_f32<T>(at(s) * mul * w.at(s));
       }
     }
   }
