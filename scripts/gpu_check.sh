@@ -181,6 +181,11 @@ if [ "$mode" != test ]; then
     --json "$out/kiln_cuda.json"
   rc=$?
   note "kiln bench: $(verdict $rc)"
+  # The fused ops against their composite paths, same run: LoRA here.
+  step 20 60 lora_composite.log env "${run_vars[@]}" build/kiln bench --device cuda \
+    --filter lora --composite
+  note "LoRA composite (--composite), µs: $(awk '/^lora_/ {printf "%s %s/%s; ", $1, $3, $6}' \
+    "$logs/lora_composite.log")"
   if [ -f bench/torch_side.py ] && ((rc == 0)); then
     step 120 200 torch_side.log python3 bench/torch_side.py --device cuda --json "$out/torch_cuda.json"
     note "torch side: $(verdict $?)"
