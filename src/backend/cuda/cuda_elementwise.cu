@@ -14,11 +14,12 @@ using namespace kiln_dev;
 namespace {
 
 /* Vectors each thread loads before it computes. Measured on the H100 at
- * 16384 x 4096 (.gpu-tmp ew_bench, 2026-11-25): one pass of chunks reaches
- * the device-to-device copy rate (f32 gelu 2.94 TB/s against memcpy's
- * 2.93), where a grid of resident blocks striding over the tensor held
- * every op at 2.6-2.7; two vectors, not one or four, suit bf16 gelu (erfc
- * makes it compute-bound: 2.15 TB/s against 1.95 and 2.14). */
+ * 16384 x 4096 (bench/results/h100-2026-11-25-b/elementwise_structure.txt):
+ * one pass of chunks reaches the device-to-device copy rate (f32 gelu
+ * 2.94 TB/s against memcpy's 2.93), where a grid of resident blocks
+ * striding over the tensor held every op at 2.6-2.7; two vectors, not one
+ * or four, suited bf16 gelu while erfcf made it compute-bound (2.15 TB/s
+ * against 1.95 and 2.14). */
 constexpr int UNROLL = 2;
 constexpr int THREADS = 256;
 
