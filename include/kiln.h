@@ -256,9 +256,13 @@ KILN_API KILN_NODISCARD kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_
  * t = x a^T, out += scale * t b^T, with t [rows, r] held in a scratch tensor
  * the context owns (grown once to the largest rows * r seen, never freed
  * before the context: a captured graph may use it). For f16/bf16 the
- * composite rounds t and the base product to the dtype; the fused CPU path
- * keeps both in f32 and rounds once, so the two differ by a few units in
- * the last place of the dtype. out must not overlap any input. */
+ * composite rounds t and the base product to the dtype; the fused paths
+ * keep both in f32 and round once, so the two differ by a few units in the
+ * last place of the dtype. The CPU fuses every rank up to 256; CUDA fuses
+ * into one kernel launch where x has at most 16 rows (f16/bf16: 4, or 8 for
+ * a w under 4M elements), r <= 64, w has under 8M elements and in is a
+ * whole number of 16-byte vectors, and runs the composite elsewhere, where
+ * the base GEMM dominates. out must not overlap any input. */
 KILN_API KILN_NODISCARD kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x,
                                                      const kiln_tensor *w,
                                                      const kiln_tensor *bias,
