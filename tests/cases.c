@@ -53,6 +53,9 @@ const kt_softmax_case kt_softmax_cases[] = {
   /* widths past one block: a cluster of blocks per row, then streamed */
   {"cols_20000_causal",   2, {3, 20000},         0.125f, 1, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"cols_32768_neg_inf",  2, {3, 32768},         1.0f,   0, 0, KT_NEG_INF,      1, KT_NO_MASK},
+  /* more rows than a GPU has SMs: blocks that walk several rows */
+  {"causal_2x150x32768",  3, {2, 150, 32768},    0.25f,  1, 0, KT_UNIFORM,      0, KT_NO_MASK},
+  {"in_place_300x32760",  2, {300, 32760},       1.0f,   0, 1, KT_UNIFORM,      0, KT_NO_MASK},
   {"cols_40009_in_place", 2, {2, 40009},         1.0f,   0, 1, KT_UNIFORM,      0, KT_NO_MASK},
   {"batch_4d",            4, {2, 3, 5, 17},      1.3f,   0, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"causal_17x17",        4, {2, 3, 17, 17},     0.125f, 1, 0, KT_UNIFORM,      0, KT_NO_MASK},
@@ -97,6 +100,7 @@ const kt_rms_norm_case kt_rms_norm_cases[] = {
   {"h8191",               2, {16, 8191},         1e-5f,  0, KT_UNIFORM},
   {"h20001",              2, {3, 20001},         1e-6f,  0, KT_UNIFORM},
   {"h32768_in_place",     2, {3, 32768},         1e-5f,  1, KT_ROW_SCALES},
+  {"h300x32768",          2, {300, 32768},       1e-6f,  0, KT_ROW_SCALES},
   {"h70001",              2, {2, 70001},         1e-6f,  0, KT_UNIFORM},
   {"one_dim_4099",        1, {4099},             1e-6f,  0, KT_UNIFORM},
   {"batch_4d",            4, {2, 3, 4, 17},      1e-5f,  0, KT_UNIFORM},

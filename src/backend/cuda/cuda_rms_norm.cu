@@ -30,6 +30,19 @@ struct rms_norm_args {
  * ptxas from hoisting the weight loads into 64: f32 16384 x 4096 went from
  * 2.64 to 2.84 TB/s. */
 template <class T, int THREADS, int PT>
+__device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row, int r,
+                                             const row_regs<T, THREADS, PT, T> &x,
+                                             float *scratch) {
+  float squares = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++)
+    squares = fmaf(x.at(s), x.at(s), squares);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
+  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  x.store_scaled((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, inv, (const T *)a.weight);
+}
+
+template <class T, int THREADS, int PT>
 __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[32];
@@ -37,16 +50,20 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm
   int r;
   if (!row_of<THREADS>(a.rows, row, r))
     return;
-  const int cols = (int)a.cols;
   row_regs<T, THREADS, PT, T> x; /* only read back: kept as T */
-  x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
-  float squares = 0.0f;
-#pragma unroll
-  for (int s = 0; s < PT; s++)
-    squares = fmaf(x.at(s), x.at(s), squares);
-  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
-  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
-  x.store_scaled((T *)a.out + row * a.cols, cols, a.vec, r, inv, (const T *)a.weight);
+  x.load((const T *)a.x + row * a.cols, (int)a.cols, a.vec, r, 0.0f);
+  rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch);
+}
+
+/* The widest rows with the next row's loads in flight (wide_rows). */
+template <class T>
+__global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[32];
+  wide_rows<T, T>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
+                  [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
+                    rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x, scratch);
+                  });
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads
@@ -100,6 +117,8 @@ struct rms_norm_kernels : row_kernels {
     return rms_norm_rows_kernel<T, THREADS, PT>;
   }
   template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T>; }
+  static constexpr bool WIDE = true;
+  template <class T> static auto wide_kernel() { return rms_norm_wide_kernel<T>; }
 };
 
 } // namespace

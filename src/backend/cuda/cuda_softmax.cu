@@ -55,17 +55,11 @@ template <class T> __device__ __forceinline__ const T *mask_row(const softmax_ar
  * everywhere, a zero sum, and a row of zeros. */
 __device__ __forceinline__ float visible_max(float mx) { return mx == -INFINITY ? 0.0f : mx; }
 
+/* The softmax of one row, loaded into x (-inf past its end), into out. */
 template <class T, int THREADS, int PT, bool MASK>
-__global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
-  KILN_KERNEL_BEGIN();
-  __shared__ float scratch[2][32];
-  int64_t row;
-  int r;
-  if (!row_of<THREADS>(a.rows, row, r))
-    return;
+__device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, int r,
+                                            row_regs<T, THREADS, PT> &x, float (&scratch)[2][32]) {
   const int cols = (int)a.cols;
-  row_regs<T, THREADS, PT> x;
-  x.load((const T *)a.x + row * a.cols, cols, a.vec, r, -INFINITY);
   const int64_t last = last_visible(a, row);
   float mx = -INFINITY;
   if constexpr (MASK) {
@@ -96,6 +90,31 @@ __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   for (int s = 0; s < PT; s++)
     x.v[s] *= inv;
   x.store((T *)a.out + row * a.cols, cols, a.vec, r);
+}
+
+template <class T, int THREADS, int PT, bool MASK>
+__global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[2][32];
+  int64_t row;
+  int r;
+  if (!row_of<THREADS>(a.rows, row, r))
+    return;
+  row_regs<T, THREADS, PT> x;
+  x.load((const T *)a.x + row * a.cols, (int)a.cols, a.vec, r, -INFINITY);
+  softmax_row<T, THREADS, PT, MASK>(a, row, r, x, scratch);
+}
+
+/* The widest rows with the next row's loads in flight (wide_rows). */
+template <class T>
+__global__ void __launch_bounds__(WIDE_THREADS, 1) softmax_wide_kernel(softmax_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[2][32];
+  wide_rows<T, float>((const T *)a.x, a.rows, (int)a.cols, -INFINITY,
+                      [&](int64_t row, row_regs<T, WIDE_THREADS, WIDE_PT> &x) {
+                        softmax_row<T, WIDE_THREADS, WIDE_PT, false>(a, row, threadIdx.x, x,
+                                                                     scratch);
+                      });
 }
 
 /* Running (max, sum of exp2((y - max) * k)) over the logits seen so far. */
@@ -182,6 +201,8 @@ template <bool MASK> struct softmax_kernels : row_kernels {
     return softmax_rows_kernel<T, THREADS, PT, MASK>;
   }
   template <class T> static auto stream_kernel() { return softmax_stream_kernel<T, MASK>; }
+  static constexpr bool WIDE = !MASK;
+  template <class T> static auto wide_kernel() { return softmax_wide_kernel<T>; }
 };
 
 /* Both entry points: the op's fields, and the mask where there is one. */
