@@ -132,6 +132,46 @@ typedef struct kiln_embedding_op {
   int64_t n_ids, vocab, d;
 } kiln_embedding_op;
 
+/* out = softmax(scale q k^T + mask) v for every (sequence b, query head h),
+ * query head h reading kv head h / (hq / hkv). One record covers the padded,
+ * varlen and packed layouts: token rows are addressed through a row stride
+ * and a head-0 offset, both in elements, so packed qkv is q = k = v = qkv
+ * with offsets 0, hq*d and (hq+hkv)*d and a row stride of (hq+2*hkv)*d.
+ *
+ *   query row (b, i), head h: q.data + q_off + (q_start(b) + i) * q_row + h * d
+ *   key   row (b, j), head g: k.data + k_off + (k_start(b) + j) * k_row + g * d
+ *   out   row (b, i), head h: out.data + (q_start(b) + i) * hq * d + h * d
+ *
+ * Padded (cu_seqlens_q NULL): q_start(b) = b * sq, k_start(b) = b * sk, every
+ * sequence sq queries and sk keys. Varlen: q_start(b) = cu_seqlens_q[b],
+ * length cu_seqlens_q[b+1] - q_start(b) (<= sq, which holds max_seqlen_q);
+ * likewise k with cu_seqlens_k (the same tensor as cu_seqlens_q when the
+ * caller gave none). Per sequence, with lq queries and lk keys, key j is
+ * masked for query i when causal and j > i + (lk - lq), when seqlens_k
+ * is set and j >= seqlens_k[b], and by -inf entries of the additive mask
+ * (padded layout only): element (b, h, i, j) of the mask is at
+ * mask.data + b * mask_b + h * mask_h + i * mask_q + j (strides 0 on
+ * broadcast dims). A query row with every key masked gives zeros.
+ * The int32 contents of seqlens_k and cu_seqlens live in device memory:
+ * a backend checks them before writing (CPU) or in the kernel (GPU), and
+ * reports bad values through the deferred-error path. */
+typedef struct kiln_attention_op {
+  const kiln_tensor *q, *k, *v;
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t batch, hq, hkv, d;
+  int64_t sq, sk;        /* padded: the lengths; varlen: max_seqlen_q, max_seqlen_k */
+  int64_t total_q, total_k; /* token rows of q (= out) and k (= v) */
+  int64_t q_off, k_off, v_off;
+  int64_t q_row, k_row, v_row;
+  float scale;
+  bool causal;
+  const kiln_tensor *mask; /* optional, q's dtype */
+  int64_t mask_b, mask_h, mask_q;
+  const kiln_tensor *seqlens_k;                  /* optional, i32 [batch] */
+  const kiln_tensor *cu_seqlens_q, *cu_seqlens_k; /* i32 [batch + 1], both or neither */
+} kiln_attention_op;
+
 /* The user's function and a copy of its tensor pointers, so a recorded op
  * does not depend on the caller's array. */
 typedef struct kiln_custom_op_args {
@@ -152,6 +192,7 @@ typedef enum kiln_op_kind {
   KILN_OP_BINARY,
   KILN_OP_ROPE,
   KILN_OP_EMBEDDING,
+  KILN_OP_ATTENTION,
   KILN_OP_CUSTOM
 } kiln_op_kind;
 
@@ -168,6 +209,7 @@ typedef struct kiln_op {
     kiln_binary_op binary;
     kiln_rope_op rope;
     kiln_embedding_op embedding;
+    kiln_attention_op attention;
     kiln_custom_op_args custom;
   } u;
 } kiln_op;
