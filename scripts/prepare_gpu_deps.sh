@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 dest=.gpu-deps
 arch=x86_64-linux-gnu
 # OpenBLAS (headers, and the library with its Fortran runtime, in case the
-# GPU machine's own libopenblas cannot be used) and cmocka.
+# GPU machine's own libopenblas cannot be used), cmocka, and the model
+# code's cJSON and utf8proc.
 packages=(libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5
-  libquadmath0 libcmocka-dev libcmocka0)
+  libquadmath0 libcmocka-dev libcmocka0 libcjson-dev libcjson1 libutf8proc-dev libutf8proc2)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -37,6 +38,7 @@ for h in cblas.h openblas_config.h f77blas.h; do
 done
 
 for f in "include/$arch/cblas.h" include/cmocka.h "lib/$arch/libcmocka.so" \
+  include/cjson/cJSON.h include/utf8proc.h "lib/$arch/libcjson.so" "lib/$arch/libutf8proc.so" \
   "lib/$arch/openblas-pthread/libopenblas.so"; do
   if ! [ -e "$dest/usr/$f" ]; then
     echo "prepare_gpu_deps: $dest/usr/$f is missing" >&2
