@@ -5,7 +5,11 @@
 #   KILN_BUILD_DIR=build-asan scripts/build.sh -DKILN_SANITIZE=ON -DKILN_CUDA=OFF
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/deps.sh | grep '^export ' || true)"
+scripts/deps.sh
+# nvcc is often installed but not on PATH.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
 dir=${KILN_BUILD_DIR:-build}
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="${KILN_BUILD_TYPE:-Release}" "$@" >"$dir.configure.log" 2>&1 ||
   { cat "$dir.configure.log"; exit 1; }
