@@ -146,15 +146,21 @@ typedef struct kiln_embedding_op {
  * sequence sq queries and sk keys. Varlen: q_start(b) = cu_seqlens_q[b],
  * length cu_seqlens_q[b+1] - q_start(b) (<= sq, which holds max_seqlen_q);
  * likewise k with cu_seqlens_k (the same tensor as cu_seqlens_q when the
- * caller gave none). Per sequence, with lq queries and lk keys, key j is
- * masked for query i when causal and j > i + (lk - lq), when seqlens_k
- * is set and j >= seqlens_k[b], and by -inf entries of the additive mask
- * (padded layout only): element (b, h, i, j) of the mask is at
+ * caller gave none). Per sequence, with lq queries and lk keys (lk the
+ * padded sk or the cu_seqlens_k length, then replaced by seqlens_k[b] when
+ * seqlens_k is set), key j is masked for query i when j >= lk, when causal
+ * and j > i + (lk - lq) (so causal is aligned to the filled length of a KV
+ * cache, as FlashAttention's cache_seqlens), and by -inf entries of the
+ * additive mask (padded layout only): element (b, h, i, j) of the mask is at
  * mask.data + b * mask_b + h * mask_h + i * mask_q + j (strides 0 on
- * broadcast dims). A query row with every key masked gives zeros.
+ * broadcast dims: mask_q is sk, or 0 for a [B, 1, 1, Sk] mask). A query row with every
+ * key masked gives zeros. All offsets and strides are in elements of dtype.
  * The int32 contents of seqlens_k and cu_seqlens live in device memory:
  * a backend checks them before writing (CPU) or in the kernel (GPU), and
- * reports bad values through the deferred-error path. */
+ * reports bad values through the deferred-error path. Valid contents:
+ * cu_seqlens[0] = 0, never decreasing, cu_seqlens_q[batch] = total_q and
+ * cu_seqlens_k[batch] = total_k, every length <= sq (resp. sk);
+ * 0 <= seqlens_k[b] <= the sequence's key count. */
 typedef struct kiln_attention_op {
   const kiln_tensor *q, *k, *v;
   kiln_tensor *out;
