@@ -441,6 +441,62 @@ KILN_API KILN_NODISCARD kiln_status kiln_graph_run(kiln_context *ctx, const kiln
 /* NULL is fine. */
 KILN_API void kiln_graph_destroy(kiln_graph *graph);
 
+/* -------------------------------------------------------------- tokenizer
+ *
+ * BERT's WordPiece tokenizer (the uncased one of all-MiniLM-L6-v2 and other
+ * BERT-family encoders), giving the ids of Hugging Face's fast tokenizer for
+ * the same files on any input: the text is cleaned (NUL, U+FFFD and control
+ * characters dropped, whitespace made spaces), CJK ideographs spaced,
+ * accents stripped (NFD, then nonspacing marks dropped) and the text
+ * lowercased when the model says so, split on whitespace and punctuation,
+ * and each word cut into the longest vocabulary pieces from its start
+ * ("##" marks a piece inside a word); a word over 100 characters or with a
+ * part no piece matches becomes [UNK]. The special tokens ([CLS], [SEP],
+ * [UNK], [PAD], [MASK]) written in the text are kept as those tokens.
+ * Invalid UTF-8 is replaced by U+FFFD, which cleaning then drops, as
+ * Python's errors="replace" followed by the fast tokenizer would. Time is
+ * linear in the text, and encoding stops reading once max_length is reached.
+ * A tokenizer is read-only once loaded: one may be used from many threads.
+ */
+typedef struct kiln_tokenizer kiln_tokenizer;
+
+/* Loads the tokenizer of the model in model_dir, which holds vocab.txt (one
+ * token per line, the id is the line number from 0) and, when present,
+ * tokenizer_config.json (do_lower_case, strip_accents,
+ * tokenize_chinese_chars, the special tokens, model_max_length),
+ * sentence_bert_config.json (max_seq_length) and config.json
+ * (max_position_embeddings). The maximum length is max_seq_length, else
+ * model_max_length, at most max_position_embeddings (512 when nothing says).
+ * A missing folder or vocab.txt, an empty vocabulary, one without the
+ * special tokens, or a JSON file that does not parse or holds a setting of
+ * the wrong type gives KILN_ERR_INVALID_ARGUMENT naming the file; *out is
+ * then NULL. */
+KILN_API KILN_NODISCARD kiln_status kiln_tokenizer_load(const char *model_dir,
+                                                        kiln_tokenizer **out);
+/* NULL is fine. */
+KILN_API void kiln_tokenizer_destroy(kiln_tokenizer *tok);
+/* Lines of vocab.txt: every id is in [0, vocab size). */
+KILN_API int64_t kiln_tokenizer_vocab_size(const kiln_tokenizer *tok);
+/* The most ids one text gives, [CLS] and [SEP] included (256 for
+ * all-MiniLM-L6-v2). */
+KILN_API int64_t kiln_tokenizer_max_length(const kiln_tokenizer *tok);
+/* The id of a vocabulary entry ("[CLS]", "##ing"); -1 when it is not one. */
+KILN_API int32_t kiln_tokenizer_token_id(const kiln_tokenizer *tok, const char *token);
+/* The text of id as vocab.txt spells it; NULL for an id out of range. */
+KILN_API const char *kiln_tokenizer_token(const kiln_tokenizer *tok, int32_t id);
+
+/* Encodes len bytes of UTF-8 text (no terminating NUL needed; text may be
+ * NULL when len is 0) as [CLS] pieces [SEP], the pieces cut so that the
+ * whole is at most max_length ids (0: the tokenizer's own maximum; else at
+ * least 2). Writes the ids into ids[0 .. *n_ids) (ids has room for capacity
+ * entries). When capacity is less than the count the text needs, nothing is
+ * written, *n_ids gets that count and the status is
+ * KILN_ERR_INVALID_ARGUMENT; capacity >= max_length always suffices. */
+KILN_API KILN_NODISCARD kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tok,
+                                                          const char *text, size_t len,
+                                                          int64_t max_length, int32_t *ids,
+                                                          int64_t capacity, int64_t *n_ids);
+
 #ifdef __cplusplus
 }
 #endif
