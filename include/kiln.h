@@ -378,6 +378,69 @@ KILN_API KILN_NODISCARD kiln_status kiln_rope(kiln_context *ctx, const kiln_tens
 KILN_API KILN_NODISCARD kiln_status kiln_embedding(kiln_context *ctx, const kiln_tensor *table,
                                                    const kiln_tensor *ids, kiln_tensor *out);
 
+/* ---------------------------------------------------------------- attention */
+
+/* Options of kiln_attention and kiln_attention_packed. Zero-initialized
+ * means: scale 1/sqrt(D), no causal mask, no additive mask, padded layout.
+ *
+ * Causal alignment: per sequence, with Sq queries and Sk keys, key j is
+ * masked for query i when j > i + (Sk - Sq) (the last query sees every key,
+ * as in kiln_softmax; with Sq > Sk the first Sq - Sk queries see none). Sk is
+ * the sequence's key count: the padded Sk, or its cu_seqlens_k length, or
+ * seqlens_k[b] when seqlens_k is given (a KV cache filled to seqlens_k[b]
+ * holds the queries' own keys at its end, as FlashAttention's cache_seqlens).
+ *
+ * seqlens_k, cu_seqlens_q and cu_seqlens_k are i32 tensors in the context's
+ * memory. Their contents are checked (seqlens_k[b] in [0, Sk]; cu_seqlens
+ * starting at 0, never decreasing, ending at T, no length above
+ * max_seqlen): on the CPU before anything is written, with
+ * KILN_ERR_INVALID_ARGUMENT naming the bad entry ("kiln_attention:
+ * cu_seqlens_q[3] is 40 but cu_seqlens_q[2] is 57"); on the GPU by the
+ * kernel, reported by the next kiln_sync or kiln_tensor_read. */
+typedef struct kiln_attention_params {
+  float scale;                      /* 0: 1/sqrt(D); else finite */
+  int causal;                       /* key j is masked for query i when j > i + (Sk - Sq),
+                                       bottom-right aligned as in kiln_softmax */
+  const kiln_tensor *mask;          /* optional additive mask, q's dtype, broadcast over
+                                       [B, Hq, Sq, Sk]: shape [Sq, Sk], [B, 1, Sq, Sk],
+                                       [B, Hq, Sq, Sk] or [B, 1, 1, Sk]; padded layout only */
+  const kiln_tensor *seqlens_k;     /* optional i32 [B]: keys j >= seqlens_k[b] are masked
+                                       (key padding, and a KV cache's filled length) */
+  const kiln_tensor *cu_seqlens_q;  /* optional i32 [B + 1]: the varlen layout, see below */
+  const kiln_tensor *cu_seqlens_k;  /* i32 [B + 1]; NULL: the same as cu_seqlens_q */
+  int64_t max_seqlen_q, max_seqlen_k; /* varlen only: upper bounds, given by the caller */
+} kiln_attention_params;
+
+/* out = softmax(scale * q k^T + mask) v, per batch and head.
+ * Padded layout: q [B, Sq, Hq, D], k and v [B, Sk, Hkv, D], out [B, Sq, Hq, D].
+ * Varlen layout (cu_seqlens_q given): q [Tq, Hq, D], k and v [Tk, Hkv, D], out [Tq, Hq, D];
+ * sequence b holds rows cu_seqlens[b] .. cu_seqlens[b+1]-1; no padding anywhere.
+ * Hq is a multiple of Hkv (multi-query and grouped-query attention). D from 1 to 256.
+ * A query row whose keys are all masked gives zeros. params NULL: scale 1/sqrt(D), no mask.
+ *
+ * f32, f16 and bf16; every tensor but the i32 lengths in q's dtype; 16-bit
+ * inputs are accumulated in f32. In the varlen layout max_seqlen_q and
+ * max_seqlen_k must be > 0 (bounds on the sequences' lengths) and mask is
+ * not taken; in the padded layout they must be 0. out overlaps no input.
+ * Empty tensors are fine (nothing is done). The composite path
+ * (kiln_context_use_fused(ctx, 0)) runs matmul, softmax and matmul per
+ * sequence and head: a test oracle and a fallback, slow, and not capturable
+ * in a graph (it reads the lengths on the host). */
+KILN_API KILN_NODISCARD kiln_status kiln_attention(kiln_context *ctx, const kiln_tensor *q,
+                                                   const kiln_tensor *k, const kiln_tensor *v,
+                                                   kiln_tensor *out,
+                                                   const kiln_attention_params *params);
+
+/* The same, with q, k and v packed the way one fused QKV linear produces them:
+ * qkv [B, S, Hq + 2*Hkv, D] (padded) or [T, Hq + 2*Hkv, D] (varlen), heads in the order
+ * q heads, k heads, v heads; out [B, S, Hq, D] or [T, Hq, D]. Hq is read from out.
+ * Hkv = (qkv's head count - Hq) / 2 must be a whole number >= 1 that divides Hq;
+ * Sq = Sk = S (padded), Tq = Tk = T (varlen). */
+KILN_API KILN_NODISCARD kiln_status kiln_attention_packed(kiln_context *ctx,
+                                                          const kiln_tensor *qkv,
+                                                          kiln_tensor *out,
+                                                          const kiln_attention_params *params);
+
 /* ---------------------------------------------------------------- interop */
 
 /* The tensor's memory: a host pointer on the CPU, a device pointer on the

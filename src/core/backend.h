@@ -276,6 +276,8 @@ typedef struct kiln_backend {
   /* Whether lora takes this op; NULL: every op up to the fused rank limit
    * of src/ops/lora.c. src/ops/ runs the composite for the others. */
   bool (*lora_fits)(void *state, const kiln_lora_op *op);
+  /* Fused attention (kiln_attention_op); NULL: src/ops/ runs the composite. */
+  kiln_status (*attention)(void *state, const kiln_attention_op *op);
 } kiln_backend;
 
 /* The backends this build has; NULL where one was not built. */

@@ -32,7 +32,7 @@ static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
   case KILN_OP_ROPE: return b->rope(ctx->state, &op->u.rope);
   case KILN_OP_EMBEDDING: return b->embedding(ctx->state, &op->u.embedding);
   case KILN_OP_CUSTOM: return b->custom(ctx->state, &op->u.custom);
-  case KILN_OP_ATTENTION: break; /* not wired yet: the op-table change (#10) adds it */
+  case KILN_OP_ATTENTION: return b->attention(ctx->state, &op->u.attention);
   }
   return kiln_fail(KILN_ERR_BACKEND, "kiln: unknown op kind %d", (int)op->kind);
 }

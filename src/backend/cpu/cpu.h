@@ -5,6 +5,7 @@
 #ifndef KILN_BACKEND_CPU_H
 #define KILN_BACKEND_CPU_H
 
+#include "attention_lengths.h"
 #include "float_bits.h"
 #include "internal.h"
 
@@ -30,6 +31,27 @@
  * GEMM (no packing, 16-bit weights widened in registers, not memory). */
 #define CPU_GEMV_MAX_ROWS 4
 
+/* Fused attention tiles (cpu_attention_tile.h): at most CPU_ATTN_ROWS query
+ * rows (heads of one kv group times queries) against key blocks of
+ * CPU_ATTN_KEYS, so a tile's work area stays in L2 for D up to 256. */
+#define CPU_ATTN_ROWS 32
+#define CPU_ATTN_KEYS 64
+
+/* One tile: heads h0 .. h0 + nh - 1 (all reading kv head g) times queries
+ * i0 .. i0 + qn - 1 of sequence b; nh * qn <= CPU_ATTN_ROWS. work holds
+ * cpu_attention_work_floats(op->d) floats of the running thread's own. */
+typedef struct cpu_attention_tile {
+  const kiln_attention_op *op;
+  kiln_attention_seq seq;
+  int64_t b, g, h0, nh, i0, qn;
+  float *work;
+} cpu_attention_tile;
+
+static inline size_t cpu_attention_work_floats(int64_t d) {
+  const size_t dd = (size_t)d, keys = CPU_ATTN_KEYS, rows = CPU_ATTN_ROWS;
+  return 2 * rows * dd + 2 * dd * keys + rows * keys + (dd > keys ? dd : keys);
+}
+
 /* The hot row loops (cpu_rows.h), one table per instruction-set variant. */
 typedef struct cpu_row_kernels {
   /* Softmax row r of op; z is op->cols floats of the calling thread's
@@ -48,6 +70,8 @@ typedef struct cpu_row_kernels {
    * values (cpu_elementwise.c); d may be v or a. */
   void (*unary_block)(const kiln_unary_op *op, const float *v, float *d, size_t n);
   void (*binary_block)(kiln_binary_kind kind, const float *a, const float *b, float *d, size_t n);
+  /* One fused-attention tile, its output rows written (cpu_attention.c). */
+  void (*attention_tile)(const cpu_attention_tile *tile);
 } cpu_row_kernels;
 
 /* An AVX2 build of the row kernels, chosen at run time where the CPU has
@@ -105,6 +129,7 @@ kiln_status cpu_unary(void *state, const kiln_unary_op *op);
 kiln_status cpu_binary(void *state, const kiln_binary_op *op);
 kiln_status cpu_rope(void *state, const kiln_rope_op *op);
 kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
+kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op);
 
 /* One batch of a matmul is one GEMM of batch*m rows when every batch
  * shares b and a's batches lie one after another as rows (no transpose). */

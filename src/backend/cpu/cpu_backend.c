@@ -179,6 +179,7 @@ static const kiln_backend cpu_backend = {
     .rope = cpu_rope,
     .embedding = cpu_embedding,
     .custom = cpu_custom,
+    .attention = kiln_cpu_attention,
     /* stream stays NULL: CPU ops run on the calling thread. */
 };
 

@@ -348,5 +348,7 @@ static void binary_block(kiln_binary_kind kind, const float *a, const float *b, 
   }
 }
 
+#include "cpu_attention_tile.h"
+
 const cpu_row_kernels CPU_ROWS_TABLE = {softmax_row, rms_norm_row, gemv_row, unary_block,
-                                         binary_block};
+                                         binary_block, attention_tile};
