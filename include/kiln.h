@@ -209,7 +209,17 @@ KILN_API KILN_NODISCARD kiln_status kiln_matmul(kiln_context *ctx, const kiln_te
  * bias it (ALiBi-style). Its shape is [Sk] (one mask for every row) or
  * [B, Sk] with B = x's first dim and x of 2 dims or more (one mask per
  * sequence: row r of the flattened x uses mask row r / (rows / B)). It
- * combines with causal. mask must not overlap out. */
+ * combines with causal. mask must not overlap out.
+ *
+ * At the edges (every backend, every dtype):
+ *  - A logit of +inf (x = +inf, or scale * x + mask overflowing f32) is
+ *    the limit of growing logits: the row's +inf entries share 1 equally
+ *    and every other entry is 0. Without a mask the row max is subtracted
+ *    before scaling, so finite x never overflows: softmax([1, 2]) with
+ *    scale 3e38 is [0, 1] with or without an all-zero mask.
+ *  - A NaN among a row's visible entries, with either sign bit, makes the
+ *    whole row NaN (causally hidden columns too). A NaN that the causal
+ *    mask hides counts for nothing. */
 typedef struct kiln_softmax_params {
   float scale;
   int causal;
@@ -225,7 +235,15 @@ KILN_API KILN_NODISCARD kiln_status kiln_softmax(kiln_context *ctx, const kiln_t
  *   weight: [H]
  *
  * eps must be finite and > 0. out may be x (in place); otherwise it must not
- * overlap x or weight. */
+ * overlap x or weight.
+ *
+ * Rows whose sum of squares overflows f32 (f32 and bf16 entries above
+ * about 1.8e19) are summed again without overflow (in double on the CPU,
+ * rescaled by a power of two on the GPU), so a row of 1e20 gives weight,
+ * not 0; results keep f32 accuracy while the row's rms is below 2^126
+ * (8.5e37). A row holding +-inf gives NaN at the infinities and zeros (of
+ * x's sign) elsewhere; a NaN makes the row NaN. kiln_add_rms_norm and
+ * kiln_layer_norm (its variance) follow the same rules. */
 KILN_API KILN_NODISCARD kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_tensor *x,
                                                   const kiln_tensor *weight, float eps,
                                                   kiln_tensor *out);
@@ -295,7 +313,10 @@ KILN_API KILN_NODISCARD kiln_status kiln_add_rms_norm(kiln_context *ctx, const k
  * var is the biased (population) variance, as in PyTorch, computed in two
  * passes over the row (mean first, then the squared deviations), so rows
  * with a large mean lose nothing to cancellation. eps finite and > 0.
- * out may be x. */
+ * out may be x. Squared deviations that overflow f32 are summed as
+ * kiln_rms_norm does, so [1e20, -1e20, ...] gives +-1 (times weight, plus
+ * bias). Rows whose sum or deviations from the mean exceed FLT_MAX are
+ * beyond this promise; rows holding +-inf or NaN give NaN. */
 KILN_API KILN_NODISCARD kiln_status kiln_layer_norm(kiln_context *ctx, const kiln_tensor *x,
                                                     const kiln_tensor *weight,
                                                     const kiln_tensor *bias, float eps,
@@ -305,7 +326,9 @@ KILN_API KILN_NODISCARD kiln_status kiln_layer_norm(kiln_context *ctx, const kil
  *   gelu:  x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))            tanh_approx = 0
  *          0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))     tanh_approx = 1
  *   silu:  x * sigmoid(x)
- *   scale: s * x (s finite) */
+ *   scale: s * x (s finite)
+ * At the infinities gelu (both forms) and silu give their limits: -inf
+ * gives -0 and +inf gives +inf; NaN stays NaN. */
 KILN_API KILN_NODISCARD kiln_status kiln_gelu(kiln_context *ctx, const kiln_tensor *x,
                                               kiln_tensor *out, int tanh_approx);
 KILN_API KILN_NODISCARD kiln_status kiln_silu(kiln_context *ctx, const kiln_tensor *x,
@@ -315,7 +338,8 @@ KILN_API KILN_NODISCARD kiln_status kiln_scale(kiln_context *ctx, const kiln_ten
 
 /* SwiGLU: out = silu(gate) * up, computed in f32 and rounded once (the
  * composite kiln_silu then kiln_mul rounds silu(gate) to the dtype first).
- * gate, up, out: the same shape; out may be gate or up. */
+ * gate, up, out: the same shape; out may be gate or up. silu(-inf) is -0,
+ * so a gate of -inf gives -0 * up (+-0 for finite up). */
 KILN_API KILN_NODISCARD kiln_status kiln_swiglu(kiln_context *ctx, const kiln_tensor *gate,
                                                 const kiln_tensor *up, kiln_tensor *out);
 

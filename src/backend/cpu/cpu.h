@@ -189,6 +189,14 @@ static inline void cpu_commit(kiln_dtype dtype, void *row, int64_t j0, const flo
     cpu_narrow(dtype, buf, (uint16_t *)row + j0, n);
 }
 
+/* Element j of a row becomes a quiet NaN of the dtype. */
+static inline void cpu_store_nan(kiln_dtype dtype, void *row, int64_t j) {
+  if (dtype == KILN_F32)
+    ((float *)row)[j] = NAN;
+  else
+    ((uint16_t *)row)[j] = dtype == KILN_F16 ? 0x7e00u : 0x7fc0u;
+}
+
 /* A per-column parameter vector of n elements as f32: t's own memory when
  * it is f32, else widened into dst; dst filled with `fill` when t is NULL
  * (an absent weight or bias). dst holds n floats. */

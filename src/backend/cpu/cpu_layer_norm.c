@@ -11,7 +11,10 @@
 
 /* Blocks of CPU_LANES f32 partial sums, the row total in double, as the
  * other row reductions do. shift is subtracted before squaring (pass 2);
- * square = false sums the values (pass 1). */
+ * square = false sums the values (pass 1). A block whose f32 sum overflows
+ * (entries near FLT_MAX, or squares of entries above 1.8e19, as in a row
+ * [1e20, -1e20, ...]) is summed again in double, where it cannot: such rows
+ * normalize to +-1 instead of 0 (kiln.h). */
 static double row_sum(kiln_dtype dtype, const void *x, int64_t cols, float shift, bool square) {
   float buf[CPU_BLOCK];
   double total = 0.0;
@@ -25,12 +28,21 @@ static double row_sum(kiln_dtype dtype, const void *x, int64_t cols, float shift
         float t = v[j + l] - shift;
         lanes[l] += square ? t * t : t;
       }
+    double block = 0.0;
     for (; j < n; j++) {
       float t = v[j] - shift;
-      total += square ? t * t : t;
+      block += square ? t * t : t;
     }
     for (int l = 0; l < CPU_LANES; l++)
-      total += lanes[l];
+      block += lanes[l];
+    if (isinf(block)) {
+      block = 0.0;
+      for (j = 0; j < n; j++) {
+        double t = (double)v[j] - shift;
+        block += square ? t * t : t;
+      }
+    }
+    total += block;
   }
   return total;
 }

@@ -14,6 +14,7 @@
  */
 #include "cpu.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -50,10 +51,15 @@ static inline float exp_nonpositive(float t) {
   return kiln_float(kiln_pick(t < lowest, 0, kiln_bits(p * pow2)));
 }
 
-/* Float bits as an int32 ordered like the floats (NaN above +inf), so the
- * row max is an integer max, which vectorizes without fast-math. */
+/* Float bits as an int32 ordered like the floats, so the row max is an
+ * integer max, which vectorizes without fast-math. Every NaN, whatever its
+ * sign bit, first becomes the positive quiet NaN, which orders above +inf:
+ * a NaN anywhere makes the row max NaN, and the row NaN (kiln.h), where a
+ * negative NaN would otherwise sort below -inf and pass for masked. */
 static inline int32_t order_key(float f) {
-  int32_t i = (int32_t)kiln_bits(f);
+  const uint32_t u = kiln_bits(f);
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  const int32_t i = (int32_t)kiln_pick(nan, 0x7fc00000u, u);
   return i < 0 ? i ^ INT32_MAX : i;
 }
 
@@ -89,7 +95,11 @@ static float block_sum(const float *v, size_t n) {
  * double, so long rows lose nothing to the running sum. e may be v: each
  * element is read before it is written, in the same iteration, so the loop
  * is safe to run as SIMD lanes, which omp simd asserts (without it clang
- * checks e and v for overlap at run time and, when e is v, runs scalar). */
+ * checks e and v for overlap at run time and, when e is v, runs scalar).
+ * A +inf logit gets 1 (its difference from the max, +inf, would be NaN)
+ * and, max being +inf then, every finite one 0: the row's +inf entries
+ * share it equally, the limit of growing logits (kiln.h). v == max == +inf
+ * is the only way a logit is +inf, so the select costs no extra test. */
 static double exp_sum(const float *v, float *e, int64_t len, float scale, float max) {
   double total = 0.0;
   for (int64_t j0 = 0; j0 < len; j0 += CPU_BLOCK) {
@@ -98,7 +108,8 @@ static double exp_sum(const float *v, float *e, int64_t len, float scale, float 
     float *eb = e + j0;
 #pragma omp simd
     for (size_t j = 0; j < n; j++)
-      eb[j] = exp_nonpositive(scale * (vb[j] - max));
+      eb[j] = kiln_float(kiln_pick(vb[j] == INFINITY, kiln_bits(1.0f),
+                                   kiln_bits(exp_nonpositive(scale * (vb[j] - max)))));
     total += block_sum(eb, n);
   }
   return total;
@@ -156,6 +167,11 @@ static void softmax_row(const kiln_softmax_op *op, int64_t r, float *z) {
     e[j] *= inv;
   if (dtype != KILN_F32)
     cpu_narrow(dtype, e, out, (size_t)len);
+  if (isnan(inv)) { /* a NaN logit: the whole row is NaN, masked tail too */
+    for (int64_t j = len; j < op->cols; j++)
+      cpu_store_nan(dtype, out, j);
+    return;
+  }
   /* 0.0 is all zero bits in f32, f16 and bf16 alike. */
   memset((char *)out + (size_t)len * esize, 0, (size_t)(op->cols - len) * esize);
 }
@@ -174,17 +190,32 @@ static float block_sum_squares(const float *v, size_t n) {
   return sum;
 }
 
+/* The sum of squares of a block whose f32 lanes overflowed (squares of
+ * entries above 1.8e19, f32 and bf16 only), again in double, where they
+ * cannot: rows of 1e20 normalize to +-1 instead of 0 (kiln.h). Taken only
+ * for such blocks, so ordinary rows keep the vectorized f32 loop. */
+static double block_sum_squares_double(const float *v, size_t n) {
+  double sum = 0.0;
+  for (size_t j = 0; j < n; j++)
+    sum += (double)v[j] * v[j];
+  return sum;
+}
+
 /* One RMSNorm row, CPU_BLOCK elements at a time so 16-bit rows of any
  * length widen into a stack buffer: the sum of squares (blocks in f32
- * lanes, the row in double), then out = x * inv_rms * weight. x and out may
- * be the same row: each element is read before it is written. */
+ * lanes, overflowed blocks again in double, the row in double), then out =
+ * x * inv_rms * weight. x and out may be the same row: each element is
+ * read before it is written. A row holding +-inf has inv_rms 0: NaN at the
+ * infinities, zeros elsewhere. */
 static void rms_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                          const float *weight) {
   float buf[CPU_BLOCK];
   double total = 0.0;
   for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
     size_t n = cpu_block_length(cols, j0);
-    total += block_sum_squares(cpu_load(dtype, x, j0, n, buf), n);
+    const float *v = cpu_load(dtype, x, j0, n, buf);
+    const float sum = block_sum_squares(v, n);
+    total += sum == INFINITY ? block_sum_squares_double(v, n) : sum;
   }
   const float inv_rms = (float)(1.0 / sqrt(total / (double)cols + eps));
   for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
@@ -246,8 +277,11 @@ static void gemv_row(kiln_dtype dtype, int64_t rows, int64_t k, float alpha, con
 
 /* v * sigmoid(u) from e^-|u| alone, so the exponential never overflows and
  * the loops vectorize: sigmoid(u) is 1 / (1 + e^-u) for u >= 0 and
- * e^u / (1 + e^u) below. */
+ * e^u / (1 + e^u) below. v = -inf (with u = -inf: SiLU, GELU-tanh and
+ * SwiGLU's gate at -inf) is taken as -FLT_MAX, so the product is the limit
+ * -0 rather than -inf * 0 = NaN (kiln.h); NaN stays NaN. */
 static inline float times_sigmoid(float v, float u) {
+  v = kiln_float(kiln_pick(v < -FLT_MAX, kiln_bits(-FLT_MAX), kiln_bits(v)));
   const float e = exp_nonpositive(-fabsf(u));
   const float num = kiln_float(kiln_pick(u >= 0.0f, kiln_bits(1.0f), kiln_bits(e)));
   return v * num / (1.0f + e);

@@ -25,7 +25,7 @@ struct add_rms_norm_args {
 template <class T, int THREADS, int PT>
 __global__ void KILN_ROW_BOUNDS(THREADS) add_rms_norm_rows_kernel(add_rms_norm_args a) {
   KILN_KERNEL_BEGIN();
-  __shared__ float scratch[32];
+  __shared__ float scratch[3][32];
   int64_t row;
   int r;
   if (!row_of<THREADS>(a.rows, row, r))
@@ -43,8 +43,11 @@ __global__ void KILN_ROW_BOUNDS(THREADS) add_rms_norm_rows_kernel(add_rms_norm_a
     squares = fmaf(h.at(s), h.at(s), squares);
   }
   h.store((T *)a.h + offset, cols, a.vec, r);
-  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
-  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
+    inv = rescaled_inv_rms<THREADS, PT>([&](int s) { return h.at(s); }, (float)a.cols, a.eps,
+                                        scratch[1], scratch[2]);
   h.store_scaled((T *)a.out + offset, cols, a.vec, r, inv, (const T *)a.weight);
 }
 
@@ -55,7 +58,7 @@ template <class T>
 __global__ void __launch_bounds__(STREAM_THREADS) add_rms_norm_stream_kernel(add_rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
-  __shared__ float scratch[32];
+  __shared__ float scratch[3][32];
   const int64_t offset = (int64_t)blockIdx.x * a.cols;
   const T *x = (const T *)a.x + offset, *res = (const T *)a.residual + offset;
   const T *w = (const T *)a.weight;
@@ -83,8 +86,22 @@ __global__ void __launch_bounds__(STREAM_THREADS) add_rms_norm_stream_kernel(add
     else
       h[c] = from_f32<T>(y[0]);
   }
-  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch);
-  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  if (squares == INFINITY) /* rare: h above 1.8e19; reads back this thread's h */
+    inv = rescaled_inv_rms_stream(
+        [&](auto f) {
+          for (int64_t c = first; c < a.cols; c += step) {
+            float y[V];
+            if (a.vec)
+              load16(h + c, y);
+            else
+              y[0] = to_f32(h[c]);
+            for (int u = 0; u < width; u++)
+              f(y[u]);
+          }
+        },
+        (float)a.cols, a.eps, scratch[1], scratch[2]);
 
   for (int64_t c = first; c < a.cols; c += step) {
     float y[V], wv[V];

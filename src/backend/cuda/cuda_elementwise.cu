@@ -7,6 +7,8 @@
  * f32, one rounding.
  */
 #include "cuda_backend.h"
+
+#include <cfloat>
 #include "cuda_common.cuh"
 
 using namespace kiln_dev;
@@ -23,8 +25,15 @@ namespace {
 constexpr int UNROLL = 2;
 constexpr int THREADS = 256;
 
+/* -inf as -FLT_MAX, so v / (1 + e^-v) at v = -inf is the limit -0 (as
+ * the CPU's times_sigmoid, kiln.h), not -inf / inf = NaN; NaN stays NaN. */
+__device__ __forceinline__ float finite_below(float v) { return v < -FLT_MAX ? -FLT_MAX : v; }
+
 /* silu(v) = v * sigmoid(v); expf (not __expf) keeps it accurate for large |v|. */
-__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
+__device__ __forceinline__ float silu(float v) {
+  v = finite_below(v);
+  return v / (1.0f + expf(-v));
+}
 
 /* e^(u^2 / 2) Q(u) for 0 <= u <= 14, Q(u) = erfc(u / sqrt 2) / 2 the
  * normal upper tail: the CPU's fitted rational (cpu_rows.h,
@@ -65,7 +74,7 @@ template <kiln_unary_kind K> struct unary_fn {
     if constexpr (K == KILN_UNARY_GELU_ERF)
       return gelu_erf(v);
     else if constexpr (K == KILN_UNARY_GELU_TANH)
-      return v / (1.0f + expf(-1.5957691216057307f * (v + 0.044715f * v * v * v)));
+      return finite_below(v) / (1.0f + expf(-1.5957691216057307f * (v + 0.044715f * v * v * v)));
     else if constexpr (K == KILN_UNARY_SILU)
       return silu(v);
     else

@@ -5,7 +5,8 @@
  * two-pass variance (mean first, then squared deviations from it, immune
  * to the cancellation of E[x^2] - mean^2) costs no second read. Longer
  * rows stream through one block in three passes. weight or bias NULL
- * means 1 or 0.
+ * means 1 or 0. A row whose squared deviations overflow f32 ([1e20,
+ * -1e20, ...]) sums them again, scaled (rescaled_inv_rms, cuda_rows.cuh).
  */
 #include "cuda_backend.h"
 #include "cuda_rows.cuh"
@@ -79,7 +80,7 @@ __device__ __forceinline__ void store_affine(const R &x, T *row, const layer_nor
 template <class T, int THREADS, int PT>
 __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) layer_norm_rows_kernel(layer_norm_args a) {
   KILN_KERNEL_BEGIN();
-  __shared__ float scratch[2][32];
+  __shared__ float scratch[4][32];
   int64_t row;
   int r;
   if (!row_of<THREADS>(a.rows, row, r))
@@ -98,8 +99,13 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) layer_norm_rows_kernel(layer_
     const float t = x.col(a.vec, r, s) < cols ? x.at(s) - mean : 0.0f;
     dev = fmaf(t, t, dev);
   }
-  const float var = row_reduce<THREADS>(dev, op_sum{}, scratch[1]) / (float)a.cols;
-  store_affine<T, THREADS, PT>(x, (T *)a.out + row * a.cols, a, r, mean, rsqrtf(var + a.eps));
+  dev = row_reduce<THREADS>(dev, op_sum{}, scratch[1]);
+  float inv = rsqrtf(dev / (float)a.cols + a.eps);
+  if (dev == INFINITY) /* rare: deviations above 1.8e19 (cuda_rows.cuh) */
+    inv = rescaled_inv_rms<THREADS, PT>(
+        [&](int s) { return x.col(a.vec, r, s) < cols ? x.at(s) - mean : 0.0f; }, (float)a.cols,
+        a.eps, scratch[2], scratch[3]);
+  store_affine<T, THREADS, PT>(x, (T *)a.out + row * a.cols, a, r, mean, inv);
 }
 
 /* A row too long for registers: the sum, the squared deviations, then the
@@ -108,7 +114,7 @@ template <class T>
 __global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(layer_norm_args a) {
   KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
-  __shared__ float scratch[2][32];
+  __shared__ float scratch[4][32];
   const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
   T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
   const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
@@ -135,8 +141,18 @@ __global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(layer
     for (int u = 0; u < width; u++)
       dev = fmaf(y[u] - mean, y[u] - mean, dev);
   }
-  const float var = block_reduce<STREAM_THREADS>(dev, op_sum{}, scratch[1]) / (float)a.cols;
-  const float inv = rsqrtf(var + a.eps);
+  dev = block_reduce<STREAM_THREADS>(dev, op_sum{}, scratch[1]);
+  float inv = rsqrtf(dev / (float)a.cols + a.eps);
+  if (dev == INFINITY) /* rare: deviations above 1.8e19 (cuda_rows.cuh) */
+    inv = rescaled_inv_rms_stream(
+        [&](auto f) {
+          for (int64_t c = first; c < a.cols; c += step) {
+            load(c);
+            for (int u = 0; u < width; u++)
+              f(y[u] - mean);
+          }
+        },
+        (float)a.cols, a.eps, scratch[2], scratch[3]);
   const T *w = (const T *)a.weight, *b = (const T *)a.bias;
   for (int64_t c = first; c < a.cols; c += step) {
     load(c);

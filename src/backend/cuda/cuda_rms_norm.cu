@@ -3,7 +3,9 @@
  * the last axis, in f32 for every dtype. Rows that fit are held in
  * registers and read once (cuda_rows.cuh has the table of configs by
  * width); the weight is read as the row is written, from L2 where every
- * row finds it. Longer rows stream through one block in two passes.
+ * row finds it. Longer rows stream through one block in two passes. A row
+ * whose sum of squares overflows f32 is summed again, scaled
+ * (rescaled_inv_rms in cuda_rows.cuh).
  */
 #include "cuda_backend.h"
 #include "cuda_rows.cuh"
@@ -32,20 +34,23 @@ struct rms_norm_args {
 template <class T, int THREADS, int PT>
 __device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row, int r,
                                              const row_regs<T, THREADS, PT, T> &x,
-                                             float *scratch) {
+                                             float (&scratch)[3][32]) {
   float squares = 0.0f;
 #pragma unroll
   for (int s = 0; s < PT; s++)
     squares = fmaf(x.at(s), x.at(s), squares);
-  squares = row_reduce<THREADS>(squares, op_sum{}, scratch);
-  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
+    inv = rescaled_inv_rms<THREADS, PT>([&](int s) { return x.at(s); }, (float)a.cols, a.eps,
+                                        scratch[1], scratch[2]);
   x.store_scaled((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, inv, (const T *)a.weight);
 }
 
 template <class T, int THREADS, int PT>
 __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
-  __shared__ float scratch[32];
+  __shared__ float scratch[3][32];
   int64_t row;
   int r;
   if (!row_of<THREADS>(a.rows, row, r))
@@ -59,7 +64,7 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm
 template <class T>
 __global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
-  __shared__ float scratch[32];
+  __shared__ float scratch[3][32];
   wide_rows<T, T>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
                   [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
                     rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x, scratch);
@@ -72,7 +77,7 @@ template <class T>
 __global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
-  __shared__ float scratch[32];
+  __shared__ float scratch[3][32];
   const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
   const T *w = (const T *)a.weight;
   T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
@@ -90,8 +95,22 @@ __global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_nor
     for (int u = 0; u < width; u++)
       squares = fmaf(y[u], y[u], squares);
   }
-  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch);
-  const float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / (float)a.cols + a.eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
+    inv = rescaled_inv_rms_stream(
+        [&](auto f) {
+          for (int64_t c = first; c < a.cols; c += step) {
+            float y[V];
+            if (a.vec)
+              load16(x + c, y);
+            else
+              y[0] = to_f32(x[c]);
+            for (int u = 0; u < width; u++)
+              f(y[u]);
+          }
+        },
+        (float)a.cols, a.eps, scratch[1], scratch[2]);
 
   for (int64_t c = first; c < a.cols; c += step) {
     float y[V], wv[V];

@@ -196,6 +196,66 @@ __device__ __forceinline__ float row_reduce(float v, Op op, float *scratch) {
   return block_reduce<THREADS>(v, op, scratch);
 }
 
+/* Rows whose f32 sums overflow (squares of entries above 1.8e19, f32 and
+ * bf16 rows of 1e20) are summed again scaled by k = 2^-e, e the exponent of
+ * the row's largest magnitude m, so every scaled entry is below 1 in
+ * magnitude: the sum of squares then fits, and scaling by a power of two
+ * is exact. Only rows whose first sum came out +inf take this path, so
+ * ordinary rows pay nothing for it. m finite and > 0. */
+__device__ __forceinline__ float pow2_scale_for(float m) {
+  int e;
+  frexpf(m, &e);
+  return ldexpf(1.0f, -e);
+}
+
+/* 1 / sqrt(sum(v^2) / count + eps) for a row whose f32 sum of squares
+ * overflowed, v(s) the value in slot s (0 past the row's end): the sum
+ * again with v scaled as above, then the scale divided back out. A row
+ * holding +-inf gives 0 (NaN at the infinities, zeros elsewhere, as the
+ * plain formula does). Every thread of the row calls it (two reductions),
+ * each with scratch of its own. */
+template <int THREADS, int PT, class F>
+__device__ __forceinline__ float rescaled_inv_rms(F value, float count, float eps,
+                                               float *scratch_max, float *scratch_sum) {
+  float m = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++)
+    m = fmaxf(m, fabsf(value(s)));
+  m = row_reduce<THREADS>(m, op_max{}, scratch_max);
+  if (!(m < INFINITY))
+    return 0.0f;
+  const float k = pow2_scale_for(m);
+  float squares = 0.0f;
+#pragma unroll
+  for (int s = 0; s < PT; s++) {
+    const float t = value(s) * k;
+    squares = fmaf(t, t, squares);
+  }
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch_sum);
+  return rsqrtf(squares / count + eps * k * k) * k;
+}
+
+/* The same for a streamed row: each_value(f) calls f(v) for every value of
+ * this thread's share of the row (a pass over it, so two more passes for
+ * a row that needs this, and none for any other). */
+template <class Each>
+__device__ __forceinline__ float rescaled_inv_rms_stream(Each each_value, float count, float eps,
+                                                      float *scratch_max, float *scratch_sum) {
+  float m = 0.0f;
+  each_value([&](float v) { m = fmaxf(m, fabsf(v)); });
+  m = block_reduce<STREAM_THREADS>(m, op_max{}, scratch_max);
+  if (!(m < INFINITY))
+    return 0.0f;
+  const float k = pow2_scale_for(m);
+  float squares = 0.0f;
+  each_value([&](float v) {
+    const float t = v * k;
+    squares = fmaf(t, t, squares);
+  });
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch_sum);
+  return rsqrtf(squares / count + eps * k * k) * k;
+}
+
 /* A thread's PT elements of one row, kept as S: float, or T itself where
  * the values are only read back (half the registers for f16/bf16). With
  * 16-byte loads, slot s holds column ((s / V) * THREADS + r) * V + s % V:

@@ -11,10 +11,18 @@
  * scale * x - max rounds scale * x first, an error of |x| ulps.
  *
  * Masked and -inf entries become 0; a row with nothing left (all masked or
- * all -inf) becomes all zeros rather than 0/0.
+ * all -inf) becomes all zeros rather than 0/0. A +inf logit is the row
+ * max, and e(+inf) = 1 where (inf - inf) * k would be NaN: the row's +inf
+ * entries share it, every finite one gets exp2f(-inf) = 0. A NaN logit
+ * (fmaxf skips it in the max) makes the sum NaN, and 1 / NaN every entry.
+ * k is at most FLT_MAX: scale * log2(e) overflows for scale above 2.4e38,
+ * and 0 * inf would turn the row max's own entry into NaN.
  */
 #include "cuda_backend.h"
 #include "cuda_rows.cuh"
+
+#include <cfloat>
+#include <cmath>
 
 using namespace kiln_dev;
 
@@ -55,6 +63,16 @@ template <class T> __device__ __forceinline__ const T *mask_row(const softmax_ar
  * everywhere, a zero sum, and a row of zeros. */
 __device__ __forceinline__ float visible_max(float mx) { return mx == -INFINITY ? 0.0f : mx; }
 
+/* exp2((y - max) * k), 1 for y = +inf (then max is +inf too; see the top). */
+__device__ __forceinline__ float shifted_exp(float y, float max, float k) {
+  return y == INFINITY ? 1.0f : exp2f((y - max) * k);
+}
+
+/* 1 / sum; 0 for an empty row (all zeros), NaN for a NaN sum. */
+__device__ __forceinline__ float inverse_sum(float sum) {
+  return sum == 0.0f ? 0.0f : 1.0f / sum;
+}
+
 /* The softmax of one row, loaded into x (-inf past its end), into out. */
 template <class T, int THREADS, int PT, bool MASK>
 __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, int r,
@@ -81,11 +99,11 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
   float sum = 0.0f;
 #pragma unroll
   for (int s = 0; s < PT; s++) {
-    x.v[s] = exp2f((x.v[s] - base) * a.k);
+    x.v[s] = shifted_exp(x.v[s], base, a.k);
     sum += x.v[s];
   }
   sum = row_reduce<THREADS>(sum, op_sum{}, scratch[1]);
-  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  const float inv = inverse_sum(sum);
 #pragma unroll
   for (int s = 0; s < PT; s++)
     x.v[s] *= inv;
@@ -126,10 +144,11 @@ struct online {
       m = fmaxf(m, y[u]);
     if (m == -INFINITY) /* nothing visible yet */
       return;
-    sum *= exp2f((max - m) * k); /* max == -inf: sum is 0 and stays 0 */
+    if (m != max) /* max == -inf: sum is 0 and stays 0; m == max == +inf: kept */
+      sum *= exp2f((max - m) * k);
     max = m;
     for (int u = 0; u < n; u++)
-      sum += exp2f((y[u] - m) * k);
+      sum += shifted_exp(y[u], m, k);
   }
 };
 
@@ -176,15 +195,17 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
     acc.add(y, width, a.k);
   }
   const float mx = visible_max(block_reduce<STREAM_THREADS>(acc.max, op_max{}, scratch[0]));
-  const float mine = acc.max == -INFINITY ? 0.0f : acc.sum * exp2f((acc.max - mx) * a.k);
+  const float mine = acc.max == -INFINITY ? 0.0f
+                     : acc.max == mx        ? acc.sum
+                                            : acc.sum * exp2f((acc.max - mx) * a.k);
   const float sum = block_reduce<STREAM_THREADS>(mine, op_sum{}, scratch[1]);
-  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  const float inv = inverse_sum(sum);
 
   for (int64_t c = first; c < a.cols; c += step) {
     float y[V];
     load_logits<T, MASK>(a, x, mask, c, last, y);
     for (int u = 0; u < width; u++)
-      y[u] = exp2f((y[u] - mx) * a.k) * inv;
+      y[u] = shifted_exp(y[u], mx, a.k) * inv;
     if (a.vec)
       store16(out + c, y);
     else
@@ -220,7 +241,7 @@ kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
   a.scale = op->scale;
   a.mask = op->mask ? op->mask->data : NULL;
   a.mask_group = op->mask ? op->mask_group : 1;
-  a.k = op->mask ? log2e : op->scale * log2e;
+  a.k = op->mask ? log2e : (float)fmin((double)op->scale * log2e, FLT_MAX);
   a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
           aligned16(a.out) && aligned16(a.mask);
   cudaError_t err =
