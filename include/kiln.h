@@ -77,8 +77,9 @@ KILN_API const char *kiln_version(void);
 /* ------------------------------------------------------- dtypes, devices */
 
 /* KILN_I32 holds token ids (kiln_embedding); every other op takes only the
- * float dtypes and answers KILN_ERR_DTYPE for an i32 tensor. */
-typedef enum kiln_dtype { KILN_F32, KILN_F16, KILN_BF16, KILN_I32 } kiln_dtype;
+ * float dtypes and answers KILN_ERR_DTYPE for an i32 tensor.
+ * KILN_DTYPE_COUNT is not a dtype: it counts them. */
+typedef enum kiln_dtype { KILN_F32, KILN_F16, KILN_BF16, KILN_I32, KILN_DTYPE_COUNT } kiln_dtype;
 typedef enum kiln_device { KILN_DEVICE_AUTO, KILN_DEVICE_CPU, KILN_DEVICE_CUDA } kiln_device;
 
 /* Bytes per element (4 or 2); 0 for a value outside the enum. */
@@ -267,20 +268,18 @@ KILN_API KILN_NODISCARD kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_
  *   b:    [out, r]      lora_B.weight
  *   out:  [..., out]    x's leading dims
  *
- * scale is PEFT's lora_alpha / r (finite). Any rank r >= 1 works; ranks 1
- * to 256 are the range fused kernels are written for, and a backend may run
- * a larger r as the composite. The composite (kiln_context_use_fused(ctx, 0),
+ * scale is PEFT's lora_alpha / r (finite). Any rank r >= 1 works. Each
+ * backend fuses the shapes where one kernel beats three (on the GPU: few
+ * rows of x, a small rank and a w small enough that launches cost more
+ * than reading it) and runs the composite elsewhere, where the base GEMM
+ * dominates anyway. The composite (kiln_context_use_fused(ctx, 0),
  * or a backend without a fused kernel) is three matmuls: out = x w^T + bias,
  * t = x a^T, out += scale * t b^T, with t [rows, r] held in a scratch tensor
  * the context owns (grown once to the largest rows * r seen, never freed
  * before the context: a captured graph may use it). For f16/bf16 the
  * composite rounds t and the base product to the dtype; the fused paths
  * keep both in f32 and round once, so the two differ by a few units in the
- * last place of the dtype. The CPU fuses every rank up to 256; CUDA fuses
- * into one kernel launch where x has at most 16 rows (f16/bf16: 4, or 8 for
- * a w under 4M elements), r <= 64, w has under 8M elements and in is a
- * whole number of 16-byte vectors, and runs the composite elsewhere, where
- * the base GEMM dominates. out must not overlap any input. */
+ * last place of the dtype. out must not overlap any input. */
 KILN_API KILN_NODISCARD kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x,
                                                      const kiln_tensor *w,
                                                      const kiln_tensor *bias,

@@ -57,7 +57,6 @@ static void test_version(kt_env *env) {
 }
 
 static void test_dtypes(kt_env *env) {
-  (void)env;
   assert_int_equal(kiln_dtype_size(KILN_F32), 4);
   assert_int_equal(kiln_dtype_size(KILN_F16), 2);
   assert_int_equal(kiln_dtype_size(KILN_BF16), 2);
@@ -69,6 +68,17 @@ static void test_dtypes(kt_env *env) {
   assert_string_equal(kiln_dtype_name(KILN_BF16), "bf16");
   assert_string_equal(kiln_dtype_name(KILN_I32), "i32");
   assert_string_equal(kiln_dtype_name((kiln_dtype)(KILN_I32 + 1)), "?");
+  /* The dtype table has a full row for every dtype (a row left out in the
+   * middle of the enum would compile; this catches it). */
+  for (int d = 0; d < KILN_DTYPE_COUNT; d++) {
+    const char *name = kiln_dtype_name((kiln_dtype)d);
+    if (!name || !*name || strcmp(name, "?") == 0 || kiln_dtype_size((kiln_dtype)d) == 0)
+      KT_FAIL(env, "dtype %d has no row in the dtype table (name %s, size %zu)", d,
+              name ? name : "(null)", kiln_dtype_size((kiln_dtype)d));
+    for (int e = 0; e < d; e++)
+      if (strcmp(name, kiln_dtype_name((kiln_dtype)e)) == 0)
+        KT_FAIL(env, "dtypes %d and %d are both named %s", e, d, name);
+  }
 }
 
 static void test_device_counts(kt_env *env) {

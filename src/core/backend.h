@@ -17,13 +17,19 @@
 /* The operands of one op, after validation, in the form every backend and
  * the CPU graph recorder use. Batch counts and matrix sizes are flattened
  * here once, so backends never re-derive them from shapes. */
+/* out[i] = alpha op(a[i]) op(b[i]) + beta out[i] (+ bias) for i < batch,
+ * each product [m, n] with inner size k, row-major. a[i] starts stride_a
+ * elements after a[i-1], likewise b (stride_b 0: one b serves every batch)
+ * and out. Batches that share one b and whose rows of a lie one after
+ * another (no transpose_a) are folded into m by src/ops/ (batch 1), so a
+ * backend runs the fewest, largest products without deciding so itself. */
 typedef struct kiln_matmul_op {
-  const kiln_tensor *a, *b, *bias; /* bias may be NULL */
+  const kiln_tensor *a, *b, *bias; /* bias [n] may be NULL */
   kiln_tensor *out;
   kiln_dtype dtype;
-  int64_t batch;   /* product of out's leading dims; 1 for 2-D */
-  int64_t m, n, k; /* out is [batch, m, n] */
-  bool b_batched;  /* b has a's batch dims (else one b for every batch) */
+  int64_t batch;
+  int64_t m, n, k;
+  int64_t stride_a, stride_b, stride_c; /* elements; read only when batch > 1 */
   bool transpose_a, transpose_b;
   float alpha, beta;
 } kiln_matmul_op;
@@ -199,7 +205,8 @@ typedef enum kiln_op_kind {
   KILN_OP_ROPE,
   KILN_OP_EMBEDDING,
   KILN_OP_ATTENTION,
-  KILN_OP_CUSTOM
+  KILN_OP_CUSTOM,
+  KILN_OP_COUNT /* not an op: the number of kinds, the length of every ops table */
 } kiln_op_kind;
 
 typedef struct kiln_op {
@@ -222,6 +229,40 @@ typedef struct kiln_op {
 
 typedef struct kiln_backend_graph kiln_backend_graph;
 
+/* How one backend runs one kind of op. Both functions see the op exactly as
+ * src/ops/ built it, validated and complete.
+ *   run:      does it. NULL: this backend has no kernel for the kind.
+ *   supports: whether run takes this particular op (its sizes, dtype, the
+ *             context's settings); NULL: run takes every op of the kind.
+ * src/ops/ asks before dispatching: where the answer is no, it runs a
+ * composite of other ops (lora, add_rms_norm) or answers
+ * KILN_ERR_UNSUPPORTED naming the function. A backend never falls back
+ * to another path on its own, so every routing decision that changes the
+ * result's rounding is made in one place. */
+typedef struct kiln_op_impl {
+  kiln_status (*run)(void *state, const kiln_op *op);
+  bool (*supports)(void *state, const kiln_op *op);
+} kiln_op_impl;
+
+/* A backend's ops table from one list of its kernels, so adding an op to a
+ * backend is one row. Each kernel keeps its typed entry,
+ *   kiln_status kernel(void *state, const kiln_<member>_op *op);
+ * and the list names it with its kind and union member:
+ *
+ *   #define MY_OPS(X)                                        \
+ *     X(KILN_OP_SOFTMAX, softmax, kiln_my_softmax, NULL)     \
+ *     X(KILN_OP_LORA, lora, kiln_my_lora, kiln_my_lora_supports)
+ *   MY_OPS(KILN_OP_ADAPTER)             one static adapter per row
+ *   static const kiln_op_impl my_ops[KILN_OP_COUNT] = {MY_OPS(KILN_OP_ROW)};
+ *
+ * KILN_OP_ROW uses C's designated array initializers; a backend written in
+ * C++ (CUDA) assigns its rows in a function instead (cuda_table.cu). */
+#define KILN_OP_ADAPTER(kind, member, kernel, supports_fn)                                   \
+  static kiln_status kiln_run_##member(void *state, const kiln_op *op) {                    \
+    return kernel(state, &op->u.member);                                                     \
+  }
+#define KILN_OP_ROW(kind, member, kernel, supports_fn) [kind] = {kiln_run_##member, supports_fn},
+
 /* state: the backend's own per-context object, made by create. */
 typedef struct kiln_backend {
   const char *name; /* "cpu", "cuda" */
@@ -233,6 +274,8 @@ typedef struct kiln_backend {
   void (*destroy)(void *state);
   /* One line for kiln_context_describe; owned by state. */
   const char *(*describe)(void *state);
+  /* Waits for every op enqueued so far; reports their asynchronous
+   * failures, deferred errors included. */
   kiln_status (*sync)(void *state);
   kiln_status (*set_tf32)(void *state, bool allow);
 
@@ -244,10 +287,6 @@ typedef struct kiln_backend {
   /* Waits for pending work before copying. */
   kiln_status (*download)(void *state, void *dst, const void *src, size_t nbytes);
 
-  kiln_status (*matmul)(void *state, const kiln_matmul_op *op);
-  kiln_status (*softmax)(void *state, const kiln_softmax_op *op);
-  kiln_status (*rms_norm)(void *state, const kiln_rms_norm_op *op);
-
   /* Native graph capture (CUDA graphs). NULL on backends where the core
    * records the op list itself and replays it (the CPU). */
   kiln_status (*graph_begin)(void *state);
@@ -255,33 +294,26 @@ typedef struct kiln_backend {
   kiln_status (*graph_run)(void *state, kiln_backend_graph *graph);
   void (*graph_destroy)(void *state, kiln_backend_graph *graph);
 
-  /* The transformer set. Appended after the original members so a
-   * positional initializer of the older table still compiles. Any of them
-   * may be NULL: src/ops/ then runs the composite of basic ops (lora,
-   * add_rms_norm) or answers KILN_ERR_UNSUPPORTED naming the op. */
-  /* softmax with op->mask set; softmax itself only ever sees mask NULL. */
-  kiln_status (*softmax_masked)(void *state, const kiln_softmax_op *op);
-  kiln_status (*lora)(void *state, const kiln_lora_op *op);                 /* fused */
-  kiln_status (*add_rms_norm)(void *state, const kiln_add_rms_norm_op *op); /* fused */
-  kiln_status (*layer_norm)(void *state, const kiln_layer_norm_op *op);
-  kiln_status (*unary)(void *state, const kiln_unary_op *op);
-  kiln_status (*binary)(void *state, const kiln_binary_op *op);
-  kiln_status (*rope)(void *state, const kiln_rope_op *op);
-  kiln_status (*embedding)(void *state, const kiln_embedding_op *op);
-  /* Calls op->fn with the backend's stream (NULL on the CPU) and returns
-   * its status. */
-  kiln_status (*custom)(void *state, const kiln_custom_op_args *op);
   /* The native stream handle (cudaStream_t) or NULL. */
   void *(*stream)(void *state);
-  /* Whether lora takes this op; NULL: every op up to the fused rank limit
-   * of src/ops/lora.c. src/ops/ runs the composite for the others. */
-  bool (*lora_fits)(void *state, const kiln_lora_op *op);
-  /* Fused attention (kiln_attention_op); NULL: src/ops/ runs the composite. */
-  kiln_status (*attention)(void *state, const kiln_attention_op *op);
+
+  /* KILN_OP_COUNT entries, indexed by kiln_op_kind. */
+  const kiln_op_impl *ops;
 } kiln_backend;
 
-/* The backends this build has; NULL where one was not built. */
+/* The backends this build has; NULL where one was not built. Each lives in
+ * its own directory under src/backend/ and is listed once, in
+ * src/core/registry.c. */
 const kiln_backend *kiln_backend_cpu(void);
 const kiln_backend *kiln_backend_cuda(void);
+
+/* The registry (src/core/registry.c). The name of a device kind ("cpu",
+ * "cuda"), or NULL when device is not one (KILN_DEVICE_AUTO included). */
+const char *kiln_device_kind_name(kiln_device device);
+/* The backend built for a device kind, or NULL (not built, not a kind). */
+const kiln_backend *kiln_backend_for(kiln_device device);
+/* The kind KILN_DEVICE_AUTO means on this machine: the first in the
+ * registry's order of preference that has a device. */
+kiln_device kiln_device_auto(void);
 
 #endif /* KILN_CORE_BACKEND_H */

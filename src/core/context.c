@@ -3,36 +3,27 @@
 
 #include <stdlib.h>
 
-static const kiln_backend *backend_for(kiln_device device) {
-  return device == KILN_DEVICE_CUDA ? kiln_backend_cuda() : kiln_backend_cpu();
-}
-
 int kiln_device_count(kiln_device device) {
-  if (device == KILN_DEVICE_AUTO)
-    return 0;
-  if (device != KILN_DEVICE_CPU && device != KILN_DEVICE_CUDA)
-    return 0;
-  const kiln_backend *b = backend_for(device);
+  const kiln_backend *b = kiln_backend_for(device);
   return b ? b->device_count() : 0;
 }
 
 static kiln_status resolve_device(kiln_device device, int index, kiln_device *resolved) {
   if (device == KILN_DEVICE_AUTO)
-    device = kiln_device_count(KILN_DEVICE_CUDA) > 0 ? KILN_DEVICE_CUDA : KILN_DEVICE_CPU;
-  if (device != KILN_DEVICE_CPU && device != KILN_DEVICE_CUDA)
+    device = kiln_device_auto();
+  const char *name = kiln_device_kind_name(device);
+  if (!name)
     return kiln_fail(KILN_ERR_DEVICE, "kiln_context_create: device %d is not a kiln_device",
                      (int)device);
-  if (!backend_for(device))
+  if (!kiln_backend_for(device))
     return kiln_fail(KILN_ERR_DEVICE,
-                     "kiln_context_create: device %s was not built into this kiln",
-                     device == KILN_DEVICE_CUDA ? "cuda" : "cpu");
+                     "kiln_context_create: device %s was not built into this kiln", name);
   int count = kiln_device_count(device);
   if (index < 0 || index >= count)
     return kiln_fail(KILN_ERR_DEVICE,
                      "kiln_context_create: index %d asked for, but this machine has %d %s "
                      "device%s",
-                     index, count, device == KILN_DEVICE_CUDA ? "cuda" : "cpu",
-                     count == 1 ? "" : "s");
+                     index, count, name, count == 1 ? "" : "s");
   *resolved = device;
   return KILN_OK;
 }
@@ -48,7 +39,7 @@ kiln_status kiln_context_create(kiln_device device, int index, kiln_context **ou
   kiln_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
-  ctx->backend = backend_for(resolved);
+  ctx->backend = kiln_backend_for(resolved);
   ctx->device = resolved;
   ctx->index = index;
   s = ctx->backend->create(index, &ctx->state);

@@ -1,28 +1,29 @@
-/* Element sizes, names, and the public block conversions between f32 and
- * the two 16-bit float formats (float_bits.h does each element). */
+/* The dtype table, and the public block conversions between f32 and the
+ * two 16-bit float formats (float_bits.h does each element). */
 #include "float_bits.h"
 #include "internal.h"
 
 #include <string.h>
 
-size_t kiln_dtype_size(kiln_dtype dtype) {
-  switch (dtype) {
-  case KILN_F32: return 4;
-  case KILN_F16:
-  case KILN_BF16: return 2;
-  case KILN_I32: return 4;
-  }
-  return 0;
-}
+/* Designated rows, and no length given: a kiln_dtype added at the end of
+ * the enum without a row here makes the table one short, which the
+ * assertion below refuses (test_core checks that no row in the middle is
+ * left empty). */
+const kiln_dtype_info kiln_dtypes[] = {
+    [KILN_F32] = {"f32", 4, true, KILN_WIDEN_NONE},
+    [KILN_F16] = {"f16", 2, true, KILN_WIDEN_HALF},
+    [KILN_BF16] = {"bf16", 2, true, KILN_WIDEN_BF16},
+    [KILN_I32] = {"i32", 4, false, KILN_WIDEN_NEVER},
+};
+_Static_assert(sizeof kiln_dtypes / sizeof kiln_dtypes[0] == KILN_DTYPE_COUNT,
+               "every kiln_dtype needs its row in kiln_dtypes");
+
+static bool known(kiln_dtype dtype) { return (unsigned)dtype < KILN_DTYPE_COUNT; }
+
+size_t kiln_dtype_size(kiln_dtype dtype) { return known(dtype) ? kiln_dtypes[dtype].size : 0; }
 
 const char *kiln_dtype_name(kiln_dtype dtype) {
-  switch (dtype) {
-  case KILN_F32: return "f32";
-  case KILN_F16: return "f16";
-  case KILN_BF16: return "bf16";
-  case KILN_I32: return "i32";
-  }
-  return "?";
+  return known(dtype) ? kiln_dtypes[dtype].name : "?";
 }
 
 void kiln_f32_to_f16(const float *src, uint16_t *dst, size_t n) {

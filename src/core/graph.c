@@ -16,25 +16,16 @@ struct kiln_graph {
   struct kiln_op_list *record; /* otherwise */
 };
 
-/* src/ops/ has checked that the backend has the function an op needs. */
+/* src/ops/ has asked the backend's supports before dispatching; a kind
+ * without run can only arrive here through a bug, and fails cleanly. */
 static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
-  const kiln_backend *b = ctx->backend;
-  switch (op->kind) {
-  case KILN_OP_MATMUL: return b->matmul(ctx->state, &op->u.matmul);
-  case KILN_OP_SOFTMAX:
-    return (op->u.softmax.mask ? b->softmax_masked : b->softmax)(ctx->state, &op->u.softmax);
-  case KILN_OP_RMS_NORM: return b->rms_norm(ctx->state, &op->u.rms_norm);
-  case KILN_OP_LORA: return b->lora(ctx->state, &op->u.lora);
-  case KILN_OP_ADD_RMS_NORM: return b->add_rms_norm(ctx->state, &op->u.add_rms_norm);
-  case KILN_OP_LAYER_NORM: return b->layer_norm(ctx->state, &op->u.layer_norm);
-  case KILN_OP_UNARY: return b->unary(ctx->state, &op->u.unary);
-  case KILN_OP_BINARY: return b->binary(ctx->state, &op->u.binary);
-  case KILN_OP_ROPE: return b->rope(ctx->state, &op->u.rope);
-  case KILN_OP_EMBEDDING: return b->embedding(ctx->state, &op->u.embedding);
-  case KILN_OP_CUSTOM: return b->custom(ctx->state, &op->u.custom);
-  case KILN_OP_ATTENTION: return b->attention(ctx->state, &op->u.attention);
+  if ((unsigned)op->kind < KILN_OP_COUNT) {
+    const kiln_op_impl *impl = &ctx->backend->ops[op->kind];
+    if (impl->run)
+      return impl->run(ctx->state, op);
   }
-  return kiln_fail(KILN_ERR_BACKEND, "kiln: unknown op kind %d", (int)op->kind);
+  return kiln_fail(KILN_ERR_BACKEND, "kiln: the %s backend has no kernel for op kind %d",
+                   ctx->backend->name, (int)op->kind);
 }
 
 static kiln_status record_op(struct kiln_op_list *list, const kiln_op *op) {

@@ -31,6 +31,27 @@ struct kiln_context {
   int scratch_count;
 };
 
+/* How kernels that compute in f32 read and write a dtype. */
+typedef enum kiln_widen {
+  KILN_WIDEN_NONE, /* f32 itself: used where it lies */
+  KILN_WIDEN_HALF, /* IEEE binary16 (float_bits.h) */
+  KILN_WIDEN_BF16, /* the upper half of an f32 (float_bits.h) */
+  KILN_WIDEN_NEVER /* an integer dtype: read as integers, never as floats */
+} kiln_widen;
+
+/* One row of the dtype table (dtype.c): everything that branches on a
+ * dtype asks this, so a new dtype is one row there (and the compiler
+ * refuses a kiln_dtype without its row). */
+typedef struct kiln_dtype_info {
+  const char *name; /* "f32" */
+  size_t size;      /* bytes per element */
+  bool is_float;    /* the ops' float dtypes; else ids and other integers */
+  kiln_widen widen;
+} kiln_dtype_info;
+
+/* Indexed by kiln_dtype; only for a dtype already known valid (a tensor's). */
+extern const kiln_dtype_info kiln_dtypes[KILN_DTYPE_COUNT];
+
 struct kiln_tensor {
   kiln_context *ctx;
   kiln_dtype dtype;

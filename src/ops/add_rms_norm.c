@@ -38,16 +38,17 @@ static kiln_status check_args(kiln_context *ctx, const kiln_tensor *x,
 
 /* h = x + residual, then out = rms_norm(h): the basic ops' own structs. */
 static kiln_status composite(kiln_context *ctx, const kiln_add_rms_norm_op *f) {
-  KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->binary != NULL));
   kiln_op add = {.kind = KILN_OP_BINARY};
   add.u.binary = (kiln_binary_op){.kind = KILN_BINARY_ADD, .a = f->x, .b = f->residual,
                                   .out = f->h, .dtype = f->dtype, .n = f->rows * f->cols,
                                   .b_n = f->rows * f->cols};
-  KILN_TRY(kiln_dispatch(ctx, &add));
   kiln_op norm = {.kind = KILN_OP_RMS_NORM};
   norm.u.rms_norm = (kiln_rms_norm_op){.x = f->h, .weight = f->weight, .out = f->out,
                                        .dtype = f->dtype, .rows = f->rows, .cols = f->cols,
                                        .eps = f->eps};
+  KILN_TRY(kiln_check_supported(FN, ctx, &add));
+  KILN_TRY(kiln_check_supported(FN, ctx, &norm));
+  KILN_TRY(kiln_dispatch(ctx, &add));
   return kiln_dispatch(ctx, &norm);
 }
 
@@ -63,7 +64,7 @@ kiln_status kiln_add_rms_norm(kiln_context *ctx, const kiln_tensor *x,
       .x = x, .residual = residual, .weight = weight, .h = h_out, .out = out,
       .dtype = x->dtype, .rows = x->numel / cols, .cols = cols, .eps = eps,
   };
-  if (ctx->backend->add_rms_norm && !ctx->prefer_composite)
+  if (!ctx->prefer_composite && kiln_backend_runs(ctx, &op))
     return kiln_dispatch(ctx, &op);
   return composite(ctx, &op.u.add_rms_norm);
 }

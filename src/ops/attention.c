@@ -283,7 +283,7 @@ static kiln_status attention(kiln_context *ctx, attn_args *a) {
   at->seqlens_k = p->seqlens_k;
   at->cu_seqlens_q = p->cu_seqlens_q;
   at->cu_seqlens_k = varlen ? (p->cu_seqlens_k ? p->cu_seqlens_k : p->cu_seqlens_q) : NULL;
-  if (ctx->backend->attention && !ctx->prefer_composite)
+  if (!ctx->prefer_composite && kiln_backend_runs(ctx, &op))
     return kiln_dispatch(ctx, &op);
   return kiln_attention_composite(ctx, at, a->fn);
 }

@@ -66,6 +66,7 @@ static kiln_status matmul(composite *c, void *a, void *b, void *out, int64_t m, 
   op.u.matmul = (kiln_matmul_op){.a = &ta, .b = &tbv, .out = &to, .dtype = c->op->dtype,
                                  .batch = 1, .m = m, .n = n, .k = k, .transpose_b = tb,
                                  .alpha = alpha};
+  kiln_matmul_fold(&op.u.matmul, false);
   return kiln_dispatch(c->ctx, &op);
 }
 

@@ -71,7 +71,7 @@ kiln_status kiln_check_in_place_or_apart(const char *fn, const char *out_name,
 }
 
 kiln_status kiln_check_float_dtype(const char *fn, const char *name, const kiln_tensor *t) {
-  if (t->dtype == KILN_F32 || t->dtype == KILN_F16 || t->dtype == KILN_BF16)
+  if (kiln_dtypes[t->dtype].is_float)
     return KILN_OK;
   char s[KILN_SHAPE_STR_LEN];
   return kiln_fail(KILN_ERR_DTYPE, "%s: %s is %s %s; this op takes f32, f16 or bf16", fn, name,
@@ -88,8 +88,13 @@ kiln_status kiln_check_vector(const char *fn, const char *name, const kiln_tenso
                    kiln_shape_str(ref, s1), name, kiln_shape_str(v, s2), name, (long long)len);
 }
 
-kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present) {
-  if (present)
+bool kiln_backend_runs(const kiln_context *ctx, const kiln_op *op) {
+  const kiln_op_impl *impl = &ctx->backend->ops[op->kind];
+  return impl->run && (!impl->supports || impl->supports(ctx->state, op));
+}
+
+kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op) {
+  if (kiln_backend_runs(ctx, op))
     return KILN_OK;
   return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for this op yet", fn,
                    ctx->backend->name);

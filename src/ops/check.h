@@ -35,9 +35,16 @@ kiln_status kiln_check_float_dtype(const char *fn, const char *name, const kiln_
 /* v is [len], len being the last dim of ref (a weight or bias over rows). */
 kiln_status kiln_check_vector(const char *fn, const char *name, const kiln_tensor *v,
                               const char *ref_name, const kiln_tensor *ref);
-/* present is the backend's function for this op; without one the op is
- * KILN_ERR_UNSUPPORTED on ctx's backend. */
-kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present);
+/* Whether ctx's backend runs op itself: it has a kernel for op's kind and
+ * that kernel's supports (if any) takes this op. The one place the
+ * fused-or-composite choice is asked. */
+bool kiln_backend_runs(const kiln_context *ctx, const kiln_op *op);
+/* kiln_backend_runs, or KILN_ERR_UNSUPPORTED naming fn and the backend. */
+kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op);
+/* Fills in op's batch folding and strides from its batch, m, n, k and
+ * whether b has a's batch dims (see kiln_matmul_op): the one place the
+ * folding rule lives, for kiln_matmul and the composites built of it. */
+void kiln_matmul_fold(kiln_matmul_op *op, bool b_batched);
 kiln_status kiln_check_flag(const char *fn, const char *name, int value);
 /* value is finite, and > 0 when positive is set. */
 kiln_status kiln_check_float(const char *fn, const char *name, float value, bool positive);

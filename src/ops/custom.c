@@ -25,6 +25,6 @@ kiln_status kiln_custom_op(kiln_context *ctx, kiln_custom_fn fn, kiln_tensor *co
     KILN_TRY(kiln_check_tensor(FN, name, tensors[i], ctx));
     op.u.custom.tensors[i] = tensors[i];
   }
-  KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->custom != NULL));
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
   return kiln_dispatch(ctx, &op);
 }

@@ -11,12 +11,12 @@ static kiln_status unary(const char *fn, kiln_context *ctx, kiln_unary_kind kind
   KILN_TRY(kiln_check_dtype(fn, "out", out, "x", x));
   KILN_TRY(kiln_check_same_shape(fn, "out", out, "x", x));
   KILN_TRY(kiln_check_in_place_or_apart(fn, "out", out, "x", x));
-  KILN_TRY(kiln_check_backend_has(fn, ctx, ctx->backend->unary != NULL));
-  if (x->numel == 0)
-    return KILN_OK;
   kiln_op op = {.kind = KILN_OP_UNARY};
   op.u.unary = (kiln_unary_op){.kind = kind, .x = x, .out = out, .dtype = x->dtype,
                                .n = x->numel, .scale = scale};
+  KILN_TRY(kiln_check_supported(fn, ctx, &op));
+  if (x->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }
 
@@ -70,12 +70,12 @@ static kiln_status binary(const char *fn, const char *a_name, const char *b_name
     KILN_TRY(kiln_check_in_place_or_apart(fn, "out", out, b_name, b));
   else
     KILN_TRY(kiln_check_no_overlap(fn, "out", out, b_name, b));
-  KILN_TRY(kiln_check_backend_has(fn, ctx, ctx->backend->binary != NULL));
-  if (a->numel == 0)
-    return KILN_OK;
   kiln_op op = {.kind = KILN_OP_BINARY};
   op.u.binary = (kiln_binary_op){.kind = kind, .a = a, .b = b, .out = out, .dtype = a->dtype,
                                  .n = a->numel, .b_n = b->numel};
+  KILN_TRY(kiln_check_supported(fn, ctx, &op));
+  if (a->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }
 

@@ -40,12 +40,12 @@ kiln_status kiln_embedding(kiln_context *ctx, const kiln_tensor *table, const ki
   KILN_TRY(check_shapes(table, ids, out));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "table", table));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "ids", ids));
-  KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->embedding != NULL));
-  if (ids->numel == 0)
-    return KILN_OK;
   kiln_op op = {.kind = KILN_OP_EMBEDDING};
   op.u.embedding = (kiln_embedding_op){.table = table, .ids = ids, .out = out,
                                        .dtype = table->dtype, .n_ids = ids->numel,
                                        .vocab = table->shape[0], .d = table->shape[1]};
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (ids->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

@@ -26,14 +26,14 @@ kiln_status kiln_layer_norm(kiln_context *ctx, const kiln_tensor *x, const kiln_
   KILN_TRY(check_param(ctx, "weight", weight, x, out));
   KILN_TRY(check_param(ctx, "bias", bias, x, out));
   KILN_TRY(kiln_check_in_place_or_apart(FN, "out", out, "x", x));
-  KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->layer_norm != NULL));
-  if (x->numel == 0)
-    return KILN_OK;
   const int64_t cols = x->shape[x->ndim - 1];
   kiln_op op = {.kind = KILN_OP_LAYER_NORM};
   op.u.layer_norm = (kiln_layer_norm_op){
       .x = x, .weight = weight, .bias = bias, .out = out,
-      .dtype = x->dtype, .rows = x->numel / cols, .cols = cols, .eps = eps,
+      .dtype = x->dtype, .rows = cols ? x->numel / cols : 0, .cols = cols, .eps = eps,
   };
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (x->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

@@ -5,10 +5,6 @@
 
 static const char *const FN = "kiln_lora_linear";
 
-/* Fused kernels are written for ranks up to this; larger ranks take the
- * composite on every backend. */
-#define FUSED_MAX_RANK 256
-
 static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *x, const kiln_tensor *w,
                                  const kiln_tensor *bias, const kiln_tensor *a,
                                  const kiln_tensor *b, float scale, const kiln_tensor *out) {
@@ -85,6 +81,8 @@ static kiln_status linear(kiln_context *ctx, const kiln_lora_op *op, const kiln_
       .a = a, .b = b, .bias = bias, .out = out, .dtype = op->dtype, .batch = 1,
       .m = op->rows, .n = n, .k = k, .transpose_b = true, .alpha = alpha, .beta = beta,
   };
+  kiln_matmul_fold(&mm.u.matmul, false);
+  KILN_TRY(kiln_check_supported(FN, ctx, &mm));
   return kiln_dispatch(ctx, &mm);
 }
 
@@ -114,9 +112,7 @@ kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x, const kiln
   *lo = (kiln_lora_op){.x = x, .w = w, .bias = bias, .a = a, .b = b, .out = out,
                        .dtype = x->dtype, .rows = lo->rows, .in = lo->in, .n = lo->n,
                        .rank = lo->rank, .scale = scale};
-  const kiln_backend *be = ctx->backend;
-  if (be->lora && !ctx->prefer_composite && lo->rank <= FUSED_MAX_RANK &&
-      (!be->lora_fits || be->lora_fits(ctx->state, lo)))
+  if (!ctx->prefer_composite && kiln_backend_runs(ctx, &op))
     return kiln_dispatch(ctx, &op);
   return composite(ctx, lo);
 }

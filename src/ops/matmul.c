@@ -63,8 +63,22 @@ static kiln_status check_shapes(const kiln_tensor *a, const kiln_tensor *b,
   op->m = m;
   op->n = n;
   op->k = ka;
-  op->b_batched = bb > 0;
+  op->transpose_a = p->transpose_a;
+  kiln_matmul_fold(op, bb > 0);
   return KILN_OK;
+}
+
+void kiln_matmul_fold(kiln_matmul_op *op, bool b_batched) {
+  op->stride_a = op->m * op->k;
+  op->stride_b = b_batched ? op->k * op->n : 0;
+  op->stride_c = op->m * op->n;
+  /* One b for every batch and a's rows contiguous across batches: the
+   * batch is just more rows of one product. */
+  if (!b_batched && !op->transpose_a) {
+    op->m *= op->batch;
+    op->batch = 1;
+    op->stride_a = op->stride_c = 0;
+  }
 }
 
 kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a, const kiln_tensor *b,
@@ -79,16 +93,16 @@ kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a, const kiln_tens
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "a", a));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "b", b));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "bias", p->bias));
-  if (out->numel == 0)
-    return KILN_OK;
   mm->a = a;
   mm->b = b;
   mm->bias = p->bias;
   mm->out = out;
   mm->dtype = a->dtype;
-  mm->transpose_a = p->transpose_a;
   mm->transpose_b = p->transpose_b;
   mm->alpha = p->alpha;
   mm->beta = p->beta;
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (out->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

@@ -18,17 +18,18 @@ kiln_status kiln_rms_norm(kiln_context *ctx, const kiln_tensor *x, const kiln_te
   KILN_TRY(kiln_check_same_shape(FN, "out", out, "x", x));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "weight", weight));
   KILN_TRY(kiln_check_in_place_or_apart(FN, "out", out, "x", x));
-  if (x->numel == 0)
-    return KILN_OK;
   kiln_op op = {.kind = KILN_OP_RMS_NORM};
   op.u.rms_norm = (kiln_rms_norm_op){
       .x = x,
       .weight = weight,
       .out = out,
       .dtype = x->dtype,
-      .rows = x->numel / cols,
+      .rows = cols ? x->numel / cols : 0,
       .cols = cols,
       .eps = eps,
   };
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (x->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

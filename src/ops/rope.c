@@ -55,14 +55,14 @@ kiln_status kiln_rope(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *out,
   kiln_op op = {.kind = KILN_OP_ROPE};
   kiln_rope_op *r = &op.u.rope;
   KILN_TRY(check_shape(x, p, r));
-  KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->rope != NULL));
-  if (x->numel == 0)
-    return KILN_OK;
   r->x = x;
   r->out = out;
   r->dtype = x->dtype;
   r->position_offset = p->position_offset;
   r->base = p->base;
   r->interleaved = p->interleaved;
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (x->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

@@ -49,10 +49,7 @@ kiln_status kiln_softmax(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *o
   int64_t group = 0;
   if (p->mask) {
     KILN_TRY(check_mask(ctx, x, out, p->mask, rows, &group));
-    KILN_TRY(kiln_check_backend_has(FN, ctx, ctx->backend->softmax_masked != NULL));
   }
-  if (x->numel == 0)
-    return KILN_OK;
   kiln_op op = {.kind = KILN_OP_SOFTMAX};
   op.u.softmax = (kiln_softmax_op){
       .x = x,
@@ -66,5 +63,8 @@ kiln_status kiln_softmax(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *o
       .mask = p->mask,
       .mask_group = group,
   };
+  KILN_TRY(kiln_check_supported(FN, ctx, &op));
+  if (x->numel == 0)
+    return KILN_OK;
   return kiln_dispatch(ctx, &op);
 }

@@ -123,6 +123,8 @@ kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 kiln_status cpu_softmax(void *state, const kiln_softmax_op *op);
 kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op);
 kiln_status cpu_lora(void *state, const kiln_lora_op *op);
+/* Whether the fused cpu_lora takes op (its rank); else src/ops/ composes. */
+bool cpu_lora_supports(void *state, const kiln_op *op);
 kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
 kiln_status cpu_layer_norm(void *state, const kiln_layer_norm_op *op);
 kiln_status cpu_unary(void *state, const kiln_unary_op *op);
@@ -131,35 +133,50 @@ kiln_status cpu_rope(void *state, const kiln_rope_op *op);
 kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
 kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op);
 
-/* One batch of a matmul is one GEMM of batch*m rows when every batch
- * shares b and a's batches lie one after another as rows (no transpose). */
-static inline bool cpu_matmul_rows_merge(const kiln_matmul_op *op) {
-  return !op->b_batched && !op->transpose_a;
-}
-
 /* Byte offset of row `row` in a dense matrix of `cols` columns. */
 static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols) {
   return (size_t)row * (size_t)cols * kiln_dtype_size(dtype);
 }
 
-/* f16/bf16 words to f32 and back, inline (float_bits.h), so the row
- * kernels' AVX2 build (cpu_rows.h) converts at its own vector width. */
+/* Whether kernels compute on dtype's elements where they lie (f32) or
+ * widen them into f32 first (the dtype table's widen). */
+static inline bool cpu_in_place(kiln_dtype dtype) {
+  return kiln_dtypes[dtype].widen == KILN_WIDEN_NONE;
+}
+
+/* 16-bit float words to f32 and back, inline (float_bits.h), so the row
+ * kernels' AVX2 build (cpu_rows.h) converts at its own vector width. Only
+ * 16-bit float dtypes reach them; the others leave dst untouched. */
 static inline void cpu_widen(kiln_dtype dtype, const uint16_t *src, float *dst, size_t n) {
-  if (dtype == KILN_F16)
+  switch (kiln_dtypes[dtype].widen) {
+  case KILN_WIDEN_HALF:
     for (size_t i = 0; i < n; i++)
       dst[i] = kiln_half_widen(src[i]);
-  else
+    return;
+  case KILN_WIDEN_BF16:
     for (size_t i = 0; i < n; i++)
       dst[i] = kiln_bf16_widen(src[i]);
+    return;
+  case KILN_WIDEN_NONE:
+  case KILN_WIDEN_NEVER:
+    return;
+  }
 }
 
 static inline void cpu_narrow(kiln_dtype dtype, const float *src, uint16_t *dst, size_t n) {
-  if (dtype == KILN_F16)
+  switch (kiln_dtypes[dtype].widen) {
+  case KILN_WIDEN_HALF:
     for (size_t i = 0; i < n; i++)
       dst[i] = kiln_half_narrow(src[i]);
-  else
+    return;
+  case KILN_WIDEN_BF16:
     for (size_t i = 0; i < n; i++)
       dst[i] = kiln_bf16_narrow(src[i]);
+    return;
+  case KILN_WIDEN_NONE:
+  case KILN_WIDEN_NEVER:
+    return;
+  }
 }
 
 /* How many of a row's first len elements the block starting at j0 holds. */
@@ -171,7 +188,7 @@ static inline size_t cpu_block_length(int64_t len, int64_t j0) {
  * 16-bit rows are widened into buf. */
 static inline const float *cpu_load(kiln_dtype dtype, const void *row, int64_t j0, size_t n,
                                     float *buf) {
-  if (dtype == KILN_F32)
+  if (cpu_in_place(dtype))
     return (const float *)row + j0;
   cpu_widen(dtype, (const uint16_t *)row + j0, buf, n);
   return buf;
@@ -180,12 +197,12 @@ static inline const float *cpu_load(kiln_dtype dtype, const void *row, int64_t j
 /* Where to compute elements [j0, j0 + n) of an output row: in place for
  * f32, in buf for 16-bit rows, which cpu_commit then rounds into the row. */
 static inline float *cpu_target(kiln_dtype dtype, void *row, int64_t j0, float *buf) {
-  return dtype == KILN_F32 ? (float *)row + j0 : buf;
+  return cpu_in_place(dtype) ? (float *)row + j0 : buf;
 }
 
 static inline void cpu_commit(kiln_dtype dtype, void *row, int64_t j0, const float *buf,
                               size_t n) {
-  if (dtype != KILN_F32)
+  if (!cpu_in_place(dtype))
     cpu_narrow(dtype, buf, (uint16_t *)row + j0, n);
 }
 
@@ -202,7 +219,7 @@ static inline void cpu_store_nan(kiln_dtype dtype, void *row, int64_t j) {
  * (an absent weight or bias). dst holds n floats. */
 static inline const float *cpu_vector_f32(const kiln_tensor *t, kiln_dtype dtype, size_t n,
                                           float fill, float *dst) {
-  if (t && dtype == KILN_F32)
+  if (t && cpu_in_place(dtype))
     return t->data;
   if (t)
     cpu_widen(dtype, t->data, dst, n);

@@ -153,6 +153,27 @@ static kiln_status cpu_custom(void *state, const kiln_custom_op_args *op) {
   return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
 }
 
+/* Every op the CPU runs: kind, union member, typed kernel, supports (NULL:
+ * every op of the kind). KILN_OP_ADAPTER (backend.h) turns each row into
+ * the table's run entry. */
+#define CPU_OPS(X)                                                                            \
+  X(KILN_OP_MATMUL, matmul, cpu_matmul, NULL)                                                 \
+  X(KILN_OP_SOFTMAX, softmax, cpu_softmax, NULL)                                              \
+  X(KILN_OP_RMS_NORM, rms_norm, cpu_rms_norm, NULL)                                           \
+  X(KILN_OP_LORA, lora, cpu_lora, cpu_lora_supports)                                          \
+  X(KILN_OP_ADD_RMS_NORM, add_rms_norm, cpu_add_rms_norm, NULL)                               \
+  X(KILN_OP_LAYER_NORM, layer_norm, cpu_layer_norm, NULL)                                     \
+  X(KILN_OP_UNARY, unary, cpu_unary, NULL)                                                    \
+  X(KILN_OP_BINARY, binary, cpu_binary, NULL)                                                 \
+  X(KILN_OP_ROPE, rope, cpu_rope, NULL)                                                       \
+  X(KILN_OP_EMBEDDING, embedding, cpu_embedding, NULL)                                        \
+  X(KILN_OP_ATTENTION, attention, kiln_cpu_attention, NULL)                                   \
+  X(KILN_OP_CUSTOM, custom, cpu_custom, NULL)
+
+CPU_OPS(KILN_OP_ADAPTER)
+
+static const kiln_op_impl cpu_ops[KILN_OP_COUNT] = {CPU_OPS(KILN_OP_ROW)};
+
 static const kiln_backend cpu_backend = {
     .name = "cpu",
     .device = KILN_DEVICE_CPU,
@@ -166,21 +187,9 @@ static const kiln_backend cpu_backend = {
     .free = cpu_free,
     .upload = cpu_copy,
     .download = cpu_copy,
-    .matmul = cpu_matmul,
-    .softmax = cpu_softmax,
-    .rms_norm = cpu_rms_norm,
-    /* graph_* stay NULL: the core records and replays op lists itself. */
-    .softmax_masked = cpu_softmax,
-    .lora = cpu_lora,
-    .add_rms_norm = cpu_add_rms_norm,
-    .layer_norm = cpu_layer_norm,
-    .unary = cpu_unary,
-    .binary = cpu_binary,
-    .rope = cpu_rope,
-    .embedding = cpu_embedding,
-    .custom = cpu_custom,
-    .attention = kiln_cpu_attention,
-    /* stream stays NULL: CPU ops run on the calling thread. */
+    /* graph_* stay NULL: the core records and replays op lists itself.
+     * stream stays NULL: CPU ops run on the calling thread. */
+    .ops = cpu_ops,
 };
 
 const kiln_backend *kiln_backend_cpu(void) { return &cpu_backend; }

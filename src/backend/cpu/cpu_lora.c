@@ -46,7 +46,7 @@ typedef struct lora_scratch {
 } lora_scratch;
 
 static kiln_status carve(cpu_state *s, const kiln_lora_op *op, bool few, lora_scratch *sc) {
-  const bool wide = op->dtype != KILN_F32, tiles = wide && !few;
+  const bool wide = !cpu_in_place(op->dtype), tiles = wide && !few;
   const size_t sizes[7] = {
       (size_t)(op->rows * op->rank),
       (size_t)op->n,
@@ -79,7 +79,7 @@ static const float *whole_f32(const kiln_lora_op *op, const kiln_tensor *t, floa
  * out's columns when acc is a separate f32 tile. */
 static void chunk(const kiln_lora_op *op, const lora_scratch *sc, const float *x,
                   const float *b, const float *bias, int64_t j0, int64_t nj) {
-  const bool wide = op->dtype != KILN_F32;
+  const bool wide = !cpu_in_place(op->dtype);
   const float *w = (const float *)op->w->data + j0 * op->in;
   if (wide) {
     cpu_widen(op->dtype, (const uint16_t *)op->w->data + j0 * op->in, sc->w,
@@ -103,12 +103,12 @@ static void few_rows(const cpu_state *s, const kiln_lora_op *op, const lora_scra
                      const float *x, const float *bias) {
   const kiln_dtype dt = op->dtype;
   const int64_t rows = op->rows, n = op->n, in = op->in, rank = op->rank;
-  float *acc = dt != KILN_F32 ? sc->acc : op->out->data;
+  float *acc = !cpu_in_place(dt) ? sc->acc : op->out->data;
   cpu_gemv_nt(s, dt, rows, rank, in, op->scale, x, in, op->a->data, in, sc->t, rank);
   fill_rows(acc, rows, n, n, bias);
   cpu_gemv_nt(s, dt, rows, n, in, 1.0f, x, in, op->w->data, in, acc, n);
   cpu_gemv_nt(s, dt, rows, n, rank, 1.0f, sc->t, rank, op->b->data, rank, acc, n);
-  if (dt != KILN_F32)
+  if (!cpu_in_place(dt))
     cpu_narrow(dt, acc, op->out->data, (size_t)(rows * n));
 }
 
@@ -131,8 +131,18 @@ kiln_status cpu_lora(void *state, const kiln_lora_op *op) {
   }
   const float *a = whole_f32(op, op->a, sc.a), *b = whole_f32(op, op->b, sc.b);
   gemm_nt(op->rows, op->rank, op->in, op->scale, x, a, sc.t, op->rank);
-  const int64_t step = op->dtype == KILN_F32 ? op->n : CHUNK;
+  const int64_t step = cpu_in_place(op->dtype) ? op->n : CHUNK;
   for (int64_t j0 = 0; j0 < op->n; j0 += step)
     chunk(op, &sc, x, b, bias, j0, op->n - j0 < step ? op->n - j0 : step);
   return KILN_OK;
+}
+
+/* The fused path widens a and b whole and keeps t = x a^T in scratch, so
+ * its scratch grows with the rank; past this rank the three GEMMs of the
+ * composite are as fast, and src/ops/ runs them instead. */
+#define FUSED_MAX_RANK 256
+
+bool cpu_lora_supports(void *state, const kiln_op *op) {
+  (void)state;
+  return op->u.lora.rank <= FUSED_MAX_RANK;
 }

@@ -44,7 +44,9 @@ static void sgemm(const kiln_matmul_op *op, int64_t rows, const float *a, const 
 
 static kiln_status matmul_f32(const kiln_matmul_op *op) {
   const int64_t m = op->m, n = op->n, k = op->k;
-  if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+  /* Rows of a as stored are split into BLAS calls of at most INT_MAX;
+   * a transposed a has m as its leading dimension, which cannot be. */
+  if ((op->transpose_a && m > INT_MAX) || n > INT_MAX || k > INT_MAX)
     return kiln_fail(KILN_ERR_UNSUPPORTED,
                      "kiln_matmul: m %lld, n %lld, k %lld: the CPU's BLAS takes dimensions up "
                      "to %d",
@@ -59,13 +61,14 @@ static kiln_status matmul_f32(const kiln_matmul_op *op) {
   }
   if (k == 0)
     return KILN_OK;
-  if (cpu_matmul_rows_merge(op) && op->batch * m <= INT_MAX) {
-    sgemm(op, op->batch * m, a, b, beta, out);
-    return KILN_OK;
-  }
-  const int64_t b_stride = op->b_batched ? k * n : 0;
+  /* src/ops/ has folded what batches it could into m (kiln_matmul_op). */
+  const int64_t chunk = op->transpose_a ? m : INT_MAX;
   for (int64_t i = 0; i < op->batch; i++)
-    sgemm(op, m, a + i * m * k, b + i * b_stride, beta, out + i * m * n);
+    for (int64_t r = 0; r < m; r += chunk) {
+      const int64_t rows = m - r < chunk ? m - r : chunk;
+      sgemm(op, rows, a + i * op->stride_a + r * k, b + i * op->stride_b, beta,
+            out + i * op->stride_c + r * n);
+    }
   return KILN_OK;
 }
 

@@ -123,8 +123,8 @@ static void gemv_rows(const cpu_state *s, const kiln_matmul_op *op, const operan
 
 kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
   const int64_t m = op->m, n = op->n, k = op->k;
-  const bool merge = cpu_matmul_rows_merge(op);
-  const int64_t batches = merge ? 1 : op->batch, rows = merge ? op->batch * m : m;
+  /* src/ops/ has folded what batches it could into m (kiln_matmul_op). */
+  const int64_t batches = op->batch, rows = m;
   const bool few = rows <= CPU_GEMV_MAX_ROWS && !op->transpose_a && op->transpose_b;
   const int64_t mt = min64(rows, TILE_M), nt = few ? n : min64(n, TILE_N);
   const int64_t kt = few ? k : min64(k, TILE_K), bt = few ? 0 : kt * nt;
@@ -135,13 +135,12 @@ kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
   const uint16_t *a_data = op->a->data, *b_data = op->b->data;
   uint16_t *out = op->out->data;
   for (int64_t i = 0; i < batches; i++) {
-    const operand a = {a_data + i * m * k, op->transpose_a ? m : k, op->transpose_a};
-    const operand b = {b_data + (op->b_batched ? i * k * n : 0), op->transpose_b ? k : n,
-                       op->transpose_b};
+    const operand a = {a_data + i * op->stride_a, op->transpose_a ? m : k, op->transpose_a};
+    const operand b = {b_data + i * op->stride_b, op->transpose_b ? k : n, op->transpose_b};
     if (few)
-      gemv_rows(s, op, &a, &b, rows, out + i * m * n, &t);
+      gemv_rows(s, op, &a, &b, rows, out + i * op->stride_c, &t);
     else
-      gemm_tiles(op, &a, &b, rows, out + i * m * n, &t);
+      gemm_tiles(op, &a, &b, rows, out + i * op->stride_c, &t);
   }
   return KILN_OK;
 }

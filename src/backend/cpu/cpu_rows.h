@@ -151,7 +151,7 @@ static void softmax_row(const kiln_softmax_op *op, int64_t r, float *z) {
     }
     v = z;
     scale = 1.0f; /* (z - max) * 1 is z - max exactly */
-  } else if (dtype != KILN_F32) {
+  } else if (!cpu_in_place(dtype)) {
     cpu_widen(dtype, x, z, (size_t)len);
     v = z;
   }
@@ -161,11 +161,11 @@ static void softmax_row(const kiln_softmax_op *op, int64_t r, float *z) {
     memset(out, 0, (size_t)op->cols * esize);
     return;
   }
-  float *e = dtype == KILN_F32 ? out : z;
+  float *e = cpu_in_place(dtype) ? out : z;
   const float inv = (float)(1.0 / exp_sum(v, e, len, scale, max));
   for (int64_t j = 0; j < len; j++)
     e[j] *= inv;
-  if (dtype != KILN_F32)
+  if (!cpu_in_place(dtype))
     cpu_narrow(dtype, e, out, (size_t)len);
   if (isnan(inv)) { /* a NaN logit: the whole row is NaN, masked tail too */
     for (int64_t j = len; j < op->cols; j++)

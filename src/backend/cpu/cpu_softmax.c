@@ -20,7 +20,7 @@ kiln_status cpu_softmax(void *state, const kiln_softmax_op *op) {
    * thread, so each exponential is computed once. */
   float *scratch = NULL;
   const size_t stride = ((size_t)cols + ROW_ALIGN_FLOATS - 1) / ROW_ALIGN_FLOATS * ROW_ALIGN_FLOATS;
-  if (op->mask || op->dtype != KILN_F32) {
+  if (op->mask || !cpu_in_place(op->dtype)) {
     if (stride > SIZE_MAX / (size_t)threads)
       return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_softmax: rows of %lld floats per thread",
                        (long long)cols);

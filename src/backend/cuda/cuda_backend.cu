@@ -1,5 +1,5 @@
-/* The CUDA backend: its function table, context creation and teardown,
- * device memory, transfers, sync and the device description. */
+/* The CUDA backend's context creation and teardown, device memory,
+ * transfers, sync and the device description (its table: cuda_table.cu). */
 #include "cuda_backend.h"
 
 #include <stdint.h>
@@ -11,7 +11,7 @@
  * older GPUs do with less. */
 static size_t workspace_bytes(int cc_major) { return (size_t)(cc_major >= 9 ? 32 : 4) << 20; }
 
-static int device_count(void) {
+int kiln_cuda_device_count(void) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     (void)cudaGetLastError(); /* no driver or no GPU: not an error here */
@@ -100,7 +100,7 @@ static int matmul_route_from_env(void) {
   return 0;
 }
 
-static kiln_status create(int index, void **state) {
+kiln_status kiln_cuda_create(int index, void **state) {
   const char *fn = "kiln_context_create";
   *state = NULL;
   int count = 0;
@@ -125,15 +125,15 @@ static kiln_status create(int index, void **state) {
   return KILN_OK;
 }
 
-static void destroy(void *state) {
+void kiln_cuda_destroy(void *state) {
   kiln_cuda *st = (kiln_cuda *)state;
   (void)kiln_cuda_enter(st, "kiln_context_destroy");
   release(st);
 }
 
-static const char *describe(void *state) { return ((kiln_cuda *)state)->description; }
+const char *kiln_cuda_describe(void *state) { return ((kiln_cuda *)state)->description; }
 
-static kiln_status sync(void *state) {
+kiln_status kiln_cuda_sync(void *state) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_sync"));
   /* Errors of earlier asynchronous ops surface here, bad embedding ids too. */
@@ -142,12 +142,12 @@ static kiln_status sync(void *state) {
   return kiln_cuda_check_embedding(st);
 }
 
-static kiln_status set_tf32(void *state, bool allow) {
+kiln_status kiln_cuda_set_tf32(void *state, bool allow) {
   ((kiln_cuda *)state)->tf32 = allow;
   return KILN_OK;
 }
 
-static kiln_status alloc(void *state, size_t nbytes, void **ptr) {
+kiln_status kiln_cuda_alloc(void *state, size_t nbytes, void **ptr) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_tensor_create";
   *ptr = NULL;
@@ -187,7 +187,7 @@ void kiln_cuda_release_deferred(kiln_cuda *st) {
   (void)cudaGetLastError();
 }
 
-static void free_memory(void *state, void *ptr) {
+void kiln_cuda_free(void *state, void *ptr) {
   kiln_cuda *st = (kiln_cuda *)state;
   if (!ptr)
     return;
@@ -203,7 +203,7 @@ static void free_memory(void *state, void *ptr) {
     (void)cudaGetLastError();
 }
 
-static kiln_status upload(void *state, void *dst, const void *src, size_t nbytes) {
+kiln_status kiln_cuda_upload(void *state, void *dst, const void *src, size_t nbytes) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_tensor_write";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -215,7 +215,7 @@ static kiln_status upload(void *state, void *dst, const void *src, size_t nbytes
   return kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize");
 }
 
-static kiln_status download(void *state, void *dst, const void *src, size_t nbytes) {
+kiln_status kiln_cuda_download(void *state, void *dst, const void *src, size_t nbytes) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_tensor_read";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -227,9 +227,9 @@ static kiln_status download(void *state, void *dst, const void *src, size_t nbyt
   return kiln_cuda_check_embedding(st);
 }
 
-static void *stream_of(void *state) { return ((kiln_cuda *)state)->stream; }
+void *kiln_cuda_stream(void *state) { return ((kiln_cuda *)state)->stream; }
 
-static kiln_status custom(void *state, const kiln_custom_op_args *op) {
+kiln_status kiln_cuda_custom(void *state, const kiln_custom_op_args *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_custom_op"));
   /* The function enqueues on our stream, so its work is ordered with ours
@@ -239,44 +239,3 @@ static kiln_status custom(void *state, const kiln_custom_op_args *op) {
     return s;
   return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
 }
-
-/* Members left out stay NULL: the core runs the composite of basic ops or
- * answers KILN_ERR_UNSUPPORTED for them. */
-static kiln_backend make_table(void) {
-  kiln_backend b = {};
-  b.name = "cuda";
-  b.device = KILN_DEVICE_CUDA;
-  b.device_count = device_count;
-  b.create = create;
-  b.destroy = destroy;
-  b.describe = describe;
-  b.sync = sync;
-  b.set_tf32 = set_tf32;
-  b.alloc = alloc;
-  b.free = free_memory;
-  b.upload = upload;
-  b.download = download;
-  b.matmul = kiln_cuda_matmul;
-  b.softmax = kiln_cuda_softmax;
-  b.rms_norm = kiln_cuda_rms_norm;
-  b.graph_begin = kiln_cuda_graph_begin;
-  b.graph_end = kiln_cuda_graph_end;
-  b.graph_run = kiln_cuda_graph_run;
-  b.graph_destroy = kiln_cuda_graph_destroy;
-  b.softmax_masked = kiln_cuda_softmax_masked;
-  b.add_rms_norm = kiln_cuda_add_rms_norm;
-  b.layer_norm = kiln_cuda_layer_norm;
-  b.unary = kiln_cuda_unary;
-  b.binary = kiln_cuda_binary;
-  b.rope = kiln_cuda_rope;
-  b.lora = kiln_cuda_lora;
-  b.lora_fits = kiln_cuda_lora_fits;
-  b.embedding = kiln_cuda_embedding;
-  b.custom = custom;
-  b.stream = stream_of;
-  return b;
-}
-
-static const kiln_backend cuda_backend = make_table();
-
-extern "C" const kiln_backend *kiln_backend_cuda(void) { return &cuda_backend; }

@@ -52,6 +52,21 @@ static inline kiln_status kiln_cuda_enter(const kiln_cuda *st, const char *fn) {
 /* Releases the frees deferred during a capture (cuda_backend.cu). */
 void kiln_cuda_release_deferred(kiln_cuda *st);
 
+/* The backend table's infrastructure entries (cuda_backend.cu); see
+ * kiln_backend in backend.h for each one's contract. */
+int kiln_cuda_device_count(void);
+kiln_status kiln_cuda_create(int index, void **state);
+void kiln_cuda_destroy(void *state);
+const char *kiln_cuda_describe(void *state);
+kiln_status kiln_cuda_sync(void *state);
+kiln_status kiln_cuda_set_tf32(void *state, bool allow);
+kiln_status kiln_cuda_alloc(void *state, size_t nbytes, void **ptr);
+void kiln_cuda_free(void *state, void *ptr);
+kiln_status kiln_cuda_upload(void *state, void *dst, const void *src, size_t nbytes);
+kiln_status kiln_cuda_download(void *state, void *dst, const void *src, size_t nbytes);
+void *kiln_cuda_stream(void *state);
+kiln_status kiln_cuda_custom(void *state, const kiln_custom_op_args *op);
+
 /* Ops (cuda_matmul.cu, cuda_softmax.cu, cuda_rms_norm.cu). */
 kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op);
 kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op);
@@ -60,15 +75,14 @@ kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op);
 /* The transformer set (cuda_softmax.cu, cuda_elementwise.cu,
  * cuda_layer_norm.cu, cuda_add_rms_norm.cu, cuda_rope.cu, cuda_embedding.cu,
  * cuda_lora.cu). */
-kiln_status kiln_cuda_softmax_masked(void *state, const kiln_softmax_op *op);
 kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op);
 kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op);
 kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op);
 kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
 kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op);
 kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
-/* The fused LoRA (cuda_lora.cu), for the shapes kiln_cuda_lora_fits takes. */
-bool kiln_cuda_lora_fits(void *state, const kiln_lora_op *op);
+/* The fused LoRA (cuda_lora.cu), for the ops kiln_cuda_lora_supports takes. */
+bool kiln_cuda_lora_supports(void *state, const kiln_op *op);
 kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op);
 /* Turns a bad id seen by an embedding kernel since the last check into
  * KILN_ERR_INVALID_ARGUMENT and clears it; call after the stream is idle. */

@@ -166,6 +166,29 @@ static cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t sm
   return cudaLaunchKernelExC(&config, (const void *)kernel, ptrs);
 }
 
+/* The CUDA side of the dtype table (src/core/dtype.c): each kiln_dtype's
+ * cudaDataType, in enum order. The assertions refuse a kiln_dtype without
+ * its row, so a new dtype cannot reach cuBLASLt as another one. */
+struct cuda_dtype_row {
+  kiln_dtype dtype;
+  cudaDataType_t type;
+};
+static constexpr cuda_dtype_row cuda_dtypes[] = {
+    {KILN_F32, CUDA_R_32F},
+    {KILN_F16, CUDA_R_16F},
+    {KILN_BF16, CUDA_R_16BF},
+    {KILN_I32, CUDA_R_32I},
+};
+static_assert(sizeof cuda_dtypes / sizeof cuda_dtypes[0] == KILN_DTYPE_COUNT,
+              "every kiln_dtype needs its row in cuda_dtypes");
+constexpr bool cuda_dtypes_in_order() {
+  for (int i = 0; i < KILN_DTYPE_COUNT; i++)
+    if (cuda_dtypes[i].dtype != i)
+      return false;
+  return true;
+}
+static_assert(cuda_dtypes_in_order(), "cuda_dtypes rows must follow kiln_dtype's order");
+
 /* Calls f with a value of the CUDA element type of a float dtype, for
  * dispatch by dtype; other dtypes never reach a kernel (validation). */
 template <class F> static cudaError_t with_dtype(kiln_dtype dtype, F &&f) {

@@ -1,6 +1,7 @@
 /*
- * One matmul as kiln's own GEMM kernels and the cuBLASLt path both see it,
- * after the batch has been folded into m where that is possible:
+ * One matmul as kiln's own GEMM kernels and the cuBLASLt path both see it:
+ * kiln_matmul_op's fields as raw pointers (the batch already folded into m
+ * by src/ops/ where that is possible):
  *
  *   c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i] + bias,  i < batch
  *

@@ -3,7 +3,7 @@
  * (cuda_gemm_thin.cu) wherever that kernel would win the base product
  * x w^T on its own. Elsewhere the base GEMM is cuBLASLt's, it dominates,
  * and two more launches cost little: src/ops/ runs the composite there,
- * told so by kiln_cuda_lora_fits.
+ * told so by kiln_cuda_lora_supports, the ops table's supports for it.
  */
 #include "cuda_backend.h"
 #include "cuda_gemm.h"
@@ -33,8 +33,9 @@ static kiln_cuda_lora_gemm lora_of(const kiln_lora_op *op) {
  * (bf16). */
 static const int64_t FUSED_MAX_W = (int64_t)1 << 23; /* elements of w */
 
-bool kiln_cuda_lora_fits(void *state, const kiln_lora_op *op) {
+bool kiln_cuda_lora_supports(void *state, const kiln_op *whole) {
   const kiln_cuda *st = (const kiln_cuda *)state;
+  const kiln_lora_op *op = &whole->u.lora;
   const kiln_cuda_lora_gemm l = lora_of(op);
   const bool tensor_cores = op->dtype != KILN_F32 || st->tf32;
   return op->n * op->in < FUSED_MAX_W &&

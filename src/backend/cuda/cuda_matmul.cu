@@ -69,6 +69,8 @@ static route choose_route(const kiln_cuda *st, const kiln_cuda_gemm *g) {
 
 /* --------------------------------------------------------- the problem */
 
+/* The op's fields as raw device pointers; src/ops/ has already folded the
+ * batch into m where it can (kiln_matmul_op). */
 static kiln_cuda_gemm gemm_of(const kiln_matmul_op *op) {
   kiln_cuda_gemm g;
   g.dtype = op->dtype;
@@ -82,31 +84,17 @@ static kiln_cuda_gemm gemm_of(const kiln_matmul_op *op) {
   g.b = op->b->data;
   g.bias = op->bias ? op->bias->data : NULL;
   g.c = op->out->data;
-  g.stride_a = op->m * op->k;
-  g.stride_b = op->b_batched ? op->k * op->n : 0;
-  g.stride_c = op->m * op->n;
+  g.stride_a = op->stride_a;
+  g.stride_b = op->stride_b;
+  g.stride_c = op->stride_c;
   g.alpha = op->alpha;
   g.beta = op->beta;
-  /* One b for every batch and a's rows contiguous across batches: the
-   * batch is just more rows of one product. */
-  if (!op->b_batched && !op->transpose_a) {
-    g.m *= g.batch;
-    g.batch = 1;
-    g.stride_a = g.stride_c = 0;
-  }
   return g;
 }
 
 /* ------------------------------------------------------------ cuBLASLt */
 
-/* Validation lets only the float dtypes reach a matmul. */
-static cudaDataType_t cuda_type(kiln_dtype dtype) {
-  switch (dtype) {
-  case KILN_F16: return CUDA_R_16F;
-  case KILN_BF16: return CUDA_R_16BF;
-  default: return CUDA_R_32F;
-  }
-}
+static cudaDataType_t cuda_type(kiln_dtype dtype) { return kiln_dev::cuda_dtypes[dtype].type; }
 
 static kiln_cuda_plan_key key_of(const kiln_cuda *st, const kiln_cuda_gemm *g) {
   kiln_cuda_plan_key key;

@@ -226,7 +226,7 @@ template <bool MASK> struct softmax_kernels : row_kernels {
   template <class T> static auto wide_kernel() { return softmax_wide_kernel<T>; }
 };
 
-/* Both entry points: the op's fields, and the mask where there is one. */
+/* The op's fields, and the mask where there is one. */
 kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
   const char *fn = "kiln_softmax";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -253,9 +253,5 @@ kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
 } // namespace
 
 kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
-  return run_softmax((kiln_cuda *)state, op);
-}
-
-kiln_status kiln_cuda_softmax_masked(void *state, const kiln_softmax_op *op) {
   return run_softmax((kiln_cuda *)state, op);
 }
