@@ -232,9 +232,9 @@ kiln_status kiln_attention_composite(kiln_context *ctx, const kiln_attention_op 
                      "reads the lengths and builds its gathers on the host, so it cannot be "
                      "captured in a graph; capture the fused op (kiln_context_use_fused(ctx, 1))",
                      fn);
-  const kiln_backend *be = ctx->backend;
-  KILN_TRY(kiln_check_backend_has(fn, ctx, be->embedding && be->matmul && be->softmax &&
-                                               (!op->mask || be->softmax_masked)));
+  KILN_TRY(kiln_check_backend_has(fn, ctx, kiln_backend_has(ctx, KILN_OP_EMBEDDING) &&
+                                               kiln_backend_has(ctx, KILN_OP_MATMUL) &&
+                                               kiln_backend_has(ctx, KILN_OP_SOFTMAX)));
   /* The gathers index rows with i32 ids (the embedding op's). */
   const kiln_tensor *tables[] = {op->q, op->k, op->v, op->out, op->mask};
   for (int i = 0; i < 5; i++)

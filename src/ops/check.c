@@ -93,9 +93,17 @@ bool kiln_backend_runs(const kiln_context *ctx, const kiln_op *op) {
   return impl->run && (!impl->supports || impl->supports(ctx->state, op));
 }
 
-kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op) {
-  if (kiln_backend_runs(ctx, op))
+bool kiln_backend_has(const kiln_context *ctx, kiln_op_kind kind) {
+  return ctx->backend->ops[kind].run != NULL;
+}
+
+kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present) {
+  if (present)
     return KILN_OK;
   return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for this op yet", fn,
                    ctx->backend->name);
+}
+
+kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op) {
+  return kiln_check_backend_has(fn, ctx, kiln_backend_runs(ctx, op));
 }

@@ -39,6 +39,11 @@ kiln_status kiln_check_vector(const char *fn, const char *name, const kiln_tenso
  * that kernel's supports (if any) takes this op. The one place the
  * fused-or-composite choice is asked. */
 bool kiln_backend_runs(const kiln_context *ctx, const kiln_op *op);
+/* Whether ctx's backend has a kernel for kind at all (a composite built of
+ * several kinds asks before its first step). */
+bool kiln_backend_has(const kiln_context *ctx, kiln_op_kind kind);
+/* present, or KILN_ERR_UNSUPPORTED naming fn and the backend. */
+kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present);
 /* kiln_backend_runs, or KILN_ERR_UNSUPPORTED naming fn and the backend. */
 kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op);
 /* Fills in op's batch folding and strides from its batch, m, n, k and
