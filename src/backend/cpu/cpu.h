@@ -34,7 +34,7 @@
 /* Fused attention tiles (cpu_attention_tile.h): at most CPU_ATTN_ROWS query
  * rows (heads of one kv group times queries) against key blocks of
  * CPU_ATTN_KEYS, so a tile's work area stays in L2 for D up to 256. */
-#define CPU_ATTN_ROWS 32
+#define CPU_ATTN_ROWS 64
 #define CPU_ATTN_KEYS 64
 
 /* One tile: heads h0 .. h0 + nh - 1 (all reading kv head g) times queries

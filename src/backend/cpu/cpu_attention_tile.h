@@ -20,33 +20,86 @@ static void attn_limit(float *s, int64_t n, int64_t j0, int64_t limit) {
     s[j] = -INFINITY;
 }
 
-/* s[r][0..n) = qs[r] . kt[:, j] for the tile's rows: the K block is stored
- * transposed (kt[p * CPU_ATTN_KEYS + j]), so each product is a vector
- * multiply-add over keys, with n <= CPU_ATTN_KEYS accumulators per row. */
+/* Eight floats as one value (GCC and clang vector extensions): an AVX
+ * register in the AVX2 build, two SSE registers in the baseline. aligned(4)
+ * makes loads and stores through it unaligned ones. No FMA: the same bits
+ * from both builds, as in the row kernels. */
+typedef float attn_v8 __attribute__((vector_size(32), aligned(4)));
+
+/* s[r][j] = qs[r] . kt[:, j] for the tile's rows and CPU_ATTN_KEYS keys:
+ * the K block is stored transposed (kt[p * CPU_ATTN_KEYS + j]), so each
+ * step is a vector multiply-add over keys. Two rows at a time share every
+ * load of kt, and their 2 x 32 sums stay in eight registers over all of D. */
 static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t d, float *s) {
-  for (int64_t r = 0; r < rows; r++) {
-    float acc[CPU_ATTN_KEYS] = {0};
-    const float *q = qs + r * d;
-    for (int64_t p = 0; p < d; p++) {
-      const float qv = q[p];
-      const float *k = kt + p * CPU_ATTN_KEYS;
-      for (int j = 0; j < CPU_ATTN_KEYS; j++)
-        acc[j] += qv * k[j];
+  for (int64_t r = 0; r < rows; r += 2) {
+    const bool pair = r + 1 < rows;
+    const float *q0 = qs + r * d, *q1 = pair ? q0 + d : q0;
+    for (int j0 = 0; j0 < CPU_ATTN_KEYS; j0 += 32) {
+      attn_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+      for (int64_t p = 0; p < d; p++) {
+        const attn_v8 *k = (const attn_v8 *)(kt + p * CPU_ATTN_KEYS + j0);
+        const float x = q0[p], y = q1[p]; /* vector * scalar: broadcast */
+        const attn_v8 k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
+        a0 += x * k0, a1 += x * k1, a2 += x * k2, a3 += x * k3;
+        b0 += y * k0, b1 += y * k1, b2 += y * k2, b3 += y * k3;
+      }
+      attn_v8 *o = (attn_v8 *)(s + r * CPU_ATTN_KEYS + j0);
+      o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
+      if (pair) {
+        o = (attn_v8 *)(s + (r + 1) * CPU_ATTN_KEYS + j0);
+        o[0] = b0, o[1] = b1, o[2] = b2, o[3] = b3;
+      }
     }
-    memcpy(s + r * CPU_ATTN_KEYS, acc, sizeof acc);
   }
 }
 
-/* acc[0..d) += sum_j p[j] v[j][0..d) for j < n. */
-static void attn_accumulate(float *restrict acc, const float *restrict p,
-                            const float *const *v, int64_t n, int64_t d) {
-  for (int64_t j = 0; j < n; j++) {
-    const float pj = p[j];
-    const float *vj = v[j];
-    if (pj == 0.0f)
-      continue; /* masked keys (and underflowed ones) add nothing */
-    for (int64_t c = 0; c < d; c++)
-      acc[c] += pj * vj[c];
+/* acc_r[0..d) += sum_j p_r[j] v[j][0..d) for j < n and the tile's rows
+ * (p_r: row r of the probabilities, CPU_ATTN_KEYS apart; acc rows d apart).
+ * Two rows share each load of v; 2 x 16 columns of acc stay in registers
+ * over all n keys; columns past the last multiple of 8 one at a time. */
+static void attn_accumulate(float *acc, const float *p, const float *const *v, int64_t rows,
+                            int64_t n, int64_t d) {
+  for (int64_t r = 0; r < rows; r += 2) {
+    const bool pair = r + 1 < rows;
+    float *acc0 = acc + r * d, *acc1 = pair ? acc0 + d : acc0;
+    const float *p0 = p + r * CPU_ATTN_KEYS, *p1 = pair ? p0 + CPU_ATTN_KEYS : p0;
+    int64_t c0 = 0;
+    for (; c0 + 16 <= d; c0 += 16) {
+      attn_v8 *o0 = (attn_v8 *)(acc0 + c0), *o1 = (attn_v8 *)(acc1 + c0);
+      attn_v8 a0 = o0[0], a1 = o0[1], b0 = o1[0], b1 = o1[1];
+      for (int64_t j = 0; j < n; j++) {
+        const attn_v8 *vj = (const attn_v8 *)(v[j] + c0);
+        const float x = p0[j], y = p1[j];
+        const attn_v8 v0 = vj[0], v1 = vj[1];
+        a0 += x * v0, a1 += x * v1;
+        b0 += y * v0, b1 += y * v1;
+      }
+      if (pair)
+        o1[0] = b0, o1[1] = b1;
+      o0[0] = a0, o0[1] = a1;
+    }
+    for (; c0 + 8 <= d; c0 += 8) {
+      attn_v8 *o0 = (attn_v8 *)(acc0 + c0), *o1 = (attn_v8 *)(acc1 + c0);
+      attn_v8 a0 = o0[0], b0 = o1[0];
+      for (int64_t j = 0; j < n; j++) {
+        const attn_v8 v0 = *(const attn_v8 *)(v[j] + c0);
+        a0 += p0[j] * v0;
+        b0 += p1[j] * v0;
+      }
+      if (pair)
+        o1[0] = b0;
+      o0[0] = a0;
+    }
+    for (; c0 < d; c0++) {
+      float a = acc0[c0], b = acc1[c0];
+      for (int64_t j = 0; j < n; j++) {
+        a += p0[j] * v[j][c0];
+        b += p1[j] * v[j][c0];
+      }
+      if (pair)
+        acc1[c0] = b;
+      acc0[c0] = a;
+    }
   }
 }
 
@@ -147,8 +200,10 @@ static void attention_tile(const cpu_attention_tile *t) {
       const float block_max = row_max(s, n);
       /* A NaN score makes the row NaN, as in the reference. */
       const float m_new = block_max > m[r] || isnan(block_max) ? block_max : m[r];
-      if (m_new == -INFINITY)
-        continue; /* nothing visible yet: all of this block is 0 */
+      if (m_new == -INFINITY) { /* nothing visible yet: all of this block is 0 */
+        memset(s, 0, (size_t)n * sizeof(float));
+        continue;
+      }
       /* e^(m - m_new): 0 for the first visible block (m = -inf), 1 when
        * the max has not grown. */
       const float corr = exp_nonpositive(m[r] - m_new);
@@ -161,8 +216,8 @@ static void attention_tile(const cpu_attention_tile *t) {
       for (int64_t j = 0; j < n; j++)
         s[j] = exp_nonpositive(s[j] - m_new);
       l[r] = l[r] * corr + block_sum(s, (size_t)n);
-      attn_accumulate(acc, s, vrow, n, d);
     }
+    attn_accumulate(w.acc, w.s, vrow, rows, n, d);
   }
 
   for (int64_t r = 0; r < rows; r++) {
