@@ -53,5 +53,9 @@ kiln_dtype case_role_dtype(const bench_case *c, int role);
 bool case_is_gemm(const bench_case *c); /* rated in GFLOP/s rather than GB/s */
 double case_bytes(const bench_case *c); /* every input read and output written once */
 double case_flops(const bench_case *c); /* 0 for a bandwidth op */
+/* Tokens of sequence b of an attention case: S, or for attention_varlen
+ * minlen + (7919 b + 13) mod (S - minlen + 1) (bench/torch_cases.py has the
+ * same formula). */
+int64_t case_seq_len(const bench_case *c, int64_t b);
 
 #endif

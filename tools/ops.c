@@ -10,6 +10,9 @@ const param_spec param_specs[PARAM_COUNT] = {
     [P_RANK] = {"rank", KIND_COUNT, 0},        /* lora_linear */
     [P_TANH] = {"tanh", KIND_FLAG, 0},         /* gelu: the tanh approximation */
     [P_BASE] = {"base", KIND_POSITIVE, 10000}, /* rope */
+    [P_SK] = {"sk", KIND_COUNT, 0},            /* attention: 0 (not given) = S */
+    [P_HKV] = {"hkv", KIND_COUNT, 0},          /* attention: 0 (not given) = H */
+    [P_MINLEN] = {"minlen", KIND_COUNT, 1},    /* attention_varlen */
 };
 
 static kiln_status run_matmul(kiln_context *ctx, const bench_case *c, kiln_tensor *const *t) {
@@ -63,6 +66,22 @@ static kiln_status run_embedding(kiln_context *ctx, const bench_case *c, kiln_te
   return kiln_embedding(ctx, t[0], t[1], t[2]);
 }
 
+/* q [B, S, H, D], k and v [B, Sk, Hkv, D] (kiln.h's padded layout); the
+ * scale is the default 1/sqrt(D). */
+static kiln_status run_attention(kiln_context *ctx, const bench_case *c, kiln_tensor *const *t) {
+  kiln_attention_params p = {.causal = (int)c->param[P_CAUSAL]};
+  return kiln_attention(ctx, t[0], t[1], t[2], t[3], &p);
+}
+
+/* q, k, v, out [T, H(kv), D] over B self-attention sequences of
+ * case_seq_len tokens; t[4] their offsets. */
+static kiln_status run_attention_varlen(kiln_context *ctx, const bench_case *c,
+                                        kiln_tensor *const *t) {
+  kiln_attention_params p = {.causal = (int)c->param[P_CAUSAL], .cu_seqlens_q = t[4],
+                             .max_seqlen_q = c->shape[1], .max_seqlen_k = c->shape[1]};
+  return kiln_attention(ctx, t[0], t[1], t[2], t[3], &p);
+}
+
 #define X {"x", "*", FILL_DATA, NULL, NULL}
 #define OUT {"out", "*", FILL_DATA, NULL, NULL}
 #define GAIN(name) {name, "L", FILL_GAIN, NULL, NULL}
@@ -106,4 +125,29 @@ const op_spec op_specs[BENCH_OP_COUNT] = {
                           {"ids", "2", FILL_IDS, NULL, NULL},
                           {"out", "21", FILL_DATA, NULL, NULL}},
                          {NULL}, run_embedding},
+    [BENCH_ATTENTION] = {"attention", 4, 4, "B,S,H,D (q [B,S,H,D]; sk=, hkv= for k and v)",
+                         PARAM_BIT(P_CAUSAL) | PARAM_BIT(P_SK) | PARAM_BIT(P_HKV), 0,
+                         {{"q", "0123", FILL_DATA, NULL, NULL},
+                          {"k", "0kh3", FILL_DATA, NULL, NULL},
+                          {"v", "0kh3", FILL_DATA, NULL, NULL},
+                          {"out", "0123", FILL_DATA, NULL, NULL}},
+                         {"P23", "P23"}, run_attention},
+    [BENCH_ATTENTION_VARLEN] = {"attention_varlen", 4, 4,
+                                "B,S,H,D (B sequences of minlen..S tokens, q [T,H,D])",
+                                PARAM_BIT(P_CAUSAL) | PARAM_BIT(P_HKV) | PARAM_BIT(P_MINLEN), 0,
+                                {{"q", "T23", FILL_DATA, NULL, NULL},
+                                 {"k", "Th3", FILL_DATA, NULL, NULL},
+                                 {"v", "Th3", FILL_DATA, NULL, NULL},
+                                 {"out", "T23", FILL_DATA, NULL, NULL},
+                                 {"cu_seqlens", "+", FILL_CU, NULL, NULL}},
+                                {"P23", "P23"}, run_attention_varlen},
+    /* decode: rated by the bytes moved (the KV cache read), not flops */
+    [BENCH_ATTENTION_DECODE] = {"attention_decode", 4, 4,
+                                "B,S,H,D (q [B,S,H,D], S small; sk=, hkv= for the cache)",
+                                PARAM_BIT(P_CAUSAL) | PARAM_BIT(P_SK) | PARAM_BIT(P_HKV), 0,
+                                {{"q", "0123", FILL_DATA, NULL, NULL},
+                                 {"k", "0kh3", FILL_DATA, NULL, NULL},
+                                 {"v", "0kh3", FILL_DATA, NULL, NULL},
+                                 {"out", "0123", FILL_DATA, NULL, NULL}},
+                                {NULL}, run_attention},
 };

@@ -9,11 +9,16 @@
 typedef enum bench_op {
   BENCH_MATMUL, BENCH_SOFTMAX, BENCH_RMS_NORM, BENCH_LORA_LINEAR, BENCH_ADD_RMS_NORM,
   BENCH_LAYER_NORM, BENCH_GELU, BENCH_SILU, BENCH_SWIGLU, BENCH_ROPE, BENCH_EMBEDDING,
+  BENCH_ATTENTION, BENCH_ATTENTION_VARLEN, BENCH_ATTENTION_DECODE,
   BENCH_OP_COUNT
 } bench_op;
 
 /* A case's parameters, by key: see param_specs in ops.c. */
-typedef enum param_id { P_CAUSAL, P_SCALE, P_TB, P_EPS, P_RANK, P_TANH, P_BASE, PARAM_COUNT } param_id;
+typedef enum param_id {
+  P_CAUSAL, P_SCALE, P_TB, P_EPS, P_RANK, P_TANH, P_BASE,
+  P_SK, P_HKV, P_MINLEN, /* attention: keys, key/value heads, shortest varlen sequence */
+  PARAM_COUNT
+} param_id;
 #define PARAM_BIT(p) (1u << (p))
 
 typedef enum param_kind {
@@ -31,11 +36,15 @@ typedef struct param_spec {
 typedef enum fill_kind {
   FILL_DATA, /* uniform in [-2, 2): activations, weights */
   FILL_GAIN, /* uniform in [0.5, 1.5): a norm's weight, never near 0 */
-  FILL_IDS   /* i32 uniform in [0, shape[0]): token ids (embedding) */
+  FILL_IDS,  /* i32 uniform in [0, shape[0]): token ids (embedding) */
+  FILL_CU    /* i32 [B + 1]: the varlen offsets of case_seq_len (attention_varlen) */
 } fill_kind;
 
 /* A role's dims, one character each: '0'..'3' the case's shape[i], 'L' its
- * last dim, 'r' the rank parameter, '*' the whole case shape. */
+ * last dim, 'r' the rank parameter, '*' the whole case shape; for attention
+ * (shape B,S,H,D) 'k' the key count Sk, 'h' the key/value heads, 'T' the
+ * query tokens of all sequences, '+' B + 1, 'P' the (query, key) pairs
+ * attended per head, summed over the sequences (halved or so when causal). */
 typedef struct role_spec {
   const char *name;
   const char *dims;

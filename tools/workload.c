@@ -39,12 +39,22 @@ static void *host_ids(size_t numel, int64_t rows, uint64_t seed) {
   return ids;
 }
 
+/* Offsets of the case's sequences, cu[0] = 0 (attention_varlen). */
+static void *host_offsets(const bench_case *c, size_t numel) {
+  int32_t *cu = malloc(numel * sizeof *cu);
+  for (size_t b = 0; cu && b < numel; b++)
+    cu[b] = b == 0 ? 0 : cu[b - 1] + (int32_t)case_seq_len(c, (int64_t)b - 1);
+  return cu;
+}
+
 /* Random host data for one role, in its dtype; NULL when out of memory. */
 static void *host_data(const bench_case *c, int role, size_t numel) {
   fill_kind fill = op_specs[c->op].roles[role].fill;
   uint64_t seed = 1234u + (uint64_t)role;
   if (fill == FILL_IDS)
     return host_ids(numel, c->shape[0], seed);
+  if (fill == FILL_CU)
+    return host_offsets(c, numel);
   float *f32 = malloc(numel * sizeof *f32);
   if (!f32)
     return NULL;

@@ -53,6 +53,34 @@ static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t 
   }
 }
 
+/* Tiles of at most this many rows compute their scores as dot products
+ * over D against K rows where they lie: no transposed copy of K. */
+#define ATTN_DOT_ROWS 4
+
+/* s[r][j] = qs[r] . k[j] for j < n and rows <= ATTN_DOT_ROWS: 8 columns at a
+ * time, each k load used by every row, the 8 lanes folded at the end. */
+static void attn_scores_dot(const float *qs, const float *const *k, int64_t rows, int64_t n,
+                            int64_t d, float *s) {
+  const int64_t d8 = d / 8 * 8;
+  for (int64_t j = 0; j < n; j++) {
+    attn_v8 acc[ATTN_DOT_ROWS] = {{0}};
+    const float *kj = k[j];
+    for (int64_t c = 0; c < d8; c += 8) {
+      const attn_v8 kv = *(const attn_v8 *)(kj + c);
+      for (int64_t r = 0; r < rows; r++)
+        acc[r] += *(const attn_v8 *)(qs + r * d + c) * kv;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+      float sum = 0.0f;
+      for (int l = 0; l < 8; l++)
+        sum += acc[r][l];
+      for (int64_t c = d8; c < d; c++)
+        sum += qs[r * d + c] * kj[c];
+      s[r * CPU_ATTN_KEYS + j] = sum;
+    }
+  }
+}
+
 /* acc_r[0..d) += sum_j p_r[j] v[j][0..d) for j < n and the tile's rows
  * (p_r: row r of the probabilities, CPU_ATTN_KEYS apart; acc rows d apart).
  * Two rows share each load of v; 2 x 16 columns of acc stay in registers
@@ -124,6 +152,21 @@ static attn_work attn_carve(float *w, int64_t d) {
   return a;
 }
 
+static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element);
+
+/* Asks for key row `row` of kv head g of K and V, a cache line at a time:
+ * rows of one head lie Hkv * D elements apart, usually a page or more, where
+ * the hardware prefetcher stops. */
+static void attn_prefetch(const kiln_attention_op *op, int64_t row, int64_t g) {
+  const size_t bytes = (size_t)op->d * kiln_dtype_size(op->dtype);
+  const char *k = attn_at(op->k, op->dtype, op->k_off + row * op->k_row + g * op->d);
+  const char *v = attn_at(op->v, op->dtype, op->v_off + row * op->v_row + g * op->d);
+  for (size_t b = 0; b < bytes; b += 64) {
+    __builtin_prefetch(k + b);
+    __builtin_prefetch(v + b);
+  }
+}
+
 static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element) {
   return (const char *)t->data + (size_t)element * kiln_dtype_size(dtype);
 }
@@ -156,25 +199,37 @@ static void attention_tile(const cpu_attention_tile *t) {
     keys = limit[r] > keys ? limit[r] : keys;
   }
 
-  const float *vrow[CPU_ATTN_KEYS];
+  const float *vrow[CPU_ATTN_KEYS], *krows[CPU_ATTN_KEYS];
+  /* Transposing a K block pays off only over many rows (decode has few). */
+  const bool transposed = rows > ATTN_DOT_ROWS;
   for (int64_t j0 = 0; j0 < keys; j0 += CPU_ATTN_KEYS) {
     const int64_t n = keys - j0 < CPU_ATTN_KEYS ? keys - j0 : CPU_ATTN_KEYS;
-    /* K block, transposed; unused key columns zero, so their scores are
-     * finite (they are masked below). V rows where they lie (f32) or
-     * widened. */
+    /* V rows where they lie (f32) or widened. K likewise for a few rows
+     * (dot products over D); for many, transposed, with unused key columns
+     * zero so their scores are finite (they are masked below). */
     for (int64_t j = 0; j < CPU_ATTN_KEYS; j++) {
       if (j >= n) {
-        for (int64_t c = 0; c < d; c++)
-          w.kt[c * CPU_ATTN_KEYS + j] = 0.0f;
+        if (transposed)
+          for (int64_t c = 0; c < d; c++)
+            w.kt[c * CPU_ATTN_KEYS + j] = 0.0f;
         continue;
       }
       const int64_t krow = t->seq.k_start + j0 + j;
       const void *ks = attn_at(op->k, dtype, op->k_off + krow * op->k_row + t->g * d);
-      const float *kv = dtype == KILN_F32 ? ks : w.row;
-      if (dtype != KILN_F32)
-        cpu_widen(dtype, ks, w.row, (size_t)d);
-      for (int64_t c = 0; c < d; c++)
-        w.kt[c * CPU_ATTN_KEYS + j] = kv[c];
+      if (j0 + CPU_ATTN_KEYS + j < keys) /* the next block's row, a page away or more */
+        attn_prefetch(op, krow + CPU_ATTN_KEYS, t->g);
+      if (transposed) {
+        const float *kv = dtype == KILN_F32 ? ks : w.row;
+        if (dtype != KILN_F32)
+          cpu_widen(dtype, ks, w.row, (size_t)d);
+        for (int64_t c = 0; c < d; c++)
+          w.kt[c * CPU_ATTN_KEYS + j] = kv[c];
+      } else if (dtype == KILN_F32) {
+        krows[j] = ks;
+      } else {
+        cpu_widen(dtype, ks, w.kt + j * d, (size_t)d);
+        krows[j] = w.kt + j * d;
+      }
       const void *vs = attn_at(op->v, dtype, op->v_off + krow * op->v_row + t->g * d);
       if (dtype == KILN_F32) {
         vrow[j] = vs;
@@ -183,7 +238,10 @@ static void attention_tile(const cpu_attention_tile *t) {
         vrow[j] = w.vb + j * d;
       }
     }
-    attn_scores(w.qs, w.kt, rows, d, w.s);
+    if (transposed)
+      attn_scores(w.qs, w.kt, rows, d, w.s);
+    else
+      attn_scores_dot(w.qs, krows, rows, n, d, w.s);
     for (int64_t r = 0; r < rows; r++) {
       float *s = w.s + r * CPU_ATTN_KEYS;
       if (op->mask) {
