@@ -169,7 +169,12 @@ def merge_row(k, t, ceilings, agree):
            "kiln_graph_us": median(k, "graph") if small else None,
            "torch_graph_us": median(t, "graph") if small else None,
            "torch_compile_us": median(t, "compile"),
-           "compile_error": (t or {}).get("compile_error")}
+           "compile_error": (t or {}).get("compile_error"),
+           "torch_sdpa_us": {m[len("sdpa_"):]: median(t, m) for m in (t or {}).get("modes", {})
+                             if m.startswith("sdpa_")},
+           "sdpa_errors": (t or {}).get("sdpa_errors", {})}
+    best = [us for us in list(row["torch_sdpa_us"].values()) + [row["torch_eager_us"]] if us]
+    row["torch_best_us"] = min(best) if row["torch_sdpa_us"] and best else None
     for side, r in (("kiln", k), ("torch", t)):
         for mode in SMALL_MODES:
             row[f"{side}_{mode}_us"] = median(r, mode) if small else None
@@ -263,9 +268,31 @@ def preamble(kiln, torch_doc, ceilings):
     return lines
 
 
+SDPA_ORDER = ("flash", "cudnn", "efficient", "math")
+
+
+def sdpa_line(row):
+    """An attention case against every SDPA backend PyTorch has here."""
+    cells = []
+    for b in SDPA_ORDER:
+        us = row["torch_sdpa_us"].get(b)
+        cells.append(cell(row, us) if us else ("n/a" if b in row["sdpa_errors"] else "—"))
+    return ((f"`{row['case']}`", kiln_cell(row), cell(row, row["torch_eager_us"])) + tuple(cells)
+            + (fmt_ratio(ratio(row["torch_best_us"], row["kiln_us"])),))
+
+
 def markdown(kiln, torch_doc, ceilings, rows):
     lines = preamble(kiln, torch_doc, ceilings)
     lines += [table(MAIN_HEAD, [main_line(r) for r in rows]), ""]
+    attn = [r for r in rows if r["torch_sdpa_us"]]
+    if attn:
+        head = ("case", "kiln", "SDPA (PyTorch's pick)") + tuple(f"SDPA {b}" for b in SDPA_ORDER) \
+            + ("best torch / kiln",)
+        lines += ["## Attention against each SDPA backend", "",
+                  "PyTorch's scaled_dot_product_attention with each backend forced (n/a: the "
+                  "backend refused the shape); best torch / kiln compares kiln with the fastest "
+                  "of them. attention_varlen: PyTorch runs the same sequences padded to S with a "
+                  "key-padding mask.", "", table(head, [sdpa_line(r) for r in attn]), ""]
     small = [r for r in rows if r["class"] == "small" and r["kiln_state"] == "done"]
     if small:
         head = ("case",) + tuple(f"{s} {m.replace('_', ' ')}" for s in ("kiln", "PyTorch")

@@ -16,7 +16,9 @@ CLASSES = ("small", "large", "gpu")
 # tools/ops.c's param_specs: key -> (kind, default); default None: required.
 PARAMS = {"causal": ("flag", 0.0), "scale": ("positive", 1.0), "tb": ("flag", 0.0),
           "eps": ("positive", 1e-5), "rank": ("count", None), "tanh": ("flag", 0.0),
-          "base": ("positive", 10000.0)}
+          "base": ("positive", 10000.0),
+          # attention: 0 (not given) means S and H
+          "sk": ("count", 0.0), "hkv": ("count", 0.0), "minlen": ("count", 1.0)}
 
 
 # ---------------------------------------------------------------- the cases
@@ -31,12 +33,50 @@ class Case:
     params: dict
     cls: str
 
+    def seq_len(self, b):
+        """tools/geometry.c's case_seq_len: S, or attention_varlen's
+        minlen + (7919 b + 13) mod (S - minlen + 1)."""
+        s = self.shape[1]
+        if self.op != "attention_varlen":
+            return s
+        lo = min(max(int(self.params["minlen"]), 1), s)
+        return lo + (b * 7919 + 13) % (s - lo + 1)
+
+    def keys(self):
+        """Keys per sequence of a padded attention case."""
+        return int(self.params.get("sk") or self.shape[1])
+
+    def kv_heads(self):
+        return int(self.params.get("hkv") or self.shape[2])
+
+    def attention_dim(self, letter):
+        """'k' Sk, 'h' Hkv, '+' B + 1, 'T' all query tokens, 'P' the
+        (query, key) pairs attended per head (geometry.c's attention_dim)."""
+        batch, causal = self.shape[0], bool(self.params.get("causal"))
+        varlen = self.op == "attention_varlen"
+        if letter == "k":
+            return self.shape[1] if varlen else self.keys()
+        if letter == "h":
+            return self.kv_heads()
+        if letter == "+":
+            return batch + 1
+        if letter == "T":
+            return sum(self.seq_len(b) for b in range(batch))
+        total = 0
+        for b in range(batch):
+            lq = self.seq_len(b)
+            lk = lq if varlen else self.keys()
+            total += sum(min(max(i + lk - lq + 1, 0), lk) for i in range(lq)) if causal else lq * lk
+        return total
+
     def dims(self, letters):
         """tools/geometry.c's eval_dims: '0'..'3' shape[i], 'L' the last dim,
-        'r' the rank, '*' the whole shape."""
+        'r' the rank, '*' the whole shape, and attention's letters."""
         out = []
         for letter in letters:
-            if letter == "*":
+            if letter in "kh+TP":
+                out.append(self.attention_dim(letter))
+            elif letter == "*":
                 out += self.shape
             elif letter == "L":
                 out.append(self.shape[-1])
@@ -50,7 +90,7 @@ class Case:
         return self.dims(role.dims_tb if role.dims_tb and self.params.get("tb") else role.dims)
 
     def role_dtype(self, role):
-        return torch.int32 if role.fill == "ids" else DTYPES[self.dtype]
+        return torch.int32 if role.fill in ("ids", "cu") else DTYPES[self.dtype]
 
     def bytes(self):
         """Each input read and each output written once, as tools/geometry.c
@@ -58,7 +98,7 @@ class Case:
         total = 0
         for role in OPS[self.op].roles:
             shape = self.dims(role.counted) if role.counted else self.role_shape(role)
-            itemsize = 4 if role.fill == "ids" else torch.finfo(DTYPES[self.dtype]).bits // 8
+            itemsize = 4 if role.fill in ("ids", "cu") else torch.finfo(DTYPES[self.dtype]).bits // 8
             total += math.prod(shape) * itemsize
         return total
 
@@ -128,8 +168,18 @@ def uniform(shape, lo, hi, dtype, device, gen):
     return x.to(dtype).to(device)
 
 
+def offsets(case):
+    """attention_varlen's cu_seqlens: where each sequence starts, then T."""
+    cu = [0]
+    for b in range(case.shape[0]):
+        cu.append(cu[-1] + case.seq_len(b))
+    return cu
+
+
 def make_tensor(case, role, device, gen):
     shape = case.role_shape(role)
+    if role.fill == "cu":
+        return torch.tensor(offsets(case), dtype=torch.int32, device=device)
     if role.fill == "ids":  # int32 ids: F.embedding takes int32 as well as int64
         return torch.randint(0, case.shape[0], shape, generator=gen, dtype=torch.int32).to(device)
     lo, hi = (0.5, 1.5) if role.fill == "gain" else (-2, 2)
@@ -137,7 +187,11 @@ def make_tensor(case, role, device, gen):
 
 
 def make_set(case, device, gen):
-    """The op's inputs, in role order; PyTorch allocates the outputs."""
+    """The op's inputs, in role order; PyTorch allocates the outputs. An op
+    with its own timed inputs (attention_varlen: the padded batch PyTorch
+    users run) makes those instead."""
+    if OPS[case.op].timed_make:
+        return OPS[case.op].timed_make(case, device, gen)
     return tuple(make_tensor(case, r, device, gen) for r in OPS[case.op].roles if not r.out)
 
 
@@ -201,12 +255,88 @@ def rope_fn(case, device):
     return rope
 
 
+# SDPA's backends, each forced in turn by bench/torch_side.py (names as in
+# torch.nn.attention.SDPBackend); the primary mode is PyTorch's own pick.
+SDPA_BACKENDS = {"cuda": ("flash", "cudnn", "efficient", "math"), "cpu": ("flash", "math")}
+
+
+def sdpa_context(backend):
+    """A context that forces one SDPA backend (None: PyTorch picks)."""
+    import contextlib
+    if backend is None:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    names = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+             "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    return sdpa_kernel(names[backend])
+
+
+def sdpa(q, k, v, causal, mask=None, backend=None):
+    """SDPA on kiln's [B, S, H, D] tensors through [B, H, S, D] views (no
+    copies), causal bottom-right aligned as kiln's (PyTorch's is_causal is
+    top-left, the same when Sq = Sk)."""
+    qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    sq, sk, gqa = qt.shape[-2], kt.shape[-2], qt.shape[1] != kt.shape[1]
+    with sdpa_context(backend):
+        if causal and sq != sk:
+            from torch.nn.attention.bias import causal_lower_right
+            mask = causal_lower_right(sq, sk)
+            causal = False
+        out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, is_causal=bool(causal),
+                                             enable_gqa=gqa)
+    return out.transpose(1, 2)
+
+
+def attention_fn(case, device, backend=None):
+    causal = bool(case.params["causal"])
+    return lambda q, k, v: sdpa(q, k, v, causal, backend=backend)
+
+
+def varlen_fn(case, device, backend=None):
+    """From kiln's varlen tensors (for bench/agree.py): pad each sequence to
+    S, SDPA with a key-padding mask, unpad. Timing uses varlen_timed_make
+    and padded_fn instead, so padding is not timed."""
+    causal, s = bool(case.params["causal"]), case.shape[1]
+
+    def run(q, k, v, cu):
+        cu = cu.tolist()
+        batch = len(cu) - 1
+        pad = lambda t: torch.stack([torch.nn.functional.pad(t[cu[b]:cu[b + 1]],
+                                                             (0, 0, 0, 0, 0, s - (cu[b + 1] - cu[b])))
+                                     for b in range(batch)])
+        mask = torch.zeros(batch, 1, 1, s, dtype=torch.bool, device=q.device)
+        for b in range(batch):
+            mask[b, ..., : cu[b + 1] - cu[b]] = True
+        out = sdpa(pad(q), pad(k), pad(v), causal, mask=mask, backend=backend)
+        return torch.cat([out[b, : cu[b + 1] - cu[b]] for b in range(batch)])
+    return run
+
+
+def varlen_timed_make(case, device, gen):
+    """What a PyTorch user runs for attention_varlen's sequences: q, k, v
+    padded to [B, S, H, D] and a boolean key-padding mask [B, 1, 1, S]."""
+    b, s, h, d = case.shape
+    hkv = case.kv_heads()
+    q = uniform((b, s, h, d), -2, 2, DTYPES[case.dtype], device, gen)
+    k = uniform((b, s, hkv, d), -2, 2, DTYPES[case.dtype], device, gen)
+    v = uniform((b, s, hkv, d), -2, 2, DTYPES[case.dtype], device, gen)
+    lengths = torch.tensor([case.seq_len(i) for i in range(b)], device=device)
+    mask = (torch.arange(s, device=device)[None, :] < lengths[:, None])[:, None, None, :]
+    return q, k, v, mask
+
+
+def padded_fn(case, device, backend=None):
+    causal = bool(case.params["causal"])
+    return lambda q, k, v, mask: sdpa(q, k, v, causal, mask=mask, backend=backend)
+
+
 @dataclasses.dataclass(frozen=True)
 class Role:
     """One tensor of an op, as in tools/ops.c; dims letters as Case.dims."""
     name: str
     dims: str
-    fill: str = "data"     # data [-2, 2), gain [0.5, 1.5), ids (int32 in [0, shape[0]))
+    fill: str = "data"     # data [-2, 2), gain [0.5, 1.5), ids (int32 in [0, shape[0])),
+                           # cu (attention_varlen's int32 offsets)
     out: bool = False      # an output: kiln is given it, PyTorch allocates it
     dims_tb: str = None    # dims with tb=1
     counted: str = None    # dims counted as bytes moved, when not all of dims
@@ -221,6 +351,9 @@ class Op:
     fn: object             # fn(case, device) -> a function of the inputs
     flop_terms: tuple = ()  # flops = 2 * sum of products; none: rated in GB/s
     compile: bool = False  # also time torch.compile of fn on CUDA (large cases)
+    sdpa: bool = False     # also time fn with each SDPA backend forced (fn takes backend=)
+    timed_make: object = None  # (case, device, gen) -> the inputs to time, when not the roles'
+    timed_fn: object = None    # (case, device, backend=None) -> the function of those inputs
 
 
 X, OUT, ANY = Role("x", "*"), Role("out", "*", out=True), (1, 4)
@@ -246,6 +379,17 @@ OPS = {
     "embedding": Op((3, 3), (), (Role("table", "01", counted="21"), Role("ids", "2", "ids"),
                                  Role("out", "21", out=True)),
                     lambda case, device: lambda table, ids: F.embedding(ids, table)),
+    "attention": Op((4, 4), ("causal", "sk", "hkv"),
+                    (Role("q", "0123"), Role("k", "0kh3"), Role("v", "0kh3"),
+                     Role("out", "0123", out=True)), attention_fn, ("P23", "P23"), sdpa=True),
+    "attention_varlen": Op((4, 4), ("causal", "hkv", "minlen"),
+                           (Role("q", "T23"), Role("k", "Th3"), Role("v", "Th3"),
+                            Role("out", "T23", out=True), Role("cu_seqlens", "+", "cu")),
+                           varlen_fn, ("P23", "P23"), sdpa=True,
+                           timed_make=varlen_timed_make, timed_fn=padded_fn),
+    "attention_decode": Op((4, 4), ("causal", "sk", "hkv"),
+                           (Role("q", "0123"), Role("k", "0kh3"), Role("v", "0kh3"),
+                            Role("out", "0123", out=True)), attention_fn, sdpa=True),
 }
 
 
@@ -253,3 +397,11 @@ def op_function(case, device):
     """A function of one set's tensors computing the case's op the way a
     PyTorch user would write it."""
     return OPS[case.op].fn(case, device)
+
+
+def timed_function(case, device, backend=None):
+    """The function torch_side.py times on make_set's inputs; backend forces
+    one SDPA backend (ops with sdpa=True)."""
+    op = OPS[case.op]
+    fn = op.timed_fn or op.fn
+    return fn(case, device, backend) if backend else fn(case, device)

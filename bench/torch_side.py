@@ -21,6 +21,11 @@ written) and a large bf16 and f32 GEMM (TF32 off).
 
 Eager ops allocate their outputs (PyTorch's caching allocator makes that
 cheap), as a PyTorch user's code does; kiln writes into a given output.
+Attention: F.scaled_dot_product_attention on [B, H, S, D] views of kiln's
+[B, S, H, D] tensors; the primary mode is PyTorch's own pick of backend,
+and each backend is also timed forced (modes sdpa_flash, sdpa_cudnn,
+sdpa_efficient, sdpa_math; on the CPU flash and math). attention_varlen's
+sequences run padded to S with a key-padding mask, as a BERT batch does.
 Fused kiln ops are compared with the composite a PyTorch user writes:
 lora_linear with F.linear(x, w) + scale * F.linear(F.linear(x, a), b)
 (unfused, eager and inside a CUDA graph), add_rms_norm with x + r then
@@ -40,7 +45,8 @@ import time
 
 import torch
 
-from torch_cases import DTYPES, OPS, default_cases_path, load_cases, make_set, matches, op_function
+from torch_cases import (DTYPES, OPS, SDPA_BACKENDS, default_cases_path, load_cases, make_set,
+                         matches, timed_function)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,11 +221,29 @@ def measure(case, fn, sets, plan, device):
     return modes
 
 
+def sdpa_backends(case, sets, plan, device, row):
+    """The attention ops with each SDPA backend forced in turn (modes
+    "sdpa_flash", "sdpa_cudnn", ...), so a report can name PyTorch's best
+    for the shape; a backend that refuses the shape is noted, not fatal."""
+    modes = {}
+    for backend in SDPA_BACKENDS[device]:
+        fn = timed_function(case, device, backend)
+        try:
+            fn(*sets[0])
+            r = Runner(fn, sets, device)
+            modes[f"sdpa_{backend}"] = large(r, plan, device, warm_up(r, plan, small=False))
+        except (RuntimeError, torch.OutOfMemoryError) as e:
+            row.setdefault("sdpa_errors", {})[backend] = f"{type(e).__name__}: {e}"[:300]
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    return modes
+
+
 def compiled(case, sets, plan, device):
     """torch.compile of the same function, for the large norm/softmax cases
     on CUDA (compile=True in OPS), where a fused Triton kernel is PyTorch's
     best answer."""
-    fn = torch.compile(op_function(case, device), dynamic=False)
+    fn = torch.compile(timed_function(case, device), dynamic=False)
     for s in sets:  # compiles, and checks no set recompiles, before any timing
         fn(*s)
     r = Runner(fn, sets, device)
@@ -268,7 +292,9 @@ def run_case(case, plan, device):
     try:
         sets = make_sets(case, device)
         row["input_sets"] = len(sets)
-        row["modes"] = measure(case, op_function(case, device), sets, plan, device)
+        row["modes"] = measure(case, timed_function(case, device), sets, plan, device)
+        if OPS[case.op].sdpa and case.cls != "small":
+            row["modes"].update(sdpa_backends(case, sets, plan, device, row))
         if device == "cuda" and case.cls != "small" and OPS[case.op].compile:
             try:
                 row["modes"]["compile"] = compiled(case, sets, plan, device)
