@@ -374,8 +374,10 @@ KILN_API KILN_NODISCARD kiln_status kiln_mul(kiln_context *ctx, const kiln_tenso
  * inv_freq_i is computed in double and rounded once to f32, so every
  * backend gets the same bits: at position 1e5 one ulp of inv_freq moves
  * the angle by a few thousandths of a radian.
- * Positions are exact up to 2^24. base finite and > 0 (10000 typical),
- * position_offset >= 0. p NULL: base 10000, offset 0, rotate-half, all of
+ * Positions are exact up to 2^24 (rounded to f32 beyond, as in
+ * transformers). base finite and > 0 (10000 typical), position_offset >= 0,
+ * and the last position, position_offset + S - 1, at most INT64_MAX, else
+ * KILN_ERR_INVALID_ARGUMENT on every backend. p NULL: base 10000, offset 0, rotate-half, all of
  * D, seq_axis -2. out may be x. */
 typedef struct kiln_rope_params {
   float base;
@@ -397,7 +399,8 @@ KILN_API KILN_NODISCARD kiln_status kiln_rope(kiln_context *ctx, const kiln_tens
  * ids[3] is 50000, outside the table's 30522 rows"). On the GPU the ids are
  * device memory, so the kernel checks them and the failure is reported by
  * the next kiln_sync or kiln_tensor_read on the context; out's rows for bad
- * ids are then zeros. ids's ndim must be below KILN_MAX_DIMS. */
+ * ids are then zeros. Inside a graph replay both backends do as the GPU
+ * does (see kiln_graph_run). ids's ndim must be below KILN_MAX_DIMS. */
 KILN_API KILN_NODISCARD kiln_status kiln_embedding(kiln_context *ctx, const kiln_tensor *table,
                                                    const kiln_tensor *ids, kiln_tensor *out);
 
@@ -522,7 +525,21 @@ typedef struct kiln_graph kiln_graph;
 KILN_API KILN_NODISCARD kiln_status kiln_graph_begin(kiln_context *ctx);
 /* Ends the capture begun on ctx; *graph receives the result. */
 KILN_API KILN_NODISCARD kiln_status kiln_graph_end(kiln_context *ctx, kiln_graph **graph);
-/* Enqueues one replay of graph on ctx, the context it was captured on. */
+/* Enqueues one replay of graph on ctx, the context it was captured on.
+ *
+ * Its own arguments (NULL, another context's graph, ctx capturing) are
+ * checked before anything runs, and a failing check changes nothing. The
+ * ops were checked when they were captured; what can still fail in a
+ * replay is data or your code: an embedding id out of range, or (on the
+ * CPU, where custom functions run at every replay) a custom function's
+ * error. A replay is not atomic, and on every backend it goes the same way:
+ * every op of the graph runs, in order; an embedding's rows for bad ids are
+ * zeros and its other rows are written; a custom function's outputs are
+ * what it left. kiln_graph_run still returns KILN_OK (on the GPU it has
+ * returned before the replay runs), and the next kiln_sync or
+ * kiln_tensor_read on ctx reports the first failure, once, with
+ * kiln_last_error() naming the op ("kiln_embedding: ids[3] is 50000, ...").
+ * Such a read has copied the data into dst all the same. */
 KILN_API KILN_NODISCARD kiln_status kiln_graph_run(kiln_context *ctx, const kiln_graph *graph);
 /* NULL is fine. */
 KILN_API void kiln_graph_destroy(kiln_graph *graph);

@@ -186,6 +186,12 @@ kiln_context *kt_context_of(kt_env *env, kiln_device device) {
 
 kiln_context *kt_context(kt_env *env) { return kt_context_of(env, env->device); }
 
+kiln_tensor *kt_track_tensor(kiln_tensor *t) {
+  if (t)
+    track(RES_TENSOR, t);
+  return t;
+}
+
 kiln_graph *kt_track_graph(kiln_graph *graph) {
   if (graph)
     track(RES_GRAPH, graph);

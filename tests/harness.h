@@ -88,6 +88,8 @@ kiln_context *kt_context(kt_env *env);
 kiln_context *kt_context_of(kt_env *env, kiln_device device);
 /* Tracks a graph so it is destroyed after the test. */
 kiln_graph *kt_track_graph(kiln_graph *graph);
+/* Tracks a tensor made elsewhere (kiln_tensor_wrap) the same way. */
+kiln_tensor *kt_track_tensor(kiln_tensor *t);
 
 /* --------------------------------------------------- data in and out */
 

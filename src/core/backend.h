@@ -136,6 +136,10 @@ typedef struct kiln_embedding_op {
   kiln_tensor *out;
   kiln_dtype dtype; /* the table's */
   int64_t n_ids, vocab, d;
+  /* Set in a CPU graph replay: a bad id's row is zeros and the other rows
+   * are written, as on the GPU, before the failure is returned. Otherwise
+   * a bad id fails the op before anything is written. */
+  bool zero_bad_ids;
 } kiln_embedding_op;
 
 /* out = softmax(scale q k^T + mask) v for every (sequence b, query head h),

@@ -75,7 +75,8 @@ kiln_status kiln_sync(kiln_context *ctx) {
   if (ctx->capturing)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
                      "kiln_sync: ctx is capturing a graph; end the capture first");
-  return ctx->backend->sync(ctx->state);
+  const kiln_status s = ctx->backend->sync(ctx->state);
+  return s != KILN_OK ? s : kiln_deferred_take(ctx, "kiln_sync");
 }
 
 kiln_status kiln_context_allow_tf32(kiln_context *ctx, int allow) {

@@ -127,10 +127,18 @@ kiln_status kiln_graph_run(kiln_context *ctx, const kiln_graph *graph) {
                      "%s: ctx is capturing a graph; graphs cannot be nested", fn);
   if (graph->native)
     return ctx->backend->graph_run(ctx->state, graph->native);
+  /* The recorded ops were validated when captured; what can still fail is
+   * data (an embedding id) or a custom function. As a native graph does,
+   * the replay runs every op and the first failure is reported by the next
+   * kiln_sync or kiln_tensor_read (kiln.h): CPU and GPU callers see the
+   * same thing, and the outputs after a failure are the same too. */
   for (size_t i = 0; i < graph->record->count; i++) {
-    kiln_status s = run_op(ctx, &graph->record->ops[i]);
+    kiln_op op = graph->record->ops[i];
+    if (op.kind == KILN_OP_EMBEDDING)
+      op.u.embedding.zero_bad_ids = true;
+    const kiln_status s = run_op(ctx, &op);
     if (s != KILN_OK)
-      return s;
+      kiln_deferred_raise(ctx, s);
   }
   return KILN_OK;
 }

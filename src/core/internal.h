@@ -29,6 +29,9 @@ struct kiln_context {
    * them. Each is at least twice its predecessor, so the list stays short. */
   kiln_tensor *scratch[KILN_SCRATCH_SLOTS];
   int scratch_count;
+  /* The first failure inside a graph replay, not yet reported (deferred.c). */
+  kiln_status deferred;
+  char deferred_text[256];
 };
 
 /* How kernels that compute in f32 read and write a dtype. */
@@ -90,11 +93,24 @@ kiln_status kiln_context_scratch(kiln_context *ctx, size_t nbytes, const char *f
 kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
                             int64_t numel, void *data, bool owns, kiln_tensor **out);
 
+/* *out = dims[0] * ... * dims[n - 1] (1 for n = 0; 0 when any dim is 0,
+ * without multiplying the rest). false, *out untouched, when a dim is
+ * negative or the product overflows int64_t. Every product of dimensions
+ * in the library goes through this. */
+bool kiln_dims_product(const int64_t *dims, int n, int64_t *out);
+
 /* RoPE's inverse frequency of pair i, base^(-2i / rotary_dims), computed in
  * double and rounded once, so every backend gets the same f32 value. */
 static inline float kiln_rope_inv_freq(float base, int64_t i, int64_t rotary_dims) {
   return (float)(1.0 / pow((double)base, (double)(2 * i) / (double)rotary_dims));
 }
+
+/* Keep status (and kiln_last_error()'s text) as ctx's deferred failure
+ * unless one is pending already. */
+void kiln_deferred_raise(kiln_context *ctx, kiln_status status);
+/* The pending deferred failure, reported now under fn's name and cleared;
+ * KILN_OK when there is none. kiln_sync and kiln_tensor_read call it. */
+kiln_status kiln_deferred_take(kiln_context *ctx, const char *fn);
 
 /* Drop a capture left open (the context is being destroyed). */
 void kiln_capture_abandon(kiln_context *ctx);

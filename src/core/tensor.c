@@ -26,23 +26,21 @@ static kiln_status check_shape(const char *fn, kiln_dtype dtype, int ndim,
                      KILN_MAX_DIMS);
   if (!shape)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: shape is NULL", fn);
-  bool empty = false;
-  for (int i = 0; i < ndim; i++) {
+  for (int i = 0; i < ndim; i++)
     if (shape[i] < 0)
       return kiln_fail(KILN_ERR_SHAPE, "%s: dimension %d is %lld; dimensions must be >= 0",
                        fn, i, (long long)shape[i]);
-    empty |= shape[i] == 0;
+  const int64_t limit = PTRDIFF_MAX / (int64_t)kiln_dtype_size(dtype);
+  int64_t n = 0;
+  if (!kiln_dims_product(shape, ndim, &n) || n > limit) {
+    char s[KILN_SHAPE_STR_LEN];
+    kiln_tensor view = {.ndim = ndim};
+    for (int i = 0; i < ndim; i++)
+      view.shape[i] = shape[i];
+    return kiln_fail(KILN_ERR_SHAPE, "%s: a %s tensor of shape %s is larger than memory can "
+                     "address", fn, kiln_dtype_name(dtype), kiln_shape_str(&view, s));
   }
-  const uint64_t limit = (uint64_t)PTRDIFF_MAX / kiln_dtype_size(dtype);
-  uint64_t n = 1;
-  for (int i = 0; i < ndim && !empty; i++) {
-    if (n > limit / (uint64_t)shape[i])
-      return kiln_fail(KILN_ERR_SHAPE,
-                       "%s: a %s tensor with dimension %d = %lld is larger than memory can "
-                       "address", fn, kiln_dtype_name(dtype), i, (long long)shape[i]);
-    n *= (uint64_t)shape[i];
-  }
-  *numel = empty ? 0 : (int64_t)n;
+  *numel = n;
   return KILN_OK;
 }
 
@@ -164,7 +162,8 @@ kiln_status kiln_tensor_write(kiln_tensor *t, const void *src, size_t nbytes) {
 
 kiln_status kiln_tensor_read(const kiln_tensor *t, void *dst, size_t nbytes) {
   kiln_status s = check_transfer("kiln_tensor_read", t, dst, "dst", nbytes);
-  if (s != KILN_OK || nbytes == 0)
-    return s;
-  return t->ctx->backend->download(t->ctx->state, dst, t->data, nbytes);
+  if (s == KILN_OK && nbytes)
+    s = t->ctx->backend->download(t->ctx->state, dst, t->data, nbytes);
+  /* As on the GPU, a replay's failure comes with the data (copied). */
+  return s != KILN_OK ? s : kiln_deferred_take(t->ctx, "kiln_tensor_read");
 }

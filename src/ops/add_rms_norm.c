@@ -23,12 +23,13 @@ static kiln_status check_args(kiln_context *ctx, const kiln_tensor *x,
   KILN_TRY(kiln_check_vector(FN, "weight", weight, "x", x));
   KILN_TRY(kiln_check_same_shape(FN, "h_out", h, "x", x));
   KILN_TRY(kiln_check_same_shape(FN, "out", out, "x", x));
-  /* h_out may replace x or residual (it is read element by element before
-   * being written); out is read by nobody and must stand apart. */
-  if (h != residual)
-    KILN_TRY(kiln_check_in_place_or_apart(FN, "h_out", h, "x", x));
-  if (h != x)
-    KILN_TRY(kiln_check_in_place_or_apart(FN, "h_out", h, "residual", residual));
+  /* h_out may replace x or residual, or both when they are one tensor (it
+   * is read element by element before being written); against each input
+   * it is that input or apart from it, so h_out == residual with an x that
+   * overlaps it in part is refused (and the other way round). out is read
+   * by nobody and must stand apart. */
+  KILN_TRY(kiln_check_in_place_or_apart(FN, "h_out", h, "x", x));
+  KILN_TRY(kiln_check_in_place_or_apart(FN, "h_out", h, "residual", residual));
   KILN_TRY(kiln_check_no_overlap(FN, "h_out", h, "weight", weight));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "x", x));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "residual", residual));

@@ -97,7 +97,11 @@ static kiln_status check_out(const attn_args *a, bool varlen, kiln_attention_op 
   if (op->d < 1 || op->d > MAX_HEAD_DIM)
     return kiln_fail(KILN_ERR_SHAPE, "%s: out is %s; the head dim D = %lld must be in 1..%d",
                      a->fn, kiln_shape_str(out, so), (long long)op->d, MAX_HEAD_DIM);
-  op->total_q = varlen ? out->shape[0] : out->shape[0] * out->shape[1];
+  int64_t row = 0; /* Hq * D, the row stride: an empty out's Hq may be huge */
+  KILN_TRY(kiln_check_dims_product(a->fn, "out", out, want - 2, 2, &row));
+  op->total_q = out->shape[0];
+  if (!varlen) /* [B, Sq] of an empty out may multiply past INT64_MAX */
+    KILN_TRY(kiln_check_dims_product(a->fn, "out", out, 0, 2, &op->total_q));
   return KILN_OK;
 }
 
@@ -129,7 +133,8 @@ static kiln_status check_qkv(const attn_args *a, bool varlen, kiln_attention_op 
     const int64_t extra = q->shape[lead] - op->hq;
     op->hkv = extra > 0 && extra % 2 == 0 ? extra / 2 : 0;
     KILN_TRY(check_heads(a, op, "qkv", q));
-    const int64_t row = q->shape[lead] * d;
+    int64_t row = 0; /* an empty qkv's heads times D may overflow */
+    KILN_TRY(kiln_check_dims_product(a->fn, "qkv", q, lead, 2, &row));
     op->q_row = op->k_row = op->v_row = row;
     op->q_off = 0;
     op->k_off = op->hq * d;
@@ -153,11 +158,15 @@ static kiln_status check_qkv(const attn_args *a, bool varlen, kiln_attention_op 
     return kiln_fail(KILN_ERR_SHAPE, "%s: k is %s but v is %s; they must be the same shape",
                      a->fn, kiln_shape_str(k, sk), kiln_shape_str(v, s));
   }
+  int64_t k_row = 0;
+  KILN_TRY(kiln_check_dims_product(a->fn, "k", k, lead, 2, &k_row));
   op->q_off = op->k_off = op->v_off = 0;
   op->q_row = op->hq * d;
   op->k_row = op->v_row = op->hkv * d;
   op->sk = varlen ? 0 : k->shape[1];
-  op->total_k = varlen ? k->shape[0] : k->shape[0] * k->shape[1];
+  op->total_k = k->shape[0];
+  if (!varlen)
+    KILN_TRY(kiln_check_dims_product(a->fn, "k", k, 0, 2, &op->total_k));
   return KILN_OK;
 }
 
@@ -167,6 +176,10 @@ static kiln_status check_mask(const attn_args *a, kiln_attention_op *op) {
   const kiln_tensor *m = a->p->mask;
   const int64_t b = op->batch, h = op->hq, sq = op->sq, sk = op->sk;
   const int64_t *s = m->shape;
+  /* The strides below multiply mask dims, which an empty mask may hold
+   * past INT64_MAX; those of a mask that is not empty fit. */
+  int64_t all = 0;
+  KILN_TRY(kiln_check_dims_product(a->fn, "mask", m, 1, m->ndim - 1, &all));
   op->mask_q = sk;
   op->mask_b = op->mask_h = 0;
   if (m->ndim == 2 && s[0] == sq && s[1] == sk)

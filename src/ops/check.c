@@ -107,3 +107,12 @@ kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool
 kiln_status kiln_check_supported(const char *fn, const kiln_context *ctx, const kiln_op *op) {
   return kiln_check_backend_has(fn, ctx, kiln_backend_runs(ctx, op));
 }
+
+kiln_status kiln_check_dims_product(const char *fn, const char *name, const kiln_tensor *t,
+                                    int first, int count, int64_t *out) {
+  if (kiln_dims_product(t->shape + first, count, out))
+    return KILN_OK;
+  char s[KILN_SHAPE_STR_LEN];
+  return kiln_fail(KILN_ERR_SHAPE, "%s: %s is %s; its dims %d to %d multiply past INT64_MAX", fn,
+                   name, kiln_shape_str(t, s), first, first + count - 1);
+}

@@ -54,4 +54,11 @@ kiln_status kiln_check_flag(const char *fn, const char *name, int value);
 /* value is finite, and > 0 when positive is set. */
 kiln_status kiln_check_float(const char *fn, const char *name, float value, bool positive);
 
+/* *out = the product of t's dims [first, first + count) (kiln_dims_product);
+ * KILN_ERR_SHAPE naming fn and t when it overflows int64_t. A non-empty
+ * tensor's dims always multiply without overflow, so ops return early for
+ * empty tensors first and then this cannot fail; it is checked anyway. */
+kiln_status kiln_check_dims_product(const char *fn, const char *name, const kiln_tensor *t,
+                                    int first, int count, int64_t *out);
+
 #endif /* KILN_OPS_CHECK_H */

@@ -62,9 +62,6 @@ static kiln_status check_shapes(const kiln_tensor *x, const kiln_tensor *w,
     return kiln_fail(KILN_ERR_SHAPE, "%s: x is %s and w is %s, so out must be [..., %lld] with "
                      "x's leading dims, but out is %s", FN, kiln_shape_str(x, s1),
                      kiln_shape_str(w, s2), (long long)n, kiln_shape_str(out, s1));
-  op->rows = 1;
-  for (int i = 0; i < x->ndim - 1; i++)
-    op->rows *= x->shape[i];
   op->in = in;
   op->n = n;
   op->rank = rank;
@@ -89,8 +86,15 @@ static kiln_status linear(kiln_context *ctx, const kiln_lora_op *op, const kiln_
 /* out = x w^T + bias; t = x a^T; out += scale * t b^T. */
 static kiln_status composite(kiln_context *ctx, const kiln_lora_op *op) {
   kiln_tensor *t = NULL;
-  size_t t_bytes = (size_t)op->rows * (size_t)op->rank * kiln_dtype_size(op->dtype);
-  KILN_TRY(kiln_context_scratch(ctx, t_bytes, FN, &t));
+  /* rows * rank can exceed memory where x has no columns (in = 0, so a is
+   * [r, 0], empty for any r): t is then too large to hold. */
+  const int64_t t_dims[3] = {op->rows, op->rank, (int64_t)kiln_dtype_size(op->dtype)};
+  int64_t t_bytes = 0;
+  if (!kiln_dims_product(t_dims, 3, &t_bytes))
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: x has %lld rows and a's rank is %lld: the "
+                     "intermediate x a^T is larger than memory can address", FN,
+                     (long long)op->rows, (long long)op->rank);
+  KILN_TRY(kiln_context_scratch(ctx, (size_t)t_bytes, FN, &t));
   KILN_TRY(linear(ctx, op, op->x, op->w, op->bias, op->out, op->n, op->in, 1.0f, 0.0f));
   KILN_TRY(linear(ctx, op, op->x, op->a, NULL, t, op->rank, op->in, 1.0f, 0.0f));
   return linear(ctx, op, t, op->b, NULL, op->out, op->n, op->rank, op->scale, 1.0f);
@@ -107,8 +111,9 @@ kiln_status kiln_lora_linear(kiln_context *ctx, const kiln_tensor *x, const kiln
   const char *names[] = {"x", "w", "bias", "a", "b"};
   for (int i = 0; i < 5; i++)
     KILN_TRY(kiln_check_no_overlap(FN, "out", out, names[i], inputs[i]));
-  if (out->numel == 0)
+  if (out->numel == 0) /* before any product: an empty out's other dims may be huge */
     return KILN_OK;
+  KILN_TRY(kiln_check_dims_product(FN, "x", x, 0, x->ndim - 1, &lo->rows));
   *lo = (kiln_lora_op){.x = x, .w = w, .bias = bias, .a = a, .b = b, .out = out,
                        .dtype = x->dtype, .rows = lo->rows, .in = lo->in, .n = lo->n,
                        .rank = lo->rank, .scale = scale};

@@ -26,7 +26,7 @@ static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *a, const 
 /* a: [..., M, K], b: [K, N] or [..., K, N]; reads M, N, K off the shapes. */
 static kiln_status check_shapes(const kiln_tensor *a, const kiln_tensor *b,
                                 const kiln_tensor *out, const kiln_matmul_params *p,
-                                kiln_matmul_op *op) {
+                                kiln_matmul_op *op, bool *b_batched) {
   char sa[KILN_SHAPE_STR_LEN], sb[KILN_SHAPE_STR_LEN], so[KILN_SHAPE_STR_LEN];
   if (a->ndim < 2)
     return kiln_fail(KILN_ERR_SHAPE, "%s: a is %s; it needs at least 2 dims", FN,
@@ -57,14 +57,11 @@ static kiln_status check_shapes(const kiln_tensor *a, const kiln_tensor *b,
   if (p->bias && (p->bias->ndim != 1 || p->bias->shape[0] != n))
     return kiln_fail(KILN_ERR_SHAPE, "%s: bias is %s but out is %s; bias must be [%lld]", FN,
                      kiln_shape_str(p->bias, sa), kiln_shape_str(out, so), (long long)n);
-  op->batch = 1;
-  for (int i = 0; i < ab; i++)
-    op->batch *= a->shape[i];
   op->m = m;
   op->n = n;
   op->k = ka;
   op->transpose_a = p->transpose_a;
-  kiln_matmul_fold(op, bb > 0);
+  *b_batched = bb > 0;
   return KILN_OK;
 }
 
@@ -89,10 +86,18 @@ kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a, const kiln_tens
   KILN_TRY(check_tensors(ctx, a, b, out, p));
   kiln_op op = {.kind = KILN_OP_MATMUL};
   kiln_matmul_op *mm = &op.u.matmul;
-  KILN_TRY(check_shapes(a, b, out, p, mm));
+  bool b_batched = false;
+  KILN_TRY(check_shapes(a, b, out, p, mm, &b_batched));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "a", a));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "b", b));
   KILN_TRY(kiln_check_no_overlap(FN, "out", out, "bias", p->bias));
+  /* Dimensions are multiplied (the batch, the fold's strides) only for a
+   * non-empty out, where they fit: an empty out's other dims may multiply
+   * past INT64_MAX. An empty op keeps batch 0. */
+  if (out->numel > 0) {
+    KILN_TRY(kiln_check_dims_product(FN, "a", a, 0, a->ndim - 2, &mm->batch));
+    kiln_matmul_fold(mm, b_batched);
+  }
   mm->a = a;
   mm->b = b;
   mm->bias = p->bias;

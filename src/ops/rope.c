@@ -15,6 +15,19 @@ static kiln_status check_params(const kiln_rope_params *p) {
   return KILN_OK;
 }
 
+/* Every position, position_offset + s for s < S, is an int64_t: the
+ * backends compute it as one before rounding it to f32. The last one,
+ * position_offset + S - 1, is checked without forming it (that could
+ * overflow); an empty sequence (S = 0) has no position to check. */
+static kiln_status check_positions(const kiln_tensor *x, const kiln_rope_params *p, int64_t seq) {
+  if (seq == 0 || p->position_offset <= INT64_MAX - (seq - 1))
+    return KILN_OK;
+  char sx[KILN_SHAPE_STR_LEN];
+  return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: position_offset is %lld and x is %s with "
+                   "S = %lld: the last position, position_offset + S - 1, exceeds INT64_MAX",
+                   FN, (long long)p->position_offset, kiln_shape_str(x, sx), (long long)seq);
+}
+
 /* Reads [outer, seq, inner, d] and rotary_dims off x's shape. */
 static kiln_status check_shape(const kiln_tensor *x, const kiln_rope_params *p, kiln_rope_op *op) {
   char sx[KILN_SHAPE_STR_LEN];
@@ -32,9 +45,6 @@ static kiln_status check_shape(const kiln_tensor *x, const kiln_rope_params *p, 
   op->seq = x->shape[x->ndim - axis];
   op->inner = axis == 3 ? x->shape[x->ndim - 2] : 1;
   op->d = d;
-  op->outer = 1;
-  for (int i = 0; i < x->ndim - axis; i++)
-    op->outer *= x->shape[i];
   op->rotary_dims = rotary;
   return KILN_OK;
 }
@@ -55,6 +65,11 @@ kiln_status kiln_rope(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *out,
   kiln_op op = {.kind = KILN_OP_ROPE};
   kiln_rope_op *r = &op.u.rope;
   KILN_TRY(check_shape(x, p, r));
+  KILN_TRY(check_positions(x, p, r->seq));
+  if (x->numel > 0) { /* an empty x's other dims may multiply past INT64_MAX */
+    const int axis = p->seq_axis ? -p->seq_axis : 2;
+    KILN_TRY(kiln_check_dims_product(FN, "x", x, 0, x->ndim - axis, &r->outer));
+  }
   r->x = x;
   r->out = out;
   r->dtype = x->dtype;
