@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "dump.h"
 #include "json.h"
+#include "progress.h"
 #include "results.h"
 
 #include <stdio.h>
@@ -39,11 +40,18 @@ static bool parse_device(const char *s, kiln_device *device) {
   return true;
 }
 
-/* Returns false on anything not understood; --help counts as that too. */
-static bool parse_args(int argc, char **argv, bench_args *a) {
+typedef enum parse_result { PARSE_OK, PARSE_HELP, PARSE_ERROR } parse_result;
+
+/* Fills *a from the options; on anything not understood, prints what was
+ * wrong and the usage (PARSE_ERROR). --help and -h give PARSE_HELP. */
+static parse_result parse_args(int argc, char **argv, bench_args *a) {
   *a = (bench_args){.device = KILN_DEVICE_AUTO};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (val && strncmp(val, "--", 2) == 0)
+      val = NULL; /* "--json --quick": the value was forgotten */
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0)
+      return PARSE_HELP;
     const char **slot = strcmp(opt, "--json") == 0     ? &a->json
                         : strcmp(opt, "--cases") == 0  ? &a->cases
                         : strcmp(opt, "--filter") == 0 ? &a->filter
@@ -52,19 +60,29 @@ static bool parse_args(int argc, char **argv, bench_args *a) {
     bool *flag = strcmp(opt, "--quick") == 0       ? &a->quick
                  : strcmp(opt, "--composite") == 0 ? &a->composite
                                                    : NULL;
+    bool is_device = strcmp(opt, "--device") == 0;
     if (flag) {
       *flag = true;
       continue;
     }
-    if (!val || (!slot && strcmp(opt, "--device") != 0))
-      return false;
+    if (!slot && !is_device) {
+      tool_usage_error(usage, "bench", opt[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'",
+                       opt);
+      return PARSE_ERROR;
+    }
+    if (!val) {
+      tool_usage_error(usage, "bench", "option %s needs a value", opt);
+      return PARSE_ERROR;
+    }
     if (slot)
       *slot = val;
-    else if (!parse_device(val, &a->device))
-      return false;
+    else if (!parse_device(val, &a->device)) {
+      tool_usage_error(usage, "bench", "unknown device '%s' (cpu, cuda or auto)", val);
+      return PARSE_ERROR;
+    }
     i++;
   }
-  return true;
+  return PARSE_OK;
 }
 
 static void note_failure(case_result *r, kiln_status s, const char *detail) {
@@ -105,16 +123,23 @@ static int run_all(kiln_context *ctx, const case_list *cases, const bench_args *
                    FILE *manifest, case_result *results, size_t *n) {
   int failed = 0;
   *n = 0;
+  size_t selected = 0;
+  for (size_t i = 0; i < cases->count; i++)
+    selected += case_matches(&cases->items[i], a->filter);
   table_header();
   for (size_t i = 0; i < cases->count; i++) {
     if (!case_matches(&cases->items[i], a->filter))
       continue;
     case_result *r = &results[(*n)++];
+    progress_start(*n, selected, cases->items[i].name);
     run_case(ctx, &cases->items[i], a, manifest, r);
+    progress_clear();
     failed += r->state == CASE_FAILED;
     table_row(r);
     fflush(stdout);
   }
+  if (*n)
+    table_summary(results, *n);
   return *n ? failed : -1;
 }
 
@@ -142,9 +167,10 @@ static int bench_on(kiln_context *ctx, const case_list *cases, const bench_args 
 
 int cmd_bench(int argc, char **argv) {
   bench_args a;
-  if (!parse_args(argc, argv, &a)) {
-    fputs(usage, stderr);
-    return 2;
+  switch (parse_args(argc, argv, &a)) {
+  case PARSE_OK: break;
+  case PARSE_HELP: fputs(usage, stdout); return 0;
+  case PARSE_ERROR: return 2;
   }
   const char *path = a.cases ? a.cases : cases_default_path();
   if (!path) {

@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* One device kind: how many, and a line from each device's own context.
  * With none, the reason comes from trying to create one anyway, which tells
@@ -30,11 +31,13 @@ static int describe_kind(kiln_device kind, const char *name) {
 }
 
 int cmd_info(int argc, char **argv) {
-  (void)argv;
-  if (argc > 1) {
-    fputs("usage: kiln info\n", stderr);
-    return 2;
+  static const char usage[] = "usage: kiln info\n";
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(usage, stdout);
+    return 0;
   }
+  if (argc > 1)
+    return tool_usage_error(usage, "info", "unexpected argument '%s'", argv[1]);
   printf("kiln %s (header %d.%d.%d)\n", kiln_version(), KILN_VERSION_MAJOR, KILN_VERSION_MINOR,
          KILN_VERSION_PATCH);
   int failed = describe_kind(KILN_DEVICE_CPU, "cpu");

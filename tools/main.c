@@ -1,8 +1,8 @@
 /* The kiln command line: dispatches to one subcommand per file. */
+#include "check.h"
 #include "commands.h"
 
 #include <kiln.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,17 +12,23 @@ static const char usage[] = "usage: kiln <command> [options]\n"
                             "  tokenize  token ids of each input line (kiln tokenize --help)\n";
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "info") == 0)
+  if (argc < 2)
+    return tool_usage_error(usage, NULL, "no command given");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "info") == 0)
     return cmd_info(argc - 1, argv + 1);
-  if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+  if (strcmp(cmd, "bench") == 0)
     return cmd_bench(argc - 1, argv + 1);
-  if (argc >= 2 && strcmp(argv[1], "tokenize") == 0)
+  if (strcmp(cmd, "tokenize") == 0)
     return cmd_tokenize(argc - 1, argv + 1);
-  if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+  if (strcmp(cmd, "--version") == 0) {
     printf("kiln %s\n", kiln_version());
     return 0;
   }
-  bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0);
-  fputs(usage, help ? stdout : stderr);
-  return help ? 0 : 2;
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  return tool_usage_error(usage, NULL, cmd[0] == '-' ? "unknown option '%s'" : "unknown command '%s'",
+                          cmd);
 }

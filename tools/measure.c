@@ -40,6 +40,7 @@
  *   embedding gathers the same 512 rows each time, which a large L3 keeps.
  */
 #include "measure.h"
+#include "progress.h"
 
 typedef struct plan {
   double warm_s;     /* warm-up length */
@@ -76,7 +77,9 @@ static kiln_status run_batch(workload *w, long *next, long n) {
     if (s != KILN_OK)
       return s;
   }
-  return kiln_sync(w->ctx);
+  kiln_status s = kiln_sync(w->ctx);
+  progress_tick();
+  return s;
 }
 
 static long clamp_count(double want, long lo, long hi) {

@@ -23,4 +23,8 @@ double result_rate(const case_result *r, const char **unit);
 void table_header(void);
 void table_row(const case_result *r);
 
+/* After the rows: how many cases ran, were skipped and failed, and each
+ * distinct reason for a skip with its count. */
+void table_summary(const case_result *r, size_t n);
+
 #endif

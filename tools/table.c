@@ -1,7 +1,9 @@
 /* The human-readable table `kiln bench` prints while it runs. */
 #include "results.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 double result_rate(const case_result *r, const char **unit) {
   const mode_result *m = &r->modes[primary_mode(r->c)];
@@ -24,6 +26,9 @@ static void print_optional(const mode_result *m) {
 }
 
 void table_header(void) {
+  puts("columns: µs per op, median (min–max) of the samples (small: ops issued back to back,"
+       " large: one op then a sync); synced: one op then a sync; graph: per op in a replayed"
+       " graph; rate: at the median");
   /* Titles hold multi-byte characters (µ, –), so they are padded by hand. */
   printf("%-32s %-5s  %s  %s  %s  %s\n", "case", "class",
          "median µs (min–max)          ", " synced µs", "  graph µs", "rate");
@@ -46,4 +51,34 @@ void table_row(const case_result *r) {
   const char *unit;
   double rate = result_rate(r, &unit);
   printf("  %.1f %s\n", rate, unit);
+}
+
+/* "skipped" notes that repeat (every gpu-class case on the CPU) are counted
+ * once each, in the order first seen. */
+static void print_skip_reasons(const case_result *r, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (r[i].state != CASE_SKIPPED)
+      continue;
+    bool first = true;
+    for (size_t j = 0; j < i && first; j++)
+      first = !(r[j].state == CASE_SKIPPED && strcmp(r[j].note, r[i].note) == 0);
+    if (!first)
+      continue;
+    size_t count = 0;
+    for (size_t j = i; j < n; j++)
+      count += r[j].state == CASE_SKIPPED && strcmp(r[j].note, r[i].note) == 0;
+    printf("  skipped %zu: %s\n", count, r[i].note);
+  }
+}
+
+void table_summary(const case_result *r, size_t n) {
+  size_t done = 0, skipped = 0, failed = 0;
+  for (size_t i = 0; i < n; i++) {
+    done += r[i].state == CASE_DONE;
+    skipped += r[i].state == CASE_SKIPPED;
+    failed += r[i].state == CASE_FAILED;
+  }
+  printf("\n%zu case%s: %zu run, %zu skipped, %zu failed\n", n, n == 1 ? "" : "s", done,
+         skipped, failed);
+  print_skip_reasons(r, n);
 }
