@@ -22,7 +22,7 @@ static const char usage[] =
     "                  [--filter SUBSTR] [--quick] [--composite] [--dump DIR]\n"
     "  --device   where to run (default auto: the GPU when there is one)\n"
     "  --json     write every number to FILE, for bench/report.py\n"
-    "  --cases    the case list (default $KILN_CASES, else bench/cases.tsv)\n"
+    "  --cases    the case list (default $KILN_CASES, else the installed one)\n"
     "  --filter   only cases whose name or class contains SUBSTR\n"
     "  --quick    fewer repeats: a smoke test, not a measurement\n"
     "  --composite  fused ops as their composite of basic ops, to time the fusion\n"

@@ -1,28 +1,52 @@
 /* Parsing bench/cases.tsv. Every field is checked, and an unknown op, dtype,
  * class or parameter stops the run: a typo must not silently drop a case or
  * benchmark something else than the PyTorch side does. */
+/* readlink is POSIX, not C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "cases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { LINE_MAX_LEN = 1024, FIELDS = 6 };
 
+static bool readable(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f)
+    fclose(f);
+  return f != NULL;
+}
+
+/* DIR/KILN_DATA_FROM_BIN/cases.tsv, DIR being the folder of the running
+ * executable: an installed kiln finds the list under its own prefix,
+ * wherever that prefix was put. */
+static bool beside_executable(char *path, size_t len) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    return false;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash)
+    return false;
+  *slash = '\0';
+  int written = snprintf(path, len, "%s/%s/cases.tsv", exe, KILN_DATA_FROM_BIN);
+  return written > 0 && (size_t)written < len && readable(path);
+}
+
 const char *cases_default_path(void) {
-  static char path[4096];
+  static char path[8192];
   const char *env = getenv("KILN_CASES");
   if (env && *env)
     return env;
-  const char *candidates[] = {KILN_SOURCE_DIR "/bench/cases.tsv", KILN_DATA_DIR "/cases.tsv"};
-  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-    FILE *f = fopen(candidates[i], "r");
-    if (f) {
-      fclose(f);
-      snprintf(path, sizeof path, "%s", candidates[i]);
-      return path;
-    }
-  }
+  if (beside_executable(path, sizeof path))
+    return path;
+  /* A kiln run from its build folder reads the source tree's list. */
+  if (readable(KILN_SOURCE_DIR "/bench/cases.tsv"))
+    return KILN_SOURCE_DIR "/bench/cases.tsv";
   return NULL;
 }
 

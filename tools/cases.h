@@ -30,8 +30,10 @@ typedef struct case_list {
   size_t count;
 } case_list;
 
-/* The file to read when --cases is not given: $KILN_CASES, else the source
- * tree's bench/cases.tsv, else the installed copy. NULL when none exists. */
+/* The file to read when --cases is not given: $KILN_CASES, else the copy
+ * installed under the executable's own prefix (../share/kiln/cases.tsv),
+ * else the source tree's bench/cases.tsv (a kiln run from its build folder).
+ * NULL when none exists. */
 const char *cases_default_path(void);
 
 /* Reads every case of path into *list. On a malformed line prints
