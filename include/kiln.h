@@ -128,6 +128,23 @@ KILN_API KILN_NODISCARD kiln_status kiln_context_allow_tf32(kiln_context *ctx, i
  * may differ in the last bits of f16/bf16 outputs (see each op). */
 KILN_API KILN_NODISCARD kiln_status kiln_context_use_fused(kiln_context *ctx, int enable);
 
+/* How many threads the context's CPU work uses: kiln's own OpenMP loops
+ * and OpenBLAS alike, and a custom function's OpenMP code on the CPU.
+ * threads >= 1 sets the count for this context; 0 (the default) is
+ * automatic: KILN_NUM_THREADS if set, else OpenMP's count on the thread
+ * that created the context (OMP_NUM_THREADS), divided by the number of CPU
+ * contexts alive in the process (at least 1). So one context gets every
+ * core, and four contexts used side by side from four threads get a
+ * quarter each instead of oversubscribing the machine.
+ * The count is applied around each op on the calling thread and the
+ * caller's OpenMP setting is restored after, so your own OpenMP code is
+ * not affected. OpenBLAS has one count for the whole process: kiln sets it
+ * before each op of a context that wants another one, so contexts used at
+ * the same time should want the same count (the automatic one does).
+ * kiln_context_describe shows the count the next op will use. GPU contexts
+ * accept the call and have nothing to set. threads must be 0 to 4096. */
+KILN_API KILN_NODISCARD kiln_status kiln_context_set_threads(kiln_context *ctx, int threads);
+
 /* ---------------------------------------------------------------- tensor */
 
 #define KILN_MAX_DIMS 4 /* at least 4; never more than 8 */

@@ -303,6 +303,14 @@ typedef struct kiln_backend {
 
   /* KILN_OP_COUNT entries, indexed by kiln_op_kind. */
   const kiln_op_impl *ops;
+  /* Optional, around every op handed to the backend (graph.c's run_op): the
+   * CPU applies the context's thread count there (kiln_context_set_threads)
+   * and restores the caller's OpenMP setting after. op_begin returns what
+   * op_end needs. set_threads stores a context's count (0: automatic);
+   * NULL: the backend has no host threads to set, and the call is a no-op. */
+  int (*op_begin)(void *state);
+  void (*op_end)(void *state, int saved);
+  kiln_status (*set_threads)(void *state, int threads);
 } kiln_backend;
 
 /* The backends this build has; NULL where one was not built. Each lives in

@@ -98,6 +98,16 @@ kiln_status kiln_context_use_fused(kiln_context *ctx, int enable) {
   return KILN_OK;
 }
 
+kiln_status kiln_context_set_threads(kiln_context *ctx, int threads) {
+  if (!ctx)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_set_threads: ctx is NULL");
+  if (threads < 0 || threads > 4096)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "kiln_context_set_threads: threads is %d; it must be 0 (automatic) to 4096",
+                     threads);
+  return ctx->backend->set_threads ? ctx->backend->set_threads(ctx->state, threads) : KILN_OK;
+}
+
 void *kiln_context_stream(const kiln_context *ctx) {
   return ctx && ctx->backend->stream ? ctx->backend->stream(ctx->state) : NULL;
 }

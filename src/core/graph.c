@@ -16,9 +16,22 @@ struct kiln_graph {
   struct kiln_op_list *record; /* otherwise */
 };
 
+static kiln_status run_op_now(kiln_context *ctx, const kiln_op *op);
+
+/* Every op reaches its backend here, between the backend's op_begin and
+ * op_end where it has them (the CPU's thread counts). */
+static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
+  const kiln_backend *b = ctx->backend;
+  const int saved = b->op_begin ? b->op_begin(ctx->state) : 0;
+  const kiln_status s = run_op_now(ctx, op);
+  if (b->op_end)
+    b->op_end(ctx->state, saved);
+  return s;
+}
+
 /* src/ops/ has asked the backend's supports before dispatching; a kind
  * without run can only arrive here through a bug, and fails cleanly. */
-static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
+static kiln_status run_op_now(kiln_context *ctx, const kiln_op *op) {
   if ((unsigned)op->kind < KILN_OP_COUNT) {
     const kiln_op_impl *impl = &ctx->backend->ops[op->kind];
     if (impl->run)

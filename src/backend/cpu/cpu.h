@@ -89,7 +89,9 @@ extern const cpu_row_kernels cpu_rows_avx2;
 #endif
 
 typedef struct cpu_state {
-  char describe[160];
+  char describe[200];
+  int threads_set;     /* kiln_context_set_threads; 0: automatic */
+  int threads_machine; /* KILN_NUM_THREADS or OpenMP's count at creation */
   const cpu_row_kernels *rows; /* the variant for this machine */
   /* Grown on demand and kept for the context's life, so an op whose shape
    * has been seen before (a replayed graph, a training loop) allocates
@@ -122,6 +124,15 @@ kiln_status cpu_matmul(void *state, const kiln_matmul_op *op);
 kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 kiln_status cpu_softmax(void *state, const kiln_softmax_op *op);
 kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op);
+
+/* Threads per op (cpu_threads.c): counting live contexts, the count an op
+ * of s uses now, and applying it around each op. */
+void cpu_threads_init(cpu_state *s);
+void cpu_threads_release(cpu_state *s);
+int cpu_threads_now(const cpu_state *s);
+kiln_status cpu_set_threads(void *state, int threads);
+int cpu_op_begin(void *state);
+void cpu_op_end(void *state, int saved);
 kiln_status cpu_lora(void *state, const kiln_lora_op *op);
 /* Whether the fused cpu_lora takes op (its rank); else src/ops/ composes. */
 bool cpu_lora_supports(void *state, const kiln_op *op);

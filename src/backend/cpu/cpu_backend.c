@@ -67,14 +67,15 @@ static int name_and_version_length(const char *config) {
   return space ? (int)(space - config) : (int)strlen(config);
 }
 
+/* The thread count is the one the context's next op uses (OpenBLAS and
+ * OpenMP alike, cpu_threads.c), so it is written when asked for. */
 static void write_describe(cpu_state *s) {
   const char *config = openblas_get_config();
-  int blas_threads = openblas_get_num_threads();
-  int omp_threads = omp_get_max_threads();
+  const int n = cpu_threads_now(s);
   snprintf(s->describe, sizeof s->describe,
-           "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s, %s row kernels",
-           name_and_version_length(config), config, blas_threads, blas_threads == 1 ? "" : "s",
-           blas_threading(), omp_threads, omp_threads == 1 ? "" : "s",
+           "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s (%s), %s row kernels",
+           name_and_version_length(config), config, n, n == 1 ? "" : "s", blas_threading(), n,
+           n == 1 ? "" : "s", s->threads_set ? "set for this context" : "automatic",
            s->rows == &cpu_rows_base ? "baseline" : "AVX2");
 }
 
@@ -98,18 +99,22 @@ static kiln_status cpu_create(int index, void **state) {
   if (!s)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
   s->rows = select_row_kernels();
-  write_describe(s);
+  cpu_threads_init(s);
   *state = s;
   return KILN_OK;
 }
 
 static void cpu_destroy(void *state) {
   cpu_state *s = state;
+  cpu_threads_release(s);
   free(s->scratch);
   free(s);
 }
 
-static const char *cpu_describe(void *state) { return ((cpu_state *)state)->describe; }
+static const char *cpu_describe(void *state) {
+  write_describe(state);
+  return ((cpu_state *)state)->describe;
+}
 
 /* Every CPU op has finished by the time it returns. */
 static kiln_status cpu_sync(void *state) {
@@ -190,6 +195,9 @@ static const kiln_backend cpu_backend = {
     /* graph_* stay NULL: the core records and replays op lists itself.
      * stream stays NULL: CPU ops run on the calling thread. */
     .ops = cpu_ops,
+    .op_begin = cpu_op_begin,
+    .op_end = cpu_op_end,
+    .set_threads = cpu_set_threads,
 };
 
 const kiln_backend *kiln_backend_cpu(void) { return &cpu_backend; }
