@@ -58,11 +58,14 @@ __device__ __forceinline__ float normal_tail_scaled(float u) {
  * above, so neither side cancels, with e^(-u^2 / 2) from u^2 split into
  * its f32 value and the FMA's exact remainder. Branch-free, and cheaper
  * than erfcf, which held bf16 at 2.0 TB/s (compute-bound) on the H100.
- * x is clamped to [-14, 14], where the tail is 0 in f32; NaN stays NaN. */
+ * x is clamped to [-14, 14], where the tail is 0 once flushed; NaN stays NaN. */
 __device__ __forceinline__ float gelu_erf(float x) {
   const float c = x < -14.0f ? -14.0f : x > 14.0f ? 14.0f : x;
   const float u = fabsf(c), hi = u * u, lo = fmaf(u, u, -hi);
-  const float cq = c * (expf(-0.5f * hi) * fmaf(-0.5f, lo, 1.0f)) * normal_tail_scaled(u);
+  /* Under FLT_MIN the CPU's exp gives 0; a subnormal here would leave
+   * -1e-43 where the CPU (and the limit at -inf) gives -0. */
+  const float e = expf(-0.5f * hi), e_flushed = e < FLT_MIN ? 0.0f : e;
+  const float cq = c * (e_flushed * fmaf(-0.5f, lo, 1.0f)) * normal_tail_scaled(u);
   return x <= 0.0f ? cq : x - cq;
 }
 

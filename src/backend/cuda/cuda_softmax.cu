@@ -140,8 +140,13 @@ struct online {
   float max = -INFINITY, sum = 0.0f;
   __device__ __forceinline__ void add(const float *y, int n, float k) {
     float m = max;
-    for (int u = 0; u < n; u++)
-      m = fmaxf(m, y[u]);
+    bool nan = false;
+    for (int u = 0; u < n; u++) {
+      m = fmaxf(m, y[u]); /* fmaxf drops NaN, */
+      nan |= isnan(y[u]);
+    }
+    if (nan) /* so a NaN logit poisons the sum instead: the whole row is NaN */
+      sum = NAN;
     if (m == -INFINITY) /* nothing visible yet */
       return;
     if (m != max) /* max == -inf: sum is 0 and stays 0; m == max == +inf: kept */
@@ -195,7 +200,8 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
     acc.add(y, width, a.k);
   }
   const float mx = visible_max(block_reduce<STREAM_THREADS>(acc.max, op_max{}, scratch[0]));
-  const float mine = acc.max == -INFINITY ? 0.0f
+  /* With max -inf nothing was added: sum is 0, or NaN after a NaN logit. */
+  const float mine = acc.max == -INFINITY ? acc.sum
                      : acc.max == mx        ? acc.sum
                                             : acc.sum * exp2f((acc.max - mx) * a.k);
   const float sum = block_reduce<STREAM_THREADS>(mine, op_sum{}, scratch[1]);
