@@ -507,6 +507,73 @@ KILN_API KILN_NODISCARD kiln_status kiln_tensor_wrap(kiln_context *ctx, kiln_dty
                                                      int ndim, const int64_t *shape, void *data,
                                                      kiln_tensor **out);
 
+/* ---------------------------------------------------------------- DLPack
+ *
+ * DLPack (https://dmlc.github.io/dlpack) is the ABI NumPy, PyTorch, JAX,
+ * CuPy and others use to hand tensors to each other without a copy. Both of
+ * its managed forms are taken and given: the legacy DLManagedTensor and the
+ * versioned DLManagedTensorVersioned of DLPack 1.x (with a version and
+ * flags). They are declared here only by name, so a program may include its
+ * own dlpack.h beside kiln.h. */
+struct DLManagedTensor;
+struct DLManagedTensorVersioned;
+
+/* A kiln tensor over a DLPack tensor's memory, without a copy.
+ *
+ * src must be dense and row-major: strides NULL, or the compact row-major
+ * strides (a dimension of extent 1 may have any stride; an empty tensor any
+ * strides); byte_offset is honoured. Its dtype must be float32, float16,
+ * bfloat16 or int32 (one lane), ndim 1 to KILN_MAX_DIMS, and its memory on
+ * ctx's device: kDLCPU or kDLCUDAHost for a CPU context; kDLCUDA or
+ * kDLCUDAManaged with ctx's device index for a CUDA one. The first element
+ * must be aligned to the element size.
+ *
+ * On success kiln owns src: kiln_tensor_destroy (once any DLPack export of
+ * the new tensor is gone too) calls src's deleter. The versioned form's
+ * major version must be 1 (else KILN_ERR_UNSUPPORTED); its read-only flag
+ * makes a tensor that ops refuse as an output and kiln_tensor_write refuses
+ * (KILN_ERR_INVALID_ARGUMENT). On failure src is untouched and still the
+ * caller's (its deleter is not called), *out is NULL, and the status says
+ * what did not fit: KILN_ERR_DEVICE (memory elsewhere), KILN_ERR_DTYPE,
+ * KILN_ERR_SHAPE (ndim), KILN_ERR_UNSUPPORTED (strides that are not
+ * row-major, or DLPack 2.x), KILN_ERR_INVALID_ARGUMENT (NULLs, alignment,
+ * ctx capturing a graph). */
+KILN_API KILN_NODISCARD kiln_status kiln_tensor_from_dlpack(kiln_context *ctx,
+                                                            struct DLManagedTensor *src,
+                                                            kiln_tensor **out);
+KILN_API KILN_NODISCARD kiln_status kiln_tensor_from_dlpack_versioned(
+    kiln_context *ctx, struct DLManagedTensorVersioned *src, kiln_tensor **out);
+
+/* 1 when t was imported read-only (see above), else 0. */
+KILN_API int kiln_tensor_is_readonly(const kiln_tensor *t);
+
+/* t as a DLPack tensor over the same memory, without a copy: device kDLCPU
+ * (0) or kDLCUDA (the context's index), its dtype, shape and compact strides
+ * (always written), byte_offset 0. The versioned form is DLPack 1.0 with the
+ * read-only flag set when t is read-only; the legacy form cannot say
+ * read-only, so it refuses such a t (KILN_ERR_INVALID_ARGUMENT).
+ *
+ * Lifetime: the export holds a reference to t's memory and to its context.
+ * Destroying t, or the context, while an export is held only drops the
+ * caller's handle: the memory (and the context's device state) is freed
+ * when the export's deleter is called, which the consumer must do exactly
+ * once. Calling the deleter counts as a use of t's context (one thread at a
+ * time, see the top of this file). Work enqueued on the context may still be
+ * writing t on the GPU: the consumer orders its reads with kiln_stream_wait
+ * or kiln_sync. */
+KILN_API KILN_NODISCARD kiln_status kiln_tensor_to_dlpack(kiln_tensor *t,
+                                                          struct DLManagedTensor **out);
+KILN_API KILN_NODISCARD kiln_status kiln_tensor_to_dlpack_versioned(
+    kiln_tensor *t, struct DLManagedTensorVersioned **out);
+
+/* Makes work enqueued later on stream wait for all work enqueued on ctx so
+ * far, without blocking the host: DLPack's stream handshake. stream is a
+ * cudaStream_t of ctx's device, as void *, or one of CUDA's special handles
+ * (1: the legacy default stream, 2: the per-thread default stream). On the
+ * CPU ops finish before they return, so there is nothing to wait for: KILN_OK.
+ * Fails with KILN_ERR_INVALID_ARGUMENT while ctx captures a graph. */
+KILN_API KILN_NODISCARD kiln_status kiln_stream_wait(kiln_context *ctx, void *stream);
+
 /* Custom ops: a function of yours run in stream order with kiln tensors.
  * stream is the context's cudaStream_t on the GPU (enqueue your work on it;
  * inside kiln_graph_begin/_end your launches are captured into the graph)

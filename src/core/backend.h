@@ -300,6 +300,10 @@ typedef struct kiln_backend {
 
   /* The native stream handle (cudaStream_t) or NULL. */
   void *(*stream)(void *state);
+  /* DLPack's stream handshake (kiln_stream_wait): later work on stream (a
+   * cudaStream_t) waits for what is enqueued on the context now. NULL where
+   * ops finish before they return (the CPU). */
+  kiln_status (*stream_wait)(void *state, void *stream);
 
   /* KILN_OP_COUNT entries, indexed by kiln_op_kind. */
   const kiln_op_impl *ops;

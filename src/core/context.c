@@ -42,6 +42,7 @@ kiln_status kiln_context_create(kiln_device device, int index, kiln_context **ou
   ctx->backend = kiln_backend_for(resolved);
   ctx->device = resolved;
   ctx->index = index;
+  ctx->refs = 1;
   s = ctx->backend->create(index, &ctx->state);
   if (s != KILN_OK) {
     free(ctx);
@@ -51,14 +52,23 @@ kiln_status kiln_context_create(kiln_device device, int index, kiln_context **ou
   return KILN_OK;
 }
 
+void kiln_context_release(kiln_context *ctx) {
+  if (__atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) > 0)
+    return;
+  ctx->backend->destroy(ctx->state);
+  free(ctx);
+}
+
+/* The caller's part goes now; the backend state stays while a DLPack
+ * export of one of its tensors is held, since freeing that memory needs it. */
 void kiln_context_destroy(kiln_context *ctx) {
   if (!ctx)
     return;
   kiln_capture_abandon(ctx);
   for (int i = 0; i < ctx->scratch_count; i++)
     kiln_tensor_destroy(ctx->scratch[i]);
-  ctx->backend->destroy(ctx->state);
-  free(ctx);
+  ctx->scratch_count = 0;
+  kiln_context_release(ctx);
 }
 
 kiln_device kiln_context_device(const kiln_context *ctx) {

@@ -32,6 +32,11 @@ struct kiln_context {
   /* The first failure inside a graph replay, not yet reported (deferred.c). */
   kiln_status deferred;
   char deferred_text[256];
+  /* 1 for the caller's handle plus 1 per live DLPack export of one of its
+   * tensors, changed atomically (a consumer may drop an export on another
+   * thread): kiln_context_destroy frees the context only when the last
+   * export is gone (dlpack.c). */
+  int refs;
 };
 
 /* How kernels that compute in f32 read and write a dtype. */
@@ -64,6 +69,15 @@ struct kiln_tensor {
   size_t nbytes;
   void *data;     /* device memory of ctx's backend */
   bool owns_data; /* false for kiln_tensor_wrap: the caller frees data */
+  bool readonly;  /* imported with DLPack's read-only flag: never an op's output */
+  /* 1 for the caller's handle plus 1 per live DLPack export, changed
+   * atomically: the memory is freed when the last of them goes. */
+  int refs;
+  /* The DLPack tensor this one was imported from (a DLManagedTensor or,
+   * when dl_versioned, a DLManagedTensorVersioned), handed back to its
+   * producer's deleter when the tensor goes. */
+  void *dl_managed;
+  bool dl_versioned;
 };
 
 /* Record a failure for kiln_last_error() and return its status.
@@ -98,6 +112,18 @@ kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const
  * negative or the product overflows int64_t. Every product of dimensions
  * in the library goes through this. */
 bool kiln_dims_product(const int64_t *dims, int n, int64_t *out);
+/* The checks kiln_tensor_create, _wrap and the DLPack import share: out
+ * non-NULL (and set to NULL), ctx non-NULL and not capturing, a valid dtype
+ * and shape; *numel receives the element count. */
+kiln_status kiln_tensor_check_new(const char *fn, kiln_context *ctx, kiln_dtype dtype, int ndim,
+                                  const int64_t *shape, kiln_tensor **out, int64_t *numel);
+
+/* Drop one reference to t / ctx (the caller's handle or a DLPack export's);
+ * the last one frees it. */
+void kiln_tensor_release(kiln_tensor *t);
+void kiln_context_release(kiln_context *ctx);
+/* Hands an imported tensor's DLPack memory back to its producer (dlpack.c). */
+void kiln_dlpack_release_import(kiln_tensor *t);
 
 /* RoPE's inverse frequency of pair i, base^(-2i / rotary_dims), computed in
  * double and rounded once, so every backend gets the same f32 value. */

@@ -58,6 +58,7 @@ kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const
   t->nbytes = (size_t)numel * kiln_dtype_size(dtype);
   t->data = data;
   t->owns_data = owns;
+  t->refs = 1;
   if (owns) {
     kiln_status s = ctx->backend->alloc(ctx->state, t->nbytes, &t->data);
     if (s != KILN_OK) {
@@ -69,9 +70,8 @@ kiln_status kiln_tensor_new(kiln_context *ctx, kiln_dtype dtype, int ndim, const
   return KILN_OK;
 }
 
-/* The checks kiln_tensor_create and kiln_tensor_wrap share. */
-static kiln_status check_new(const char *fn, kiln_context *ctx, kiln_dtype dtype, int ndim,
-                             const int64_t *shape, kiln_tensor **out, int64_t *numel) {
+kiln_status kiln_tensor_check_new(const char *fn, kiln_context *ctx, kiln_dtype dtype, int ndim,
+                                  const int64_t *shape, kiln_tensor **out, int64_t *numel) {
   if (!out)
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   *out = NULL;
@@ -86,7 +86,7 @@ static kiln_status check_new(const char *fn, kiln_context *ctx, kiln_dtype dtype
 kiln_status kiln_tensor_create(kiln_context *ctx, kiln_dtype dtype, int ndim,
                                const int64_t *shape, kiln_tensor **out) {
   int64_t numel = 0;
-  kiln_status s = check_new("kiln_tensor_create", ctx, dtype, ndim, shape, out, &numel);
+  kiln_status s = kiln_tensor_check_new("kiln_tensor_create", ctx, dtype, ndim, shape, out, &numel);
   if (s != KILN_OK)
     return s;
   return kiln_tensor_new(ctx, dtype, ndim, shape, numel, NULL, true, out);
@@ -96,7 +96,7 @@ kiln_status kiln_tensor_wrap(kiln_context *ctx, kiln_dtype dtype, int ndim, cons
                              void *data, kiln_tensor **out) {
   const char *fn = "kiln_tensor_wrap";
   int64_t numel = 0;
-  kiln_status s = check_new(fn, ctx, dtype, ndim, shape, out, &numel);
+  kiln_status s = kiln_tensor_check_new(fn, ctx, dtype, ndim, shape, out, &numel);
   if (s != KILN_OK)
     return s;
   if (!data && numel > 0)
@@ -110,12 +110,23 @@ kiln_status kiln_tensor_wrap(kiln_context *ctx, kiln_dtype dtype, int ndim, cons
   return kiln_tensor_new(ctx, dtype, ndim, shape, numel, data, false, out);
 }
 
-void kiln_tensor_destroy(kiln_tensor *t) {
-  if (!t)
+void kiln_tensor_release(kiln_tensor *t) {
+  /* Acquire-release: whoever drops the last reference sees every write the
+   * other holders made before dropping theirs. */
+  if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
     return;
   if (t->owns_data)
     t->ctx->backend->free(t->ctx->state, t->data);
+  if (t->dl_managed)
+    kiln_dlpack_release_import(t);
   free(t);
+}
+
+/* The caller's handle goes; a DLPack export still held keeps the memory
+ * until its deleter runs. */
+void kiln_tensor_destroy(kiln_tensor *t) {
+  if (t)
+    kiln_tensor_release(t);
 }
 
 void *kiln_tensor_data(const kiln_tensor *t) { return t ? t->data : NULL; }
@@ -155,6 +166,9 @@ static kiln_status check_transfer(const char *fn, const kiln_tensor *t, const vo
 
 kiln_status kiln_tensor_write(kiln_tensor *t, const void *src, size_t nbytes) {
   kiln_status s = check_transfer("kiln_tensor_write", t, src, "src", nbytes);
+  if (s == KILN_OK && t->readonly)
+    s = kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                  "kiln_tensor_write: t is read-only (imported with DLPack's read-only flag)");
   if (s != KILN_OK || nbytes == 0)
     return s;
   return t->ctx->backend->upload(t->ctx->state, t->data, src, nbytes);

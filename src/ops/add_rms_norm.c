@@ -11,8 +11,8 @@ static kiln_status check_args(kiln_context *ctx, const kiln_tensor *x,
   KILN_TRY(kiln_check_tensor(FN, "x", x, ctx));
   KILN_TRY(kiln_check_tensor(FN, "residual", residual, ctx));
   KILN_TRY(kiln_check_tensor(FN, "weight", weight, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "h_out", h, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "h_out", h, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(kiln_check_float(FN, "eps", eps, true));
   KILN_TRY(kiln_check_float_dtype(FN, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "residual", residual, "x", x));

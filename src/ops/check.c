@@ -18,6 +18,16 @@ kiln_status kiln_check_tensor(const char *fn, const char *name, const kiln_tenso
   return KILN_OK;
 }
 
+kiln_status kiln_check_output(const char *fn, const char *name, const kiln_tensor *t,
+                              const kiln_context *ctx) {
+  kiln_status s = kiln_check_tensor(fn, name, t, ctx);
+  if (s == KILN_OK && t->readonly)
+    s = kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                  "%s: %s is read-only (imported with DLPack's read-only flag); an op cannot "
+                  "write it", fn, name);
+  return s;
+}
+
 kiln_status kiln_check_dtype(const char *fn, const char *name, const kiln_tensor *t,
                              const char *ref_name, const kiln_tensor *ref) {
   if (t->dtype == ref->dtype)

@@ -17,6 +17,10 @@ kiln_status kiln_check_ctx(const char *fn, const kiln_context *ctx);
 /* t is non-NULL and belongs to ctx. */
 kiln_status kiln_check_tensor(const char *fn, const char *name, const kiln_tensor *t,
                               const kiln_context *ctx);
+/* As kiln_check_tensor, for a tensor the op writes: also not read-only (a
+ * tensor imported with DLPack's read-only flag). */
+kiln_status kiln_check_output(const char *fn, const char *name, const kiln_tensor *t,
+                              const kiln_context *ctx);
 /* t has the dtype of ref. */
 kiln_status kiln_check_dtype(const char *fn, const char *name, const kiln_tensor *t,
                              const char *ref_name, const kiln_tensor *ref);

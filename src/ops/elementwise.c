@@ -6,7 +6,7 @@ static kiln_status unary(const char *fn, kiln_context *ctx, kiln_unary_kind kind
                          const kiln_tensor *x, kiln_tensor *out, float scale) {
   KILN_TRY(kiln_check_ctx(fn, ctx));
   KILN_TRY(kiln_check_tensor(fn, "x", x, ctx));
-  KILN_TRY(kiln_check_tensor(fn, "out", out, ctx));
+  KILN_TRY(kiln_check_output(fn, "out", out, ctx));
   KILN_TRY(kiln_check_float_dtype(fn, "x", x));
   KILN_TRY(kiln_check_dtype(fn, "out", out, "x", x));
   KILN_TRY(kiln_check_same_shape(fn, "out", out, "x", x));
@@ -55,7 +55,7 @@ static kiln_status binary(const char *fn, const char *a_name, const char *b_name
   KILN_TRY(kiln_check_ctx(fn, ctx));
   KILN_TRY(kiln_check_tensor(fn, a_name, a, ctx));
   KILN_TRY(kiln_check_tensor(fn, b_name, b, ctx));
-  KILN_TRY(kiln_check_tensor(fn, "out", out, ctx));
+  KILN_TRY(kiln_check_output(fn, "out", out, ctx));
   KILN_TRY(kiln_check_float_dtype(fn, a_name, a));
   KILN_TRY(kiln_check_dtype(fn, b_name, b, a_name, a));
   KILN_TRY(kiln_check_dtype(fn, "out", out, a_name, a));

@@ -29,7 +29,7 @@ kiln_status kiln_embedding(kiln_context *ctx, const kiln_tensor *table, const ki
   KILN_TRY(kiln_check_ctx(FN, ctx));
   KILN_TRY(kiln_check_tensor(FN, "table", table, ctx));
   KILN_TRY(kiln_check_tensor(FN, "ids", ids, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(kiln_check_float_dtype(FN, "table", table));
   if (ids->dtype != KILN_I32) {
     char s[KILN_SHAPE_STR_LEN];

@@ -18,7 +18,7 @@ kiln_status kiln_layer_norm(kiln_context *ctx, const kiln_tensor *x, const kiln_
                             const kiln_tensor *bias, float eps, kiln_tensor *out) {
   KILN_TRY(kiln_check_ctx(FN, ctx));
   KILN_TRY(kiln_check_tensor(FN, "x", x, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(kiln_check_float(FN, "eps", eps, true));
   KILN_TRY(kiln_check_float_dtype(FN, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "out", out, "x", x));

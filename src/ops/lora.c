@@ -15,7 +15,7 @@ static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *x, const 
     KILN_TRY(kiln_check_tensor(FN, "bias", bias, ctx));
   KILN_TRY(kiln_check_tensor(FN, "a", a, ctx));
   KILN_TRY(kiln_check_tensor(FN, "b", b, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(kiln_check_float(FN, "scale", scale, false));
   KILN_TRY(kiln_check_float_dtype(FN, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "w", w, "x", x));

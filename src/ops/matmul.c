@@ -8,7 +8,7 @@ static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *a, const 
   KILN_TRY(kiln_check_ctx(FN, ctx));
   KILN_TRY(kiln_check_tensor(FN, "a", a, ctx));
   KILN_TRY(kiln_check_tensor(FN, "b", b, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   if (p->bias)
     KILN_TRY(kiln_check_tensor(FN, "bias", p->bias, ctx));
   KILN_TRY(kiln_check_flag(FN, "transpose_a", p->transpose_a));

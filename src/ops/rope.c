@@ -56,7 +56,7 @@ kiln_status kiln_rope(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *out,
     p = &llama;
   KILN_TRY(kiln_check_ctx(FN, ctx));
   KILN_TRY(kiln_check_tensor(FN, "x", x, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(check_params(p));
   KILN_TRY(kiln_check_float_dtype(FN, "x", x));
   KILN_TRY(kiln_check_dtype(FN, "out", out, "x", x));

@@ -32,7 +32,7 @@ kiln_status kiln_softmax(kiln_context *ctx, const kiln_tensor *x, kiln_tensor *o
     p = &plain;
   KILN_TRY(kiln_check_ctx(FN, ctx));
   KILN_TRY(kiln_check_tensor(FN, "x", x, ctx));
-  KILN_TRY(kiln_check_tensor(FN, "out", out, ctx));
+  KILN_TRY(kiln_check_output(FN, "out", out, ctx));
   KILN_TRY(kiln_check_flag(FN, "causal", p->causal));
   KILN_TRY(kiln_check_float(FN, "scale", p->scale, true));
   KILN_TRY(kiln_check_float_dtype(FN, "x", x));

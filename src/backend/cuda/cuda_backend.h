@@ -91,6 +91,9 @@ kiln_status kiln_cuda_check_embedding(kiln_cuda *st);
 kiln_status kiln_cuda_embedding_init(kiln_cuda *st, const char *fn);
 void kiln_cuda_embedding_release(kiln_cuda *st);
 
+/* kiln_stream_wait: stream waits for the work on st->stream (cuda_stream_wait.cu). */
+kiln_status kiln_cuda_stream_wait(void *state, void *stream);
+
 /* Graphs (cuda_graph.cu). */
 kiln_status kiln_cuda_graph_begin(void *state);
 kiln_status kiln_cuda_graph_end(void *state, kiln_backend_graph **graph);

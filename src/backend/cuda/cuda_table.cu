@@ -47,6 +47,7 @@ static kiln_backend make_backend(void) {
   b.graph_run = kiln_cuda_graph_run;
   b.graph_destroy = kiln_cuda_graph_destroy;
   b.stream = kiln_cuda_stream;
+  b.stream_wait = kiln_cuda_stream_wait;
   b.ops = cuda_ops;
   return b;
 }
