@@ -566,6 +566,12 @@ KILN_API KILN_NODISCARD kiln_status kiln_tensor_to_dlpack(kiln_tensor *t,
 KILN_API KILN_NODISCARD kiln_status kiln_tensor_to_dlpack_versioned(
     kiln_tensor *t, struct DLManagedTensorVersioned **out);
 
+/* Calls m's deleter, if it has one: how a consumer without its own
+ * dlpack.h hands back a DLPack tensor it will not import (any producer's,
+ * kiln's included). NULL is fine. */
+KILN_API void kiln_dlpack_delete(struct DLManagedTensor *m);
+KILN_API void kiln_dlpack_delete_versioned(struct DLManagedTensorVersioned *m);
+
 /* Makes work enqueued later on stream wait for all work enqueued on ctx so
  * far, without blocking the host: DLPack's stream handshake. stream is a
  * cudaStream_t of ctx's device, as void *, or one of CUDA's special handles

@@ -205,6 +205,16 @@ void kiln_dlpack_release_import(kiln_tensor *t) {
   t->dl_managed = NULL;
 }
 
+void kiln_dlpack_delete(struct DLManagedTensor *m) {
+  if (m && m->deleter)
+    m->deleter(m);
+}
+
+void kiln_dlpack_delete_versioned(struct DLManagedTensorVersioned *m) {
+  if (m && m->deleter)
+    m->deleter(m);
+}
+
 int kiln_tensor_is_readonly(const kiln_tensor *t) { return t && t->readonly ? 1 : 0; }
 
 /* ------------------------------------------------------------- export */

@@ -1,0 +1,449 @@
+/*
+ * Every kiln op as a Python function: tensors positional, parameters
+ * keyword-only, an optional out= (a new tensor of the right shape when it
+ * is not given). The C library validates everything; the binding only
+ * computes the shape of a new output (and, when the inputs are too wrong to
+ * have one, makes a [1] placeholder so that the C call reports what is wrong
+ * with the inputs themselves).
+ */
+#include "_kiln.h"
+
+#include <string.h>
+
+/* o as a tensor argument; None gives NULL when optional. */
+static int arg_tensor(PyObject *o, const char *fn, const char *name, int optional,
+                      kiln_tensor **t) {
+  if (o == NULL || o == Py_None) {
+    if (optional) {
+      *t = NULL;
+      return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "kiln.%s: %s must be a kiln.Tensor, not None", fn, name);
+    return -1;
+  }
+  if (!KP_IS_TENSOR(o)) {
+    PyErr_Format(PyExc_TypeError,
+                 "kiln.%s: %s must be a kiln.Tensor, not %.100s (make one with kiln.tensor() or "
+                 "kiln.from_dlpack())", fn, name, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  *t = ((TensorObject *)o)->t;
+  return 0;
+}
+
+#define CTX_OF(o) (((TensorObject *)(o))->ctx)
+
+/* The output: out_arg itself (a new reference) or a new tensor of shape. */
+static PyObject *prepare_out(PyObject *out_arg, const char *fn, const char *name,
+                             ContextObject *ctx, kiln_dtype dtype, int ndim, const int64_t *shape,
+                             kiln_tensor **t) {
+  if (out_arg && out_arg != Py_None) {
+    if (arg_tensor(out_arg, fn, name, 0, t) < 0)
+      return NULL;
+    Py_INCREF(out_arg);
+    return out_arg;
+  }
+  static const int64_t placeholder[1] = {1};
+  if (ndim < 1 || ndim > KILN_MAX_DIMS) {
+    ndim = 1;
+    shape = placeholder;
+  }
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] < 0) {
+      ndim = 1;
+      shape = placeholder;
+    }
+  PyObject *o = kp_tensor_new(ctx, dtype, ndim, shape);
+  if (o)
+    *t = ((TensorObject *)o)->t;
+  return o;
+}
+
+/* After the C call: the result, or the exception with the C message (the
+ * new output dropped). While ctx captures a graph, the graph keeps every
+ * tensor the op recorded. */
+static PyObject *finish(kiln_status s, ContextObject *ctx, PyObject *result, PyObject *const *used,
+                        int n) {
+  if (s != KILN_OK) {
+    Py_DECREF(result);
+    return kp_raise(s);
+  }
+  if (ctx->capture && kp_graph_keep(ctx->capture, used, n) < 0) {
+    Py_DECREF(result);
+    return NULL;
+  }
+  return result;
+}
+
+static void copy_shape(const kiln_tensor *t, int64_t *shape) {
+  for (int i = 0; i < kiln_tensor_ndim(t); i++)
+    shape[i] = kiln_tensor_dim(t, i);
+}
+
+/* out has x's shape and dtype: the elementwise and row ops. */
+static PyObject *out_like(PyObject *out_arg, const char *fn, PyObject *x, kiln_tensor **t) {
+  const kiln_tensor *xt = ((TensorObject *)x)->t;
+  int64_t shape[KILN_MAX_DIMS];
+  copy_shape(xt, shape);
+  return prepare_out(out_arg, fn, "out", CTX_OF(x), kiln_tensor_dtype(xt), kiln_tensor_ndim(xt),
+                     shape, t);
+}
+
+/* ------------------------------------------------------------------ ops */
+
+static PyObject *py_matmul(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"a", "b", "transpose_a", "transpose_b", "alpha", "beta", "bias", "out",
+                           NULL};
+  PyObject *a, *b, *bias = Py_None, *out = Py_None;
+  kiln_matmul_params p = {0, 0, 1.0f, 0.0f, NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$ppffOO:matmul", kwlist, &a, &b, &p.transpose_a,
+                                   &p.transpose_b, &p.alpha, &p.beta, &bias, &out))
+    return NULL;
+  kiln_tensor *at, *bt, *biast, *ot;
+  if (arg_tensor(a, "matmul", "a", 0, &at) < 0 || arg_tensor(b, "matmul", "b", 0, &bt) < 0 ||
+      arg_tensor(bias, "matmul", "bias", 1, &biast) < 0)
+    return NULL;
+  if (p.beta != 0.0f && out == Py_None)
+    return kp_raise_msg(KILN_ERR_INVALID_ARGUMENT,
+                        "kiln.matmul: beta is not 0 but out is not given; beta scales out's "
+                        "old contents");
+  p.bias = biast;
+  int64_t shape[KILN_MAX_DIMS];
+  int an = kiln_tensor_ndim(at), bn = kiln_tensor_ndim(bt), nd = 0;
+  if (an >= 2 && bn >= 2) {
+    copy_shape(at, shape);
+    shape[an - 2] = kiln_tensor_dim(at, p.transpose_a ? -1 : -2);
+    shape[an - 1] = kiln_tensor_dim(bt, p.transpose_b ? -2 : -1);
+    nd = an;
+  }
+  PyObject *res = prepare_out(out, "matmul", "out", CTX_OF(a), kiln_tensor_dtype(at), nd, shape,
+                              &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_matmul(CTX_OF(a)->ctx, at, bt, ot, &p);
+  PyObject *used[] = {a, b, bias, res};
+  return finish(s, CTX_OF(a), res, used, 4);
+}
+
+static PyObject *py_softmax(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "scale", "causal", "mask", "out", NULL};
+  PyObject *x, *mask = Py_None, *out = Py_None;
+  kiln_softmax_params p = {1.0f, 0, NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$fpOO:softmax", kwlist, &x, &p.scale, &p.causal,
+                                   &mask, &out))
+    return NULL;
+  kiln_tensor *xt, *maskt, *ot;
+  if (arg_tensor(x, "softmax", "x", 0, &xt) < 0 ||
+      arg_tensor(mask, "softmax", "mask", 1, &maskt) < 0)
+    return NULL;
+  p.mask = maskt;
+  PyObject *res = out_like(out, "softmax", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_softmax(CTX_OF(x)->ctx, xt, ot, &p);
+  PyObject *used[] = {x, mask, res};
+  return finish(s, CTX_OF(x), res, used, 3);
+}
+
+static PyObject *py_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "weight", "eps", "out", NULL};
+  PyObject *x, *w, *out = Py_None;
+  float eps = 1e-6f;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$fO:rms_norm", kwlist, &x, &w, &eps, &out))
+    return NULL;
+  kiln_tensor *xt, *wt, *ot;
+  if (arg_tensor(x, "rms_norm", "x", 0, &xt) < 0 || arg_tensor(w, "rms_norm", "weight", 0, &wt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "rms_norm", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_rms_norm(CTX_OF(x)->ctx, xt, wt, eps, ot);
+  PyObject *used[] = {x, w, res};
+  return finish(s, CTX_OF(x), res, used, 3);
+}
+
+static PyObject *py_lora_linear(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "w", "a", "b", "scale", "bias", "out", NULL};
+  PyObject *x, *w, *a, *b, *bias = Py_None, *out = Py_None;
+  float scale = 1.0f;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|$fOO:lora_linear", kwlist, &x, &w, &a, &b,
+                                   &scale, &bias, &out))
+    return NULL;
+  kiln_tensor *xt, *wt, *at, *bt, *biast, *ot;
+  if (arg_tensor(x, "lora_linear", "x", 0, &xt) < 0 ||
+      arg_tensor(w, "lora_linear", "w", 0, &wt) < 0 ||
+      arg_tensor(a, "lora_linear", "a", 0, &at) < 0 ||
+      arg_tensor(b, "lora_linear", "b", 0, &bt) < 0 ||
+      arg_tensor(bias, "lora_linear", "bias", 1, &biast) < 0)
+    return NULL;
+  int64_t shape[KILN_MAX_DIMS];
+  int nd = kiln_tensor_ndim(xt);
+  copy_shape(xt, shape);
+  shape[nd - 1] = kiln_tensor_dim(wt, 0);
+  PyObject *res = prepare_out(out, "lora_linear", "out", CTX_OF(x), kiln_tensor_dtype(xt), nd,
+                              shape, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_lora_linear(CTX_OF(x)->ctx, xt, wt, biast, at, bt, scale, ot);
+  PyObject *used[] = {x, w, a, b, bias, res};
+  return finish(s, CTX_OF(x), res, used, 6);
+}
+
+static PyObject *py_add_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "residual", "weight", "eps", "h_out", "out", NULL};
+  PyObject *x, *r, *w, *h_out = Py_None, *out = Py_None;
+  float eps = 1e-6f;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$fOO:add_rms_norm", kwlist, &x, &r, &w, &eps,
+                                   &h_out, &out))
+    return NULL;
+  kiln_tensor *xt, *rt, *wt, *ht, *ot;
+  if (arg_tensor(x, "add_rms_norm", "x", 0, &xt) < 0 ||
+      arg_tensor(r, "add_rms_norm", "residual", 0, &rt) < 0 ||
+      arg_tensor(w, "add_rms_norm", "weight", 0, &wt) < 0)
+    return NULL;
+  PyObject *h = NULL;
+  if (h_out != Py_None) {
+    if (arg_tensor(h_out, "add_rms_norm", "h_out", 0, &ht) < 0)
+      return NULL;
+    Py_INCREF(h_out);
+    h = h_out;
+  } else {
+    h = out_like(Py_None, "add_rms_norm", x, &ht);
+    if (!h)
+      return NULL;
+  }
+  PyObject *res = out_like(out, "add_rms_norm", x, &ot);
+  if (!res) {
+    Py_DECREF(h);
+    return NULL;
+  }
+  kiln_status s = kiln_add_rms_norm(CTX_OF(x)->ctx, xt, rt, wt, eps, ht, ot);
+  if (s != KILN_OK) {
+    Py_DECREF(h);
+    Py_DECREF(res);
+    return kp_raise(s);
+  }
+  PyObject *used[] = {x, r, w, h, res};
+  if (CTX_OF(x)->capture && kp_graph_keep(CTX_OF(x)->capture, used, 5) < 0) {
+    Py_DECREF(h);
+    Py_DECREF(res);
+    return NULL;
+  }
+  PyObject *tup = PyTuple_Pack(2, h, res);
+  Py_DECREF(h);
+  Py_DECREF(res);
+  return tup;
+}
+
+static PyObject *py_layer_norm(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "weight", "bias", "eps", "out", NULL};
+  PyObject *x, *w = Py_None, *b = Py_None, *out = Py_None;
+  float eps = 1e-5f;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO$fO:layer_norm", kwlist, &x, &w, &b, &eps, &out))
+    return NULL;
+  kiln_tensor *xt, *wt, *bt, *ot;
+  if (arg_tensor(x, "layer_norm", "x", 0, &xt) < 0 ||
+      arg_tensor(w, "layer_norm", "weight", 1, &wt) < 0 ||
+      arg_tensor(b, "layer_norm", "bias", 1, &bt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "layer_norm", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_layer_norm(CTX_OF(x)->ctx, xt, wt, bt, eps, ot);
+  PyObject *used[] = {x, w, b, res};
+  return finish(s, CTX_OF(x), res, used, 4);
+}
+
+static PyObject *py_gelu(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "approximate", "out", NULL};
+  PyObject *x, *out = Py_None;
+  const char *approx = "none";
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$sO:gelu", kwlist, &x, &approx, &out))
+    return NULL;
+  int tanh_approx;
+  if (strcmp(approx, "none") == 0)
+    tanh_approx = 0;
+  else if (strcmp(approx, "tanh") == 0)
+    tanh_approx = 1;
+  else
+    return kp_raise_msg(KILN_ERR_INVALID_ARGUMENT,
+                        "kiln.gelu: approximate is '%s'; it must be 'none' or 'tanh'", approx);
+  kiln_tensor *xt, *ot;
+  if (arg_tensor(x, "gelu", "x", 0, &xt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "gelu", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_gelu(CTX_OF(x)->ctx, xt, ot, tanh_approx);
+  PyObject *used[] = {x, res};
+  return finish(s, CTX_OF(x), res, used, 2);
+}
+
+static PyObject *py_silu(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "out", NULL};
+  PyObject *x, *out = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$O:silu", kwlist, &x, &out))
+    return NULL;
+  kiln_tensor *xt, *ot;
+  if (arg_tensor(x, "silu", "x", 0, &xt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "silu", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_silu(CTX_OF(x)->ctx, xt, ot);
+  PyObject *used[] = {x, res};
+  return finish(s, CTX_OF(x), res, used, 2);
+}
+
+static PyObject *py_scale(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "s", "out", NULL};
+  PyObject *x, *out = Py_None;
+  float sc;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "Of|$O:scale", kwlist, &x, &sc, &out))
+    return NULL;
+  kiln_tensor *xt, *ot;
+  if (arg_tensor(x, "scale", "x", 0, &xt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "scale", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_scale(CTX_OF(x)->ctx, xt, sc, ot);
+  PyObject *used[] = {x, res};
+  return finish(s, CTX_OF(x), res, used, 2);
+}
+
+typedef kiln_status (*binary_fn)(kiln_context *, const kiln_tensor *, const kiln_tensor *,
+                                 kiln_tensor *);
+
+static PyObject *binary(PyObject *args, PyObject *kw, const char *fn, const char *fmt,
+                        char **kwlist, binary_fn f) {
+  PyObject *a, *b, *out = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &a, &b, &out))
+    return NULL;
+  kiln_tensor *at, *bt, *ot;
+  if (arg_tensor(a, fn, kwlist[0], 0, &at) < 0 || arg_tensor(b, fn, kwlist[1], 0, &bt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, fn, a, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = f(CTX_OF(a)->ctx, at, bt, ot);
+  PyObject *used[] = {a, b, res};
+  return finish(s, CTX_OF(a), res, used, 3);
+}
+
+static PyObject *py_add(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"a", "b", "out", NULL};
+  return binary(args, kw, "add", "OO|$O:add", kwlist, kiln_add);
+}
+
+static PyObject *py_mul(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"a", "b", "out", NULL};
+  return binary(args, kw, "mul", "OO|$O:mul", kwlist, kiln_mul);
+}
+
+static PyObject *py_swiglu(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"gate", "up", "out", NULL};
+  return binary(args, kw, "swiglu", "OO|$O:swiglu", kwlist, kiln_swiglu);
+}
+
+static PyObject *py_rope(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"x", "base", "position_offset", "interleaved", "rotary_dims",
+                           "seq_axis", "out", NULL};
+  PyObject *x, *out = Py_None;
+  kiln_rope_params p = {10000.0f, 0, 0, 0, -2};
+  long long offset = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$fLpiiO:rope", kwlist, &x, &p.base, &offset,
+                                   &p.interleaved, &p.rotary_dims, &p.seq_axis, &out))
+    return NULL;
+  p.position_offset = offset;
+  kiln_tensor *xt, *ot;
+  if (arg_tensor(x, "rope", "x", 0, &xt) < 0)
+    return NULL;
+  PyObject *res = out_like(out, "rope", x, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_rope(CTX_OF(x)->ctx, xt, ot, &p);
+  PyObject *used[] = {x, res};
+  return finish(s, CTX_OF(x), res, used, 2);
+}
+
+static PyObject *py_embedding(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"table", "ids", "out", NULL};
+  PyObject *table, *ids, *out = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$O:embedding", kwlist, &table, &ids, &out))
+    return NULL;
+  kiln_tensor *tt, *it, *ot;
+  if (arg_tensor(table, "embedding", "table", 0, &tt) < 0 ||
+      arg_tensor(ids, "embedding", "ids", 0, &it) < 0)
+    return NULL;
+  int64_t shape[KILN_MAX_DIMS + 1];
+  int nd = kiln_tensor_ndim(it);
+  if (nd < KILN_MAX_DIMS) {
+    copy_shape(it, shape);
+    shape[nd] = kiln_tensor_dim(tt, 1);
+    nd++;
+  } else {
+    nd = 0; /* too many dims: the placeholder, and C says why */
+  }
+  PyObject *res = prepare_out(out, "embedding", "out", CTX_OF(table), kiln_tensor_dtype(tt), nd,
+                              shape, &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_embedding(CTX_OF(table)->ctx, tt, it, ot);
+  PyObject *used[] = {table, ids, res};
+  return finish(s, CTX_OF(table), res, used, 3);
+}
+
+#define OP(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
+
+PyMethodDef kp_op_methods[] = {
+    OP(matmul, "matmul(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, "
+               "bias=None, out=None) -> Tensor\n\n"
+               "out = alpha * op(a) @ op(b) + beta * out (+ bias on every row).\n"
+               "a: [..., M, K] ([..., K, M] with transpose_a); b: [K, N] or [..., K, N] "
+               "([N, K] with transpose_b, a torch Linear weight); out: [..., M, N]; bias: [N]. "
+               "beta != 0 needs out."),
+    OP(softmax, "softmax(x, *, scale=1.0, causal=False, mask=None, out=None) -> Tensor\n\n"
+                "Softmax over the last axis of scale * x (+ mask, an additive [Sk] or [B, Sk] "
+                "mask). causal masks column j of row i when j > i + (Sk - Sq)."),
+    OP(rms_norm, "rms_norm(x, weight, *, eps=1e-6, out=None) -> Tensor\n\n"
+                 "x / sqrt(mean(x^2, last axis) + eps) * weight; x: [..., H], weight: [H]."),
+    OP(lora_linear, "lora_linear(x, w, a, b, *, scale=1.0, bias=None, out=None) -> Tensor\n\n"
+                    "x @ w.T (+ bias) + scale * (x @ a.T) @ b.T, PEFT layouts: x [..., in], "
+                    "w [out, in], a [r, in], b [out, r], bias [out]; scale = lora_alpha / r."),
+    OP(add_rms_norm, "add_rms_norm(x, residual, weight, *, eps=1e-6, h_out=None, out=None) -> "
+                     "tuple[Tensor, Tensor]\n\n"
+                     "h = x + residual, out = rms_norm(h, weight, eps); returns (h, out). "
+                     "h_out may be x or residual (in place)."),
+    OP(layer_norm, "layer_norm(x, weight=None, bias=None, *, eps=1e-5, out=None) -> Tensor\n\n"
+                   "(x - mean) / sqrt(var + eps) * weight + bias over the last axis."),
+    OP(gelu, "gelu(x, *, approximate='none', out=None) -> Tensor\n\n"
+             "x * Phi(x) (approximate='none', erf) or the tanh approximation ('tanh')."),
+    OP(silu, "silu(x, *, out=None) -> Tensor\n\nx * sigmoid(x)."),
+    OP(scale, "scale(x, s, *, out=None) -> Tensor\n\ns * x."),
+    OP(swiglu, "swiglu(gate, up, *, out=None) -> Tensor\n\nsilu(gate) * up, rounded once."),
+    OP(add, "add(a, b, *, out=None) -> Tensor\n\na + b, b a suffix of a's shape (broadcast over "
+            "a's leading dims)."),
+    OP(mul, "mul(a, b, *, out=None) -> Tensor\n\na * b, b a suffix of a's shape."),
+    OP(rope, "rope(x, *, base=10000.0, position_offset=0, interleaved=False, rotary_dims=0, "
+             "seq_axis=-2, out=None) -> Tensor\n\n"
+             "Rotary position embedding. seq_axis -2: x [..., S, D]; -3: x [..., S, H, D]. "
+             "rotary_dims 0 rotates all of D; interleaved picks GPT-J pairs over NeoX halves."),
+    OP(embedding, "embedding(table, ids, *, out=None) -> Tensor\n\n"
+                  "out[..., :] = table[ids[...], :]; table [V, D], ids i32 of any shape up to "
+                  "3 dims; out: ids' shape + [D]."),
+    {NULL, NULL, 0, NULL}};
