@@ -30,6 +30,8 @@ from ._kiln import (  # noqa: F401  (re-exported)
     UnsupportedError,
     add,
     add_rms_norm,
+    attention,
+    attention_packed,
     device_count,
     embedding,
     gelu,
@@ -139,6 +141,7 @@ __all__ = [
     "InvalidArgumentError", "OutOfMemoryError", "UnsupportedError", "BackendError",
     "tensor", "empty", "zeros", "from_dlpack", "default_context", "device_count", "version",
     "matmul", "softmax", "rms_norm", "lora_linear", "add_rms_norm", "layer_norm", "gelu",
-    "silu", "scale", "swiglu", "add", "mul", "rope", "embedding",
+    "silu", "scale", "swiglu", "add", "mul", "rope", "embedding", "attention",
+    "attention_packed",
     "f32", "f16", "bf16", "i32", "MAX_DIMS",
 ]

@@ -117,3 +117,14 @@ def rope(x: Tensor, *, base: float = 10000.0, position_offset: int = 0,
          interleaved: bool = False, rotary_dims: int = 0, seq_axis: int = -2,
          out: Optional[Tensor] = None) -> Tensor: ...
 def embedding(table: Tensor, ids: Tensor, *, out: Optional[Tensor] = None) -> Tensor: ...
+def attention(q: Tensor, k: Tensor, v: Tensor, *, scale: Optional[float] = None,
+              causal: bool = False, mask: Optional[Tensor] = None,
+              seqlens_k: Optional[Tensor] = None, cu_seqlens_q: Optional[Tensor] = None,
+              cu_seqlens_k: Optional[Tensor] = None, max_seqlen_q: int = 0,
+              max_seqlen_k: int = 0, out: Optional[Tensor] = None) -> Tensor: ...
+def attention_packed(qkv: Tensor, *, num_heads: Optional[int] = None,
+                     scale: Optional[float] = None, causal: bool = False,
+                     mask: Optional[Tensor] = None, seqlens_k: Optional[Tensor] = None,
+                     cu_seqlens_q: Optional[Tensor] = None,
+                     cu_seqlens_k: Optional[Tensor] = None, max_seqlen_q: int = 0,
+                     max_seqlen_k: int = 0, out: Optional[Tensor] = None) -> Tensor: ...

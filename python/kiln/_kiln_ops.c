@@ -408,6 +408,116 @@ static PyObject *py_embedding(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(table), res, used, 3);
 }
 
+/* The parameters kiln_attention and kiln_attention_packed share; scale
+ * None means kiln's default, 1/sqrt(D). */
+static int attention_params(PyObject *scale_obj, PyObject *mask, PyObject *seqlens_k,
+                            PyObject *cu_q, PyObject *cu_k, const char *fn,
+                            kiln_attention_params *p) {
+  if (scale_obj != Py_None) {
+    double v = PyFloat_AsDouble(scale_obj);
+    if (v == -1.0 && PyErr_Occurred())
+      return -1;
+    p->scale = (float)v;
+    if (p->scale == 0.0f) {
+      kp_raise_msg(KILN_ERR_INVALID_ARGUMENT,
+                   "kiln.%s: scale is 0; pass None for the default 1/sqrt(D)", fn);
+      return -1;
+    }
+  }
+  kiln_tensor *t;
+  if (arg_tensor(mask, fn, "mask", 1, &t) < 0)
+    return -1;
+  p->mask = t;
+  if (arg_tensor(seqlens_k, fn, "seqlens_k", 1, &t) < 0)
+    return -1;
+  p->seqlens_k = t;
+  if (arg_tensor(cu_q, fn, "cu_seqlens_q", 1, &t) < 0)
+    return -1;
+  p->cu_seqlens_q = t;
+  if (arg_tensor(cu_k, fn, "cu_seqlens_k", 1, &t) < 0)
+    return -1;
+  p->cu_seqlens_k = t;
+  return 0;
+}
+
+static PyObject *py_attention(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"q", "k", "v", "scale", "causal", "mask", "seqlens_k", "cu_seqlens_q",
+                           "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k", "out", NULL};
+  PyObject *q, *k, *v, *scale = Py_None, *mask = Py_None, *sk = Py_None, *cq = Py_None,
+                       *ck = Py_None, *out = Py_None;
+  kiln_attention_params p = {0};
+  long long mq = 0, mk = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$OpOOOOLLO:attention", kwlist, &q, &k, &v,
+                                   &scale, &p.causal, &mask, &sk, &cq, &ck, &mq, &mk, &out))
+    return NULL;
+  kiln_tensor *qt, *kt, *vt, *ot;
+  if (arg_tensor(q, "attention", "q", 0, &qt) < 0 || arg_tensor(k, "attention", "k", 0, &kt) < 0 ||
+      arg_tensor(v, "attention", "v", 0, &vt) < 0 ||
+      attention_params(scale, mask, sk, cq, ck, "attention", &p) < 0)
+    return NULL;
+  p.max_seqlen_q = mq;
+  p.max_seqlen_k = mk;
+  PyObject *res = out_like(out, "attention", q, &ot); /* out has q's shape */
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_attention(CTX_OF(q)->ctx, qt, kt, vt, ot, &p);
+  PyObject *used[] = {q, k, v, mask, sk, cq, ck, res};
+  return finish(s, CTX_OF(q), res, used, 8);
+}
+
+static PyObject *py_attention_packed(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"qkv", "num_heads", "scale", "causal", "mask", "seqlens_k",
+                           "cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k", "out",
+                           NULL};
+  PyObject *qkv, *heads = Py_None, *scale = Py_None, *mask = Py_None, *sk = Py_None,
+                 *cq = Py_None, *ck = Py_None, *out = Py_None;
+  kiln_attention_params p = {0};
+  long long mq = 0, mk = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOpOOOOLLO:attention_packed", kwlist, &qkv,
+                                   &heads, &scale, &p.causal, &mask, &sk, &cq, &ck, &mq, &mk,
+                                   &out))
+    return NULL;
+  kiln_tensor *qt, *ot;
+  if (arg_tensor(qkv, "attention_packed", "qkv", 0, &qt) < 0 ||
+      attention_params(scale, mask, sk, cq, ck, "attention_packed", &p) < 0)
+    return NULL;
+  p.max_seqlen_q = mq;
+  p.max_seqlen_k = mk;
+  int64_t shape[KILN_MAX_DIMS];
+  int nd = kiln_tensor_ndim(qt);
+  if (out == Py_None) {
+    if (heads == Py_None)
+      return kp_raise_msg(KILN_ERR_INVALID_ARGUMENT,
+                          "kiln.attention_packed: give num_heads= (the query heads) or out=");
+    long long h = PyLong_AsLongLong(heads);
+    if (h == -1 && PyErr_Occurred())
+      return NULL;
+    copy_shape(qt, shape);
+    if (nd >= 2)
+      shape[nd - 2] = h;
+    else
+      nd = 0; /* the placeholder; C names qkv's shape */
+  }
+  PyObject *res = prepare_out(out, "attention_packed", "out", CTX_OF(qkv), kiln_tensor_dtype(qt),
+                              nd, shape, &ot);
+  if (!res)
+    return NULL;
+  if (heads != Py_None && out != Py_None &&
+      PyLong_AsLongLong(heads) != kiln_tensor_dim(ot, -2)) {
+    Py_DECREF(res);
+    if (PyErr_Occurred())
+      return NULL;
+    return kp_raise_msg(KILN_ERR_SHAPE,
+                        "kiln.attention_packed: num_heads is %R but out has %lld heads", heads,
+                        (long long)kiln_tensor_dim(ot, -2));
+  }
+  kiln_status s = kiln_attention_packed(CTX_OF(qkv)->ctx, qt, ot, &p);
+  PyObject *used[] = {qkv, mask, sk, cq, ck, res};
+  return finish(s, CTX_OF(qkv), res, used, 6);
+}
+
 #define OP(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
 
 PyMethodDef kp_op_methods[] = {
@@ -446,4 +556,18 @@ PyMethodDef kp_op_methods[] = {
     OP(embedding, "embedding(table, ids, *, out=None) -> Tensor\n\n"
                   "out[..., :] = table[ids[...], :]; table [V, D], ids i32 of any shape up to "
                   "3 dims; out: ids' shape + [D]."),
+    OP(attention, "attention(q, k, v, *, scale=None, causal=False, mask=None, seqlens_k=None, "
+                  "cu_seqlens_q=None, cu_seqlens_k=None, max_seqlen_q=0, max_seqlen_k=0, "
+                  "out=None) -> Tensor\n\n"
+                  "softmax(scale * q k^T + mask) v per batch and head (scale None: 1/sqrt(D)).\n"
+                  "Padded: q [B, Sq, Hq, D], k, v [B, Sk, Hkv, D], out [B, Sq, Hq, D]. Varlen "
+                  "(cu_seqlens_q, i32 [B + 1], with max_seqlen_q/_k): q [Tq, Hq, D], k, v "
+                  "[Tk, Hkv, D]. Hq a multiple of Hkv (GQA). causal is bottom-right aligned; "
+                  "seqlens_k (i32 [B]) masks keys j >= seqlens_k[b]."),
+    OP(attention_packed, "attention_packed(qkv, *, num_heads=None, scale=None, causal=False, "
+                         "mask=None, seqlens_k=None, cu_seqlens_q=None, cu_seqlens_k=None, "
+                         "max_seqlen_q=0, max_seqlen_k=0, out=None) -> Tensor\n\n"
+                         "attention over one fused QKV projection: qkv [B, S, Hq + 2 Hkv, D] "
+                         "(or [T, ..., D] varlen), heads q, then k, then v. num_heads is Hq "
+                         "(needed without out=); out [B, S, Hq, D]."),
     {NULL, NULL, 0, NULL}};

@@ -56,7 +56,7 @@ static kiln_status check_tensors(kiln_context *ctx, const attn_args *a) {
     KILN_TRY(kiln_check_tensor(a->fn, "k", a->k, ctx));
     KILN_TRY(kiln_check_tensor(a->fn, "v", a->v, ctx));
   }
-  KILN_TRY(kiln_check_tensor(a->fn, "out", a->out, ctx));
+  KILN_TRY(kiln_check_output(a->fn, "out", a->out, ctx));
   if (p->mask)
     KILN_TRY(kiln_check_tensor(a->fn, "mask", p->mask, ctx));
   if (p->seqlens_k)
