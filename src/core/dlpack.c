@@ -48,6 +48,7 @@ static DLDataType dtype_to_dl(kiln_dtype d) {
   case KILN_F16: t.bits = 16; break;
   case KILN_BF16: t.code = kDLBfloat; t.bits = 16; break;
   case KILN_I32: t.code = kDLInt; break;
+  default: break; /* a tensor only ever holds one of the above */
   }
   return t;
 }
