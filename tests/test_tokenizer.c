@@ -11,6 +11,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,63 @@ static void test_random_vs_reference(kt_env *env) {
     snprintf(what, sizeof what, "random text %d (%zu bytes, max_length %d)", it, len, max_length);
     expect_ids(env, what, got, n_got, want, n_want);
     if (got[n_got] != -7) KT_FAIL(env, "%s: wrote past the %lld ids", what, (long long)n_got);
+  }
+  kiln_tokenizer_destroy(tok);
+  rm_model_dir(dir);
+}
+
+/* One tokenizer, four threads encoding the same texts at once: each must
+ * get what one thread alone got (the tokenizer is read-only after load). */
+#define THREAD_TEXTS 200
+typedef struct thread_job {
+  const kiln_tokenizer *tok;
+  char **texts;
+  size_t *lens;
+  int32_t (*ids)[512];
+  int64_t *n;
+  int status;
+} thread_job;
+
+static void *thread_encode(void *arg) {
+  thread_job *job = arg;
+  for (int rep = 0; rep < 5; rep++)
+    for (int i = 0; i < THREAD_TEXTS; i++)
+      if (kiln_tokenizer_encode(job->tok, job->texts[i], job->lens[i], 0, job->ids[i], 512,
+                                &job->n[i]) != KILN_OK)
+        job->status = 1;
+  return NULL;
+}
+
+static void test_threads(kt_env *env) {
+  char *dir = make_dir(env);
+  random_vocab(env, dir);
+  kiln_tokenizer *tok = NULL;
+  KT_OK(env, kiln_tokenizer_load(dir, &tok));
+  char **texts = kt_alloc(sizeof(char *) * THREAD_TEXTS);
+  size_t *lens = kt_alloc(sizeof(size_t) * THREAD_TEXTS);
+  int32_t(*want)[512] = kt_alloc(sizeof(int32_t[512]) * THREAD_TEXTS);
+  int64_t *n_want = kt_alloc(sizeof(int64_t) * THREAD_TEXTS);
+  for (int i = 0; i < THREAD_TEXTS; i++) {
+    texts[i] = kt_alloc(8 * 200 + 16);
+    random_text(env, texts[i], &lens[i], (int)(kt_rand(env) % 200));
+    KT_OK(env, kiln_tokenizer_encode(tok, texts[i], lens[i], 0, want[i], 512, &n_want[i]));
+  }
+  enum { T = 4 };
+  thread_job jobs[T];
+  pthread_t th[T];
+  for (int t = 0; t < T; t++) {
+    jobs[t] = (thread_job){tok, texts, lens, kt_alloc(sizeof(int32_t[512]) * THREAD_TEXTS),
+                           kt_alloc(sizeof(int64_t) * THREAD_TEXTS), 0};
+    if (pthread_create(&th[t], NULL, thread_encode, &jobs[t]) != 0) KT_FAIL(env, "pthread_create");
+  }
+  for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+  for (int t = 0; t < T; t++) {
+    if (jobs[t].status) KT_FAIL(env, "thread %d: an encode failed", t);
+    for (int i = 0; i < THREAD_TEXTS; i++) {
+      char what[64];
+      snprintf(what, sizeof what, "thread %d, text %d", t, i);
+      expect_ids(env, what, jobs[t].ids[i], jobs[t].n[i], want[i], n_want[i]);
+    }
   }
   kiln_tokenizer_destroy(tok);
   rm_model_dir(dir);
@@ -608,6 +666,7 @@ static void test_hf_refs(kt_env *env) {
 int main(void) {
   kt_add_host(test_hf_refs, NULL, "tokenizer_hf_refs");
   kt_add_host(test_random_vs_reference, NULL, "tokenizer_random_vs_reference");
+  kt_add_host(test_threads, NULL, "tokenizer_threads");
   kt_add_host(test_long_words, NULL, "tokenizer_long_words");
   kt_add_host(test_settings, NULL, "tokenizer_settings");
   kt_add_host(test_load_errors, NULL, "tokenizer_load_errors");

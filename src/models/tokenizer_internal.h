@@ -21,17 +21,23 @@
 
 /* A byte trie over the vocabulary. Node 0 is the root of word-initial
  * pieces, node 1 the root of continuation pieces (vocabulary entries
- * "##x", stored as "x"). Edges live in one open-addressing hash table keyed
- * by (node, byte); the two roots' edges also in direct 256-entry arrays,
- * since every piece starts there. */
+ * "##x", stored as "x"). Edges live in one open-addressing hash table, each
+ * slot one 64-bit word (key (node << 8 | byte) + 1 above, child below) so
+ * that a step costs one memory access; the two roots' edges also in direct
+ * 256-entry arrays, since every piece starts there. Nodes stay below 2^24. */
 typedef struct kiln_wp_trie {
   int32_t *node_id;   /* [n_nodes]: the token id ending here, or -1 */
   int64_t n_nodes, cap_nodes;
-  uint64_t *edge_key; /* [edge_cap]: (node << 8 | byte) + 1; 0 = empty */
-  int32_t *edge_child;
+  uint64_t *edge;     /* [edge_cap]: key << 32 | child; 0 = empty */
   uint64_t edge_cap, n_edges; /* edge_cap a power of two */
   int32_t root_child[2][256];
 } kiln_wp_trie;
+
+#define KILN_WP_MAX_NODES ((1 << 24) - 1)
+
+static inline uint64_t kiln_wp_edge_hash(uint32_t key) {
+  return ((uint64_t)key * 0x9E3779B97F4A7C15ull) >> 24;
+}
 
 typedef struct kiln_wp_special {
   char text[64];
@@ -62,13 +68,12 @@ kiln_status kiln_wp_trie_add(kiln_wp_trie *t, int root, const char *token, size_
 /* The child of node along byte, or -1. */
 static inline int32_t kiln_wp_trie_step(const kiln_wp_trie *t, int32_t node, unsigned char byte) {
   if (node < 2) return t->root_child[node][byte];
-  uint64_t key = (((uint64_t)node << 8) | byte) + 1;
+  uint32_t key = (((uint32_t)node << 8) | byte) + 1;
   uint64_t mask = t->edge_cap - 1;
-  uint64_t h = (key * 0x9E3779B97F4A7C15ull) >> 20;
-  for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-    uint64_t k = t->edge_key[i];
-    if (k == key) return t->edge_child[i];
-    if (k == 0) return -1;
+  for (uint64_t i = kiln_wp_edge_hash(key) & mask;; i = (i + 1) & mask) {
+    uint64_t e = t->edge[i];
+    if ((uint32_t)(e >> 32) == key) return (int32_t)(uint32_t)e;
+    if (e == 0) return -1;
   }
 }
 /* The id of the exact text under root, or -1. */

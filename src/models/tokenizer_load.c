@@ -148,7 +148,7 @@ static kiln_status load_vocab(kiln_tokenizer *tok, const char *dir) {
   tok->tokens = malloc((size_t)lines * sizeof *tok->tokens);
   if (!tok->tokens) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   if (kiln_wp_trie_init(&tok->trie, (int64_t)size) != KILN_OK)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the vocabulary", FN);
+    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
   int64_t id = 0;
   char *p = blob, *end = blob + size;
   while (p < end) {
@@ -164,7 +164,7 @@ static kiln_status load_vocab(kiln_tokenizer *tok, const char *dir) {
       if (st == KILN_OK && len > 2 && p[0] == '#' && p[1] == '#')
         st = kiln_wp_trie_add(&tok->trie, 1, p + 2, len - 2, (int32_t)id);
       if (st != KILN_OK)
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the vocabulary", FN);
+        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
     }
     id++;
     p = stop + 1;

@@ -6,45 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t edge_slot(const kiln_wp_trie *t, uint64_t key) {
+static uint64_t edge_slot(const kiln_wp_trie *t, uint32_t key) {
   uint64_t mask = t->edge_cap - 1;
-  uint64_t i = ((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-  while (t->edge_key[i] != 0 && t->edge_key[i] != key) i = (i + 1) & mask;
+  uint64_t i = kiln_wp_edge_hash(key) & mask;
+  while (t->edge[i] != 0 && (uint32_t)(t->edge[i] >> 32) != key) i = (i + 1) & mask;
   return i;
-}
-
-static bool edges_alloc(kiln_wp_trie *t, uint64_t cap) {
-  t->edge_key = calloc(cap, sizeof *t->edge_key);
-  t->edge_child = malloc(cap * sizeof *t->edge_child);
-  t->edge_cap = cap;
-  return t->edge_key && t->edge_child;
 }
 
 /* Doubles the edge table (kept at most half full, so probes stay short). */
 static bool edges_grow(kiln_wp_trie *t) {
-  uint64_t *old_key = t->edge_key;
-  int32_t *old_child = t->edge_child;
-  uint64_t old_cap = t->edge_cap;
-  if (!edges_alloc(t, old_cap * 2)) {
-    free(t->edge_key);
-    free(t->edge_child);
-    t->edge_key = old_key;
-    t->edge_child = old_child;
-    t->edge_cap = old_cap;
-    return false;
-  }
-  for (uint64_t i = 0; i < old_cap; i++) {
-    if (old_key[i] == 0) continue;
-    uint64_t j = edge_slot(t, old_key[i]);
-    t->edge_key[j] = old_key[i];
-    t->edge_child[j] = old_child[i];
-  }
-  free(old_key);
-  free(old_child);
+  uint64_t *old = t->edge, old_cap = t->edge_cap;
+  uint64_t *grown = calloc(old_cap * 2, sizeof *grown);
+  if (!grown) return false;
+  t->edge = grown;
+  t->edge_cap = old_cap * 2;
+  for (uint64_t i = 0; i < old_cap; i++)
+    if (old[i]) t->edge[edge_slot(t, (uint32_t)(old[i] >> 32))] = old[i];
+  free(old);
   return true;
 }
 
 static int32_t new_node(kiln_wp_trie *t) {
+  if (t->n_nodes >= KILN_WP_MAX_NODES) return -1;
   if (t->n_nodes == t->cap_nodes) {
     int64_t cap = t->cap_nodes * 2;
     int32_t *ids = realloc(t->node_id, (size_t)cap * sizeof *ids);
@@ -60,10 +43,13 @@ kiln_status kiln_wp_trie_init(kiln_wp_trie *t, int64_t expected_bytes) {
   memset(t, 0, sizeof *t);
   memset(t->root_child, 0xff, sizeof t->root_child); /* all -1 */
   t->cap_nodes = expected_bytes > 64 ? expected_bytes : 64;
+  if (t->cap_nodes > KILN_WP_MAX_NODES) t->cap_nodes = KILN_WP_MAX_NODES;
   t->node_id = malloc((size_t)t->cap_nodes * sizeof *t->node_id);
   uint64_t cap = 1024;
   while (cap < (uint64_t)t->cap_nodes * 2) cap *= 2;
-  if (!t->node_id || !edges_alloc(t, cap)) {
+  t->edge = calloc(cap, sizeof *t->edge);
+  t->edge_cap = cap;
+  if (!t->node_id || !t->edge) {
     kiln_wp_trie_free(t);
     return KILN_ERR_OUT_OF_MEMORY;
   }
@@ -74,8 +60,7 @@ kiln_status kiln_wp_trie_init(kiln_wp_trie *t, int64_t expected_bytes) {
 
 void kiln_wp_trie_free(kiln_wp_trie *t) {
   free(t->node_id);
-  free(t->edge_key);
-  free(t->edge_child);
+  free(t->edge);
   memset(t, 0, sizeof *t);
 }
 
@@ -92,10 +77,8 @@ kiln_status kiln_wp_trie_add(kiln_wp_trie *t, int root, const char *token, size_
         t->root_child[node][b] = child;
       } else {
         if ((t->n_edges + 1) * 2 > t->edge_cap && !edges_grow(t)) return KILN_ERR_OUT_OF_MEMORY;
-        uint64_t key = (((uint64_t)node << 8) | b) + 1;
-        uint64_t j = edge_slot(t, key);
-        t->edge_key[j] = key;
-        t->edge_child[j] = child;
+        uint32_t key = (((uint32_t)node << 8) | b) + 1;
+        t->edge[edge_slot(t, key)] = (uint64_t)key << 32 | (uint32_t)child;
         t->n_edges++;
       }
     }
