@@ -72,7 +72,7 @@ trap finish EXIT
 # ---------------------------------------------------------------- build
 deps=$root/.gpu-deps
 arch=x86_64-linux-gnu
-cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
+cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_FUZZ_REPLAY=ON)
 run_vars=() # environment for our own executables
 if [ -d "$deps" ]; then
   cmake_args+=("-DCMAKE_PREFIX_PATH=$deps/usr")
@@ -143,9 +143,17 @@ if [ "$mode" != bench ]; then
   note "route check: $(verdict $rc): $(tail -1 "$logs/route_check.log")"
   note "$(grep -m12 '^FAIL' "$logs/route_check.log")"
 
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # The API fuzz corpus (fuzz/corpus/api, issue #9) replayed with its first
+  # context on the GPU, under memcheck: every program's calls checked
+  # against the failing-call contract, every kernel against the sanitizer.
+  step 20 90 fuzz_replay.log env "${run_vars[@]}" KILN_FUZZ_DEVICE=cuda "$sanitizer" \
+    --tool memcheck --error-exitcode 99 build/fuzz/fuzz_api_replay fuzz/corpus/api
+  rc=$?
+  note "fuzz corpus on the GPU (memcheck): $(verdict $rc): $(grep -h -E 'programs run|ERROR SUMMARY|contract broken' "$logs/fuzz_replay.log" | tr '\n' ' ')"
+
   # The three tools side by side (correctness only, so they may share the
   # GPU), within a common budget.
-  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   budget=$(left)
   [ "$mode" = all ] && ((budget > 150)) && budget=150
   saved_deadline=$deadline
