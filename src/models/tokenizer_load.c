@@ -1,6 +1,7 @@
 /* kiln_tokenizer_load: vocab.txt into the trie, the settings from
  * tokenizer_config.json, sentence_bert_config.json and config.json. */
 #include "tokenizer_internal.h"
+#include "tokenizer_unicode.h"
 
 /* kiln_fail only: the thread's last-error text, shared with the ops. */
 #include "internal.h"
@@ -255,6 +256,7 @@ kiln_status kiln_tokenizer_load(const char *model_dir, kiln_tokenizer **out) {
     return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir %s is not a folder", FN, model_dir);
   kiln_tokenizer *tok = calloc(1, sizeof *tok);
   if (!tok) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+  kiln_wp_unicode_init(); /* once per process, about 64k lookups */
   kiln_status st = load_vocab(tok, model_dir);
   if (st == KILN_OK) st = load_settings(tok, model_dir);
   if (st != KILN_OK) {

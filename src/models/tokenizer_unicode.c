@@ -6,6 +6,7 @@
  * asks both libraries about every code point. */
 #include "tokenizer_unicode.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <utf8proc.h>
 
@@ -76,7 +77,7 @@ static unsigned class_of_category(int32_t c, utf8proc_category_t cat) {
   }
 }
 
-unsigned kiln_wp_class(int32_t c) {
+unsigned kiln_wp_class_slow(int32_t c) {
   if (c < 0x80) {
     if (c == '\t' || c == '\n' || c == '\r' || c == ' ') return KILN_WP_SPACE;
     if (c < 0x20 || c == 0x7f) return KILN_WP_DROP;
@@ -91,21 +92,21 @@ unsigned kiln_wp_class(int32_t c) {
   return cls;
 }
 
-int kiln_wp_ccc(int32_t c) {
+int kiln_wp_ccc_slow(int32_t c) {
   if (c < 0x300) return 0;
   const kiln_wp_fixup *f = fixup(c);
   if (f && (f->flags & KILN_WP_FIX_ZERO_CCC)) return 0;
   return utf8proc_get_property(c)->combining_class;
 }
 
-int32_t kiln_wp_lower(int32_t c) {
+int32_t kiln_wp_lower_slow(int32_t c) {
   if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
   const kiln_wp_fixup *f = fixup(c);
   if (f && (f->flags & KILN_WP_FIX_LOWER)) return c + f->delta;
   return utf8proc_tolower(c);
 }
 
-int kiln_wp_decompose(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]) {
+int kiln_wp_decompose_slow(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]) {
   if (c < 0xC0) {
     d[0] = c;
     return 1;
@@ -123,4 +124,22 @@ int kiln_wp_decompose(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]) {
     return 1;
   }
   return (int)n;
+}
+
+uint32_t kiln_wp_bmp[0x10000];
+
+static void build_bmp(void) {
+  for (int32_t c = 0; c < 0x10000; c++) {
+    int32_t lower = kiln_wp_lower_slow(c), d[KILN_WP_MAX_DECOMP];
+    uint32_t v = (uint32_t)kiln_wp_class_slow(c) << 16 | (uint32_t)kiln_wp_ccc_slow(c) << 24;
+    if (lower >= 0x10000) v |= KILN_WP_BMP_LOWER_FAR;
+    else v |= (uint32_t)lower;
+    if (kiln_wp_decompose_slow(c, d) != 1 || d[0] != c) v |= KILN_WP_BMP_DECOMP;
+    kiln_wp_bmp[c] = v;
+  }
+}
+
+void kiln_wp_unicode_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, build_bmp);
 }

@@ -16,11 +16,40 @@ enum {
 /* The most code points one character's canonical decomposition gives. */
 #define KILN_WP_MAX_DECOMP 8
 
-unsigned kiln_wp_class(int32_t c);
-int kiln_wp_ccc(int32_t c);
-int32_t kiln_wp_lower(int32_t c);
+/* The answers for the whole Basic Multilingual Plane, worked out once
+ * (kiln_wp_unicode_init, from kiln_tokenizer_load) so the text pass asks a
+ * table instead of utf8proc and the corrections: bits 0-15 the lowercase,
+ * 16-20 the class, 21 "has a canonical decomposition", 22 "lowercase is
+ * outside the plane", 24-31 the combining class. */
+extern uint32_t kiln_wp_bmp[0x10000];
+void kiln_wp_unicode_init(void);
+
+enum { KILN_WP_BMP_DECOMP = 1u << 21, KILN_WP_BMP_LOWER_FAR = 1u << 22 };
+
+/* The same questions asked of utf8proc and the corrections directly. */
+unsigned kiln_wp_class_slow(int32_t c);
+int kiln_wp_ccc_slow(int32_t c);
+int32_t kiln_wp_lower_slow(int32_t c);
+int kiln_wp_decompose_slow(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]);
+
+static inline unsigned kiln_wp_class(int32_t c) {
+  return c < 0x10000 ? (kiln_wp_bmp[c] >> 16) & 31u : kiln_wp_class_slow(c);
+}
+static inline int kiln_wp_ccc(int32_t c) {
+  return c < 0x10000 ? (int)(kiln_wp_bmp[c] >> 24) : kiln_wp_ccc_slow(c);
+}
+static inline int32_t kiln_wp_lower(int32_t c) {
+  return c < 0x10000 && !(kiln_wp_bmp[c] & KILN_WP_BMP_LOWER_FAR) ? (int32_t)(kiln_wp_bmp[c] & 0xFFFFu)
+                                                                   : kiln_wp_lower_slow(c);
+}
 /* The full canonical decomposition of c (c itself when it has none) into
  * d; returns the count. */
-int kiln_wp_decompose(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]);
+static inline int kiln_wp_decompose(int32_t c, int32_t d[KILN_WP_MAX_DECOMP]) {
+  if (c < 0x10000 && !(kiln_wp_bmp[c] & KILN_WP_BMP_DECOMP)) {
+    d[0] = c;
+    return 1;
+  }
+  return kiln_wp_decompose_slow(c, d);
+}
 
 #endif
