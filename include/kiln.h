@@ -110,10 +110,14 @@ KILN_API void kiln_context_destroy(kiln_context *ctx);
 /* KILN_DEVICE_CPU or KILN_DEVICE_CUDA (never AUTO). */
 KILN_API kiln_device kiln_context_device(const kiln_context *ctx);
 /* One line describing the device and backend, for logs:
- *   "cpu: OpenBLAS 0.3.21 (8 threads), OpenMP 8 threads"
- *   "cuda:0: NVIDIA H100 80GB HBM3, sm_90, 132 SMs, CUDA 13.0" */
+ *   "cpu: OpenBLAS 0.3.21 (8 threads, pthread), OpenMP 8 threads, AVX2 row kernels"
+ *   "cuda:0: NVIDIA H100 80GB HBM3, sm_90, 132 SMs, CUDA runtime 13.0, cuBLASLt 13.0.0" */
 KILN_API const char *kiln_context_describe(const kiln_context *ctx);
-/* Waits until all work enqueued on ctx has finished. */
+/* Waits until all work enqueued on ctx has finished. Reports the failures
+ * of that work: errors of the device, and checks only a kernel could make
+ * (an embedding id or an attention length found bad in device memory),
+ * each reported once, by this call or by kiln_tensor_read, whichever comes
+ * first; kiln_last_error() names the op and the bad element. */
 KILN_API KILN_NODISCARD kiln_status kiln_sync(kiln_context *ctx);
 
 /* f32 matmul is true f32 by default. allow = 1 lets the GPU use TF32 tensor
@@ -175,7 +179,8 @@ KILN_API kiln_context *kiln_tensor_context(const kiln_tensor *t);
 KILN_API KILN_NODISCARD kiln_status kiln_tensor_write(kiln_tensor *t, const void *src,
                                                       size_t nbytes);
 /* Wait for pending work on t's context, then copy t into host memory.
- * nbytes must equal kiln_tensor_nbytes(t). */
+ * nbytes must equal kiln_tensor_nbytes(t). Like kiln_sync, reports a
+ * failure of that work (after copying). */
 KILN_API KILN_NODISCARD kiln_status kiln_tensor_read(const kiln_tensor *t, void *dst,
                                                      size_t nbytes);
 

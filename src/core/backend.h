@@ -231,6 +231,55 @@ typedef struct kiln_op {
   } u;
 } kiln_op;
 
+/* ---- Deferred errors: failures only a kernel can see.
+ *
+ * Some checks need data that lives in device memory (embedding's ids,
+ * attention's cu_seqlens), which the host cannot read without waiting for
+ * the stream. The kernel makes the check and raises a deferred error; the
+ * op itself has returned KILN_OK. The contract, the same on every backend:
+ *  - The next kiln_sync or kiln_tensor_read on the context (the backend's
+ *    sync and download) reports it: that call returns the code's status,
+ *    kiln_last_error() holds its message, and the error is cleared, so it
+ *    is reported exactly once. A read still copies its data first.
+ *  - A context holds one error at a time: the first code raised since the
+ *    last report wins; among raisers of that code, the lowest index (so the
+ *    message names the first bad element, whatever the thread order).
+ *  - What a raising kernel writes instead is the op's own contract, in
+ *    kiln.h (the embedding kernel writes zeros for a bad id's row).
+ * An error is a code with three numbers (index, value, limit); the message
+ * is formatted on the host from the code's row in src/core/deferred.c, so
+ * the wording does not depend on the backend.
+ *
+ * Raising one: a CPU kernel calls kiln_defer_raise(&state->defer, ...)
+ * (cpu_state, cpu.h); a CUDA kernel calls kiln_dev::defer_raise(defer, ...)
+ * with the kiln_cuda_defer its host wrapper passes in (kiln_cuda_defer_of,
+ * cuda_deferred.cuh), where value is an int32. A new check is one
+ * kiln_defer_code here and its row in deferred.c.
+ *
+ * The core defers failures of its own under the same contract: a CPU graph
+ * replay runs every op and keeps the first failing one's status and message
+ * on the context (kiln_deferred_raise/take, internal.h). kiln_sync and
+ * kiln_tensor_read report the backend's pending error first, the
+ * context's at the next call. */
+typedef enum kiln_defer_code {
+  KILN_DEFER_NONE,
+  KILN_DEFER_EMBEDDING_ID, /* index: position in ids; value: the id; limit: vocab */
+  KILN_DEFER_CODE_COUNT    /* not a code: the number of them */
+} kiln_defer_code;
+
+typedef struct kiln_defer {
+  kiln_defer_code code; /* KILN_DEFER_NONE: nothing pending */
+  int64_t index, value, limit;
+} kiln_defer;
+
+/* Holds (code, index, value, limit) unless another code is pending; for
+ * the pending code, keeps the lowest index. */
+void kiln_defer_raise(kiln_defer *d, kiln_defer_code code, int64_t index, int64_t value,
+                      int64_t limit);
+/* KILN_OK when nothing is pending; else kiln_fail() with the code's status
+ * and message, and d is cleared. Backends call it from sync and download. */
+kiln_status kiln_defer_report(kiln_defer *d);
+
 typedef struct kiln_backend_graph kiln_backend_graph;
 
 /* How one backend runs one kind of op. Both functions see the op exactly as

@@ -1,8 +1,9 @@
-/* Failures that happen after the call that caused them has returned: inside
- * a graph replay (an embedding id out of range, a custom op's error). The
- * first one is kept on the context, with its message, and the next
- * kiln_sync or kiln_tensor_read on the context reports it, once, as the
- * GPU reports the errors of its asynchronous kernels. */
+/* Deferred errors (backend.h): failures reported after the call that caused
+ * them has returned, by the next kiln_sync or kiln_tensor_read, once.
+ * Two sources share the contract: the core's CPU graph replay, which keeps
+ * a failed op's status and message on the context (first below), and
+ * kernels, which raise a code into their backend's record (then each
+ * code's message). */
 #include "internal.h"
 
 #include <string.h>
@@ -21,4 +22,47 @@ kiln_status kiln_deferred_take(kiln_context *ctx, const char *fn) {
     return KILN_OK;
   ctx->deferred = KILN_OK;
   return kiln_fail(s, "%s: an earlier graph replay failed: %s", fn, ctx->deferred_text);
+}
+
+typedef struct defer_row {
+  kiln_status status;
+  /* printf format taking index, value and limit as long long, in order. */
+  const char *format;
+} defer_row;
+
+static const defer_row rows[] = {
+    [KILN_DEFER_NONE] = {KILN_OK, ""},
+    [KILN_DEFER_EMBEDDING_ID] = {KILN_ERR_INVALID_ARGUMENT,
+                                 "kiln_embedding: ids[%lld] is %lld, outside the table's %lld "
+                                 "rows (found by the kernel; that lookup's row of out is "
+                                 "zeros)"},
+};
+_Static_assert(sizeof rows / sizeof rows[0] == KILN_DEFER_CODE_COUNT,
+               "every kiln_defer_code needs its row");
+
+void kiln_defer_raise(kiln_defer *d, kiln_defer_code code, int64_t index, int64_t value,
+                      int64_t limit) {
+  if (d->code != KILN_DEFER_NONE && (d->code != code || d->index <= index))
+    return;
+  *d = (kiln_defer){code, index, value, limit};
+}
+
+kiln_status kiln_defer_report(kiln_defer *d) {
+  const kiln_defer e = *d;
+  if (e.code == KILN_DEFER_NONE)
+    return KILN_OK;
+  *d = (kiln_defer){KILN_DEFER_NONE, 0, 0, 0};
+  if ((unsigned)e.code >= KILN_DEFER_CODE_COUNT)
+    return kiln_fail(KILN_ERR_BACKEND, "kiln: a kernel raised unknown deferred error %d",
+                     (int)e.code);
+  const defer_row *r = &rows[e.code];
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#endif
+  return kiln_fail(r->status, r->format, (long long)e.index, (long long)e.value,
+                   (long long)e.limit);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 }

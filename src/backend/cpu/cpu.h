@@ -98,6 +98,10 @@ typedef struct cpu_state {
    * nothing. Only one thread uses a context at a time. */
   float *scratch;
   size_t scratch_floats;
+  /* A kernel's deferred error (backend.h), reported by the next sync or
+   * download. CPU kernels that can check before writing fail at once
+   * instead; this is for checks that only make sense mid-run. */
+  kiln_defer defer;
 } cpu_state;
 
 /* At least nfloats floats of the context's scratch, 64-byte aligned; NULL

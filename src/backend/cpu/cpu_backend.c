@@ -116,10 +116,10 @@ static const char *cpu_describe(void *state) {
   return ((cpu_state *)state)->describe;
 }
 
-/* Every CPU op has finished by the time it returns. */
+/* Every CPU op has finished by the time it returns; what is left to
+ * report is a deferred error. */
 static kiln_status cpu_sync(void *state) {
-  (void)state;
-  return KILN_OK;
+  return kiln_defer_report(&((cpu_state *)state)->defer);
 }
 
 /* TF32 is a GPU tensor-core format; the CPU always computes f32 in f32. */
@@ -143,10 +143,16 @@ static void cpu_free(void *state, void *ptr) {
   free(ptr);
 }
 
-static kiln_status cpu_copy(void *state, void *dst, const void *src, size_t nbytes) {
+static kiln_status cpu_upload(void *state, void *dst, const void *src, size_t nbytes) {
   (void)state;
   memcpy(dst, src, nbytes);
   return KILN_OK;
+}
+
+/* A read reports a pending deferred error, after copying, as on the GPU. */
+static kiln_status cpu_download(void *state, void *dst, const void *src, size_t nbytes) {
+  memcpy(dst, src, nbytes);
+  return kiln_defer_report(&((cpu_state *)state)->defer);
 }
 
 /* The user's function runs now, on this thread, like every CPU op. */
@@ -190,8 +196,8 @@ static const kiln_backend cpu_backend = {
     .set_tf32 = cpu_set_tf32,
     .alloc = cpu_alloc,
     .free = cpu_free,
-    .upload = cpu_copy,
-    .download = cpu_copy,
+    .upload = cpu_upload,
+    .download = cpu_download,
     /* graph_* stay NULL: the core records and replays op lists itself.
      * stream stays NULL: CPU ops run on the calling thread. */
     .ops = cpu_ops,

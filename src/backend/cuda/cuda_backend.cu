@@ -57,7 +57,7 @@ static kiln_status init(kiln_cuda *st, const char *fn) {
   KILN_CUDA_TRY(kiln_cuda_check(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking), fn,
                                 "cudaStreamCreateWithFlags"));
   KILN_CUDA_TRY(make_pool(st, fn));
-  KILN_CUDA_TRY(kiln_cuda_embedding_init(st, fn));
+  KILN_CUDA_TRY(kiln_cuda_deferred_init(st, fn));
   KILN_CUDA_TRY(kiln_cublas_check(cublasLtCreate(&st->lt), fn, "cublasLtCreate"));
   KILN_CUDA_TRY(kiln_cuda_check(
       cudaMallocFromPoolAsync(&st->workspace, st->workspace_size, st->pool, st->stream), fn,
@@ -76,7 +76,7 @@ static void release(kiln_cuda *st) {
     (void)cudaFreeAsync(st->workspace, st->stream);
   if (st->stream)
     (void)cudaStreamSynchronize(st->stream);
-  kiln_cuda_embedding_release(st);
+  kiln_cuda_deferred_release(st);
   if (st->lt)
     (void)cublasLtDestroy(st->lt);
   /* Destroying the pool returns its memory to the driver; any allocation
@@ -136,10 +136,10 @@ const char *kiln_cuda_describe(void *state) { return ((kiln_cuda *)state)->descr
 kiln_status kiln_cuda_sync(void *state) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_sync"));
-  /* Errors of earlier asynchronous ops surface here, bad embedding ids too. */
+  /* Errors of earlier asynchronous ops surface here, deferred ones too. */
   KILN_CUDA_TRY(
       kiln_cuda_check(cudaStreamSynchronize(st->stream), "kiln_sync", "cudaStreamSynchronize"));
-  return kiln_cuda_check_embedding(st);
+  return kiln_cuda_deferred_report(st, "kiln_sync");
 }
 
 kiln_status kiln_cuda_set_tf32(void *state, bool allow) {
@@ -224,7 +224,7 @@ kiln_status kiln_cuda_download(void *state, void *dst, const void *src, size_t n
       cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, st->stream), fn,
       "cudaMemcpyAsync"));
   KILN_CUDA_TRY(kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize"));
-  return kiln_cuda_check_embedding(st);
+  return kiln_cuda_deferred_report(st, fn);
 }
 
 void *kiln_cuda_stream(void *state) { return ((kiln_cuda *)state)->stream; }

@@ -33,12 +33,12 @@ typedef struct kiln_cuda {
   void **deferred;
   size_t deferred_count, deferred_capacity;
   kiln_cuda_plan_cache plans;
-  /* Embedding's bad-id report (cuda_embedding.cu): the first bad lookup,
-   * in device memory, and a flag in mapped host memory that kernels set
-   * beside it, so a sync learns whether to look without a copy. */
-  struct kiln_cuda_bad_id *bad_id;
-  volatile int *bad_id_seen;
-  int *bad_id_seen_dev; /* the same flag, as kernels address it */
+  /* Deferred errors (backend.h, cuda_deferred.cuh): the record kernels
+   * raise into, in device memory, and a flag in mapped host memory that
+   * they set beside it, so a sync learns whether to look without a copy. */
+  struct kiln_cuda_deferred_record *defer_record;
+  volatile int *defer_flag;
+  int *defer_flag_dev; /* the same flag, as kernels address it */
   char description[384]; /* room for a 256-byte device name */
 } kiln_cuda;
 
@@ -84,12 +84,13 @@ kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
 /* The fused LoRA (cuda_lora.cu), for the ops kiln_cuda_lora_supports takes. */
 bool kiln_cuda_lora_supports(void *state, const kiln_op *op);
 kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op);
-/* Turns a bad id seen by an embedding kernel since the last check into
- * KILN_ERR_INVALID_ARGUMENT and clears it; call after the stream is idle. */
-kiln_status kiln_cuda_check_embedding(kiln_cuda *st);
-/* Makes and frees that record (context creation and teardown). */
-kiln_status kiln_cuda_embedding_init(kiln_cuda *st, const char *fn);
-void kiln_cuda_embedding_release(kiln_cuda *st);
+/* Reports a deferred error raised since the last report (kiln_defer_report)
+ * and clears it; fn names the caller should a CUDA call fail on the way.
+ * Call when the stream is idle (cuda_deferred.cu). */
+kiln_status kiln_cuda_deferred_report(kiln_cuda *st, const char *fn);
+/* Makes and frees the record (context creation and teardown). */
+kiln_status kiln_cuda_deferred_init(kiln_cuda *st, const char *fn);
+void kiln_cuda_deferred_release(kiln_cuda *st);
 
 /* kiln_stream_wait: stream waits for the work on st->stream (cuda_stream_wait.cu). */
 kiln_status kiln_cuda_stream_wait(void *state, void *stream);

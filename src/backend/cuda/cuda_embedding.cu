@@ -5,30 +5,21 @@
  *
  * The ids live on the device, so the op cannot check them before it
  * returns. The kernel checks each one: a bad id's row is written as zeros
- * (never read out of bounds) and the lookup is recorded in a small
- * per-context record; kiln_sync and kiln_tensor_read then report it
- * (kiln_cuda_check_embedding) and clear it, as kiln.h promises.
+ * (never read out of bounds) and the lookup is raised as a deferred error
+ * (KILN_DEFER_EMBEDDING_ID, cuda_deferred.cuh), which the next kiln_sync or
+ * kiln_tensor_read reports, as kiln.h promises.
  */
 #include "cuda_backend.h"
 #include "cuda_common.cuh"
+#include "cuda_deferred.cuh"
 
 #include <stdint.h>
 
 using namespace kiln_dev;
 
-/* The first bad lookup since the last check: key = index << 32 | id as
- * u32, so atomicMin keeps the lowest index; ~0 is none. vocab is the
- * table's row count for the message (the same for every thread of one
- * launch; with several failed launches before a check, the last one's). */
-struct kiln_cuda_bad_id {
-  unsigned long long key;
-  long long vocab;
-};
-
 namespace {
 
 constexpr int THREADS = 256;
-constexpr unsigned long long NO_BAD_ID = ~0ULL;
 
 struct embedding_args {
   const void *table;
@@ -36,16 +27,8 @@ struct embedding_args {
   void *out;
   int64_t n_ids, vocab;
   int64_t units; /* per row, of the kernel's unit type */
-  kiln_cuda_bad_id *bad;
-  int *seen; /* mapped host memory */
+  kiln_cuda_defer defer;
 };
-
-__device__ void record_bad(const embedding_args &a, int64_t i, int32_t id) {
-  const unsigned long long index = i < 0xffffffffLL ? (unsigned long long)i : 0xffffffffULL;
-  atomicMin(&a.bad->key, index << 32 | (uint32_t)id);
-  a.bad->vocab = a.vocab;
-  *(volatile int *)a.seen = 1; /* a constant: racing writers agree */
-}
 
 /* threadIdx.y and blockIdx.y walk the ids, x the units of a row. U: the
  * copy unit (uint4 = 16 bytes down to 2 bytes). */
@@ -57,7 +40,7 @@ template <class U> __global__ void __launch_bounds__(THREADS) embedding_kernel(e
     const int32_t id = __ldg(a.ids + i);
     const bool ok = id >= 0 && id < a.vocab;
     if (!ok && col == 0)
-      record_bad(a, i, id);
+      defer_raise(a.defer, KILN_DEFER_EMBEDDING_ID, i, id, a.vocab);
     if (col >= a.units)
       continue;
     U v = {};
@@ -97,7 +80,7 @@ kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
   const char *fn = "kiln_embedding";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
   embedding_args a = {op->table->data, (const int32_t *)op->ids->data, op->out->data,
-                      op->n_ids, op->vocab, 0, st->bad_id, st->bad_id_seen_dev};
+                      op->n_ids, op->vocab, 0, kiln_cuda_defer_of(st)};
   const int64_t row_bytes = op->d * (int64_t)kiln_dtype_size(op->dtype);
   if (row_bytes == 0)
     return KILN_OK; /* nothing to copy; ids unread, as for an empty table row */
@@ -109,51 +92,4 @@ kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
   default: err = launch_embedding<unsigned short>(a, row_bytes, st->stream); break;
   }
   return kiln_cuda_check(err, fn, "launching the embedding kernel");
-}
-
-kiln_status kiln_cuda_embedding_init(kiln_cuda *st, const char *fn) {
-  void *host = NULL;
-  KILN_CUDA_TRY(kiln_cuda_check(cudaMalloc((void **)&st->bad_id, sizeof *st->bad_id), fn,
-                                "cudaMalloc (embedding's error record)"));
-  KILN_CUDA_TRY(kiln_cuda_check(cudaMemset(st->bad_id, 0xff, sizeof *st->bad_id), fn,
-                                "cudaMemset"));
-  KILN_CUDA_TRY(kiln_cuda_check(cudaHostAlloc(&host, sizeof(int), cudaHostAllocMapped), fn,
-                                "cudaHostAlloc (embedding's error flag)"));
-  st->bad_id_seen = (volatile int *)host;
-  *st->bad_id_seen = 0;
-  void *dev = NULL;
-  KILN_CUDA_TRY(kiln_cuda_check(cudaHostGetDevicePointer(&dev, host, 0), fn,
-                                "cudaHostGetDevicePointer"));
-  st->bad_id_seen_dev = (int *)dev;
-  return KILN_OK;
-}
-
-void kiln_cuda_embedding_release(kiln_cuda *st) {
-  if (st->bad_id)
-    (void)cudaFree(st->bad_id);
-  if (st->bad_id_seen)
-    (void)cudaFreeHost((void *)st->bad_id_seen);
-  st->bad_id = NULL;
-  st->bad_id_seen = NULL;
-  st->bad_id_seen_dev = NULL;
-}
-
-kiln_status kiln_cuda_check_embedding(kiln_cuda *st) {
-  if (!st->bad_id_seen || !*st->bad_id_seen) /* the common case: one host read */
-    return KILN_OK;
-  const char *fn = "kiln_embedding";
-  kiln_cuda_bad_id bad;
-  KILN_CUDA_TRY(kiln_cuda_check(
-      cudaMemcpyAsync(&bad, st->bad_id, sizeof bad, cudaMemcpyDeviceToHost, st->stream), fn,
-      "cudaMemcpyAsync (embedding's error record)"));
-  KILN_CUDA_TRY(kiln_cuda_check(cudaMemsetAsync(st->bad_id, 0xff, sizeof bad, st->stream), fn,
-                                "cudaMemsetAsync"));
-  KILN_CUDA_TRY(kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize"));
-  *st->bad_id_seen = 0;
-  if (bad.key == NO_BAD_ID) /* cannot happen: the flag is set after the record */
-    return KILN_OK;
-  return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
-                   "%s: ids[%llu] is %d, outside the table's %lld rows (seen on the GPU; this "
-                   "lookup's row of out is zeros)", fn, bad.key >> 32, (int)(uint32_t)bad.key,
-                   bad.vocab);
 }
