@@ -70,11 +70,11 @@ kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
     return KILN_ERR_OUT_OF_MEMORY;
   int64_t *first = (int64_t *)(scratch + work * (size_t)threads);
   first[0] = 0;
-  int64_t flops = 0; /* a rough size, for whether threads pay off */
+  double flops = 0; /* a rough size, for whether threads pay off (double: never overflows) */
   for (int64_t b = 0; b < op->batch; b++) {
     kiln_attention_seq seq = kiln_attention_sequence(op, &len, b);
     first[b + 1] = first[b] + tiles_of(op, &tl, seq.lq);
-    flops += seq.lq * (seq.lk + 1) * op->hq * op->d;
+    flops += (double)seq.lq * (double)(seq.lk + 1) * (double)(op->hq * op->d);
   }
   const int64_t tiles = first[op->batch];
   const cpu_row_kernels *k = s->rows;
