@@ -278,9 +278,14 @@ def sdpa(q, k, v, causal, mask=None, backend=None):
     qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     sq, sk, gqa = qt.shape[-2], kt.shape[-2], qt.shape[1] != kt.shape[1]
     with sdpa_context(backend):
-        if causal and sq != sk:
-            from torch.nn.attention.bias import causal_lower_right
-            mask = causal_lower_right(sq, sk)
+        if causal and (sq != sk or mask is not None):
+            # SDPA takes is_causal or a mask, not both: fold the causal part in
+            keep = torch.ones(sq, sk, dtype=torch.bool, device=q.device).tril(sk - sq)
+            if mask is None:
+                from torch.nn.attention.bias import causal_lower_right
+                mask = causal_lower_right(sq, sk)
+            else:
+                mask = mask & keep
             causal = False
         out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, is_causal=bool(causal),
                                              enable_gqa=gqa)

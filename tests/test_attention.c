@@ -5,10 +5,15 @@
  * packed against unpacked, the fused kernel and the composite path (each
  * against the reference, and against each other), a captured graph. The
  * failing calls are in test_attention_errors.c. */
+/* setenv, unsetenv: POSIX, not C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "attention_ref.h"
 #include "harness_ops.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void attention_register_errors(void);
@@ -373,6 +378,70 @@ static void test_graph(kt_env *env) {
   }
 }
 
+/* The CPU builds the row kernels for several instruction sets (baseline,
+ * AVX2, and AVX-512 for attention tiles, picked at run time); they must give
+ * the same bits. A context made with KILN_CPU_ROWS=base runs the baseline. */
+static void test_same_bits_as_baseline(kt_env *env) {
+  if (env->device != KILN_DEVICE_CPU)
+    return; /* a CPU property */
+  static const attn_case cases_bits[] = {
+      {"bits_mha", L_PADDED, 2, 77, 131, 8, 8, 64, 1, M_NONE, 0, 0, 0, 0, 0},
+      {"bits_gqa_d128", L_PADDED, 1, 70, 70, 8, 2, 128, 0, M_B11SK, 0, 0, 0, 0, 0},
+      {"bits_decode_d19", L_PADDED, 2, 1, 90, 4, 1, 19, 0, M_NONE, 1, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases_bits / sizeof cases_bits[0]; i++) {
+    const attn_case *c = &cases_bits[i];
+    attn_setup s = setup(env, c);
+    KT_OK(env, kiln_attention(env->ctx, s.q, s.k, s.v, s.out, &s.p));
+    const size_t nbytes = kiln_tensor_nbytes(s.out);
+    unsigned char *want = kt_alloc(nbytes), *got = kt_alloc(nbytes);
+    KT_OK(env, kiln_tensor_read(s.out, want, nbytes));
+    const char *was = getenv("KILN_CPU_ROWS");
+    char old[64] = "";
+    if (was)
+      snprintf(old, sizeof old, "%s", was);
+    setenv("KILN_CPU_ROWS", "base", 1);
+    kiln_context *base = kt_context(env);
+    if (was)
+      setenv("KILN_CPU_ROWS", old, 1);
+    else
+      unsetenv("KILN_CPU_ROWS");
+    /* the same values in the baseline context's tensors */
+    kiln_tensor *t[4];
+    const kiln_tensor *src[4] = {s.q, s.k, s.v, s.out};
+    for (int r = 0; r < 4; r++) {
+      int64_t shape[KILN_MAX_DIMS];
+      for (int a = 0; a < kiln_tensor_ndim(src[r]); a++)
+        shape[a] = kiln_tensor_dim(src[r], a);
+      t[r] = kt_tensor_on(env, base, env->dtype, kiln_tensor_ndim(src[r]), shape);
+      if (r < 3)
+        KT_OK(env, kiln_tensor_write(t[r], kiln_tensor_data(src[r]), kiln_tensor_nbytes(src[r])));
+    }
+    kiln_attention_params p = s.p;
+    kiln_tensor *m = NULL, *sl = NULL;
+    if (p.mask) {
+      int64_t shape[KILN_MAX_DIMS];
+      for (int a = 0; a < kiln_tensor_ndim(p.mask); a++)
+        shape[a] = kiln_tensor_dim(p.mask, a);
+      m = kt_tensor_on(env, base, env->dtype, kiln_tensor_ndim(p.mask), shape);
+      KT_OK(env, kiln_tensor_write(m, kiln_tensor_data(p.mask), kiln_tensor_nbytes(p.mask)));
+      p.mask = m;
+    }
+    if (p.seqlens_k) {
+      const int64_t shape[1] = {kiln_tensor_dim(p.seqlens_k, 0)};
+      sl = kt_tensor_on(env, base, KILN_I32, 1, shape);
+      KT_OK(env, kiln_tensor_write(sl, kiln_tensor_data(p.seqlens_k),
+                                   kiln_tensor_nbytes(p.seqlens_k)));
+      p.seqlens_k = sl;
+    }
+    KT_OK(env, kiln_attention(base, t[0], t[1], t[2], t[3], &p));
+    KT_OK(env, kiln_tensor_read(t[3], got, nbytes));
+    if (memcmp(want, got, nbytes) != 0)
+      KT_FAIL(env, "%s: the baseline build's output differs in its bits from this machine's",
+              c->name);
+  }
+}
+
 int main(void) {
   const size_t n = sizeof cases / sizeof cases[0];
   for (size_t di = 0; di < sizeof dtypes / sizeof dtypes[0]; di++) {
@@ -384,6 +453,8 @@ int main(void) {
         kt_add(test_packed_vs_unpacked, &cases[i], dtypes[di], "attention_%s_%s_vs_unpacked",
                dt, cases[i].name);
     kt_add(test_graph, NULL, dtypes[di], "attention_%s_graph", dt);
+    kt_add(test_same_bits_as_baseline, NULL, dtypes[di], "attention_%s_same_bits_as_baseline",
+           dt);
   }
   attention_register_errors();
   return kt_run("attention");

@@ -86,6 +86,8 @@ typedef struct cpu_row_kernels {
 extern const cpu_row_kernels cpu_rows_base;
 #if CPU_HAVE_AVX2_VARIANT
 extern const cpu_row_kernels cpu_rows_avx2;
+/* Only its attention_tile is used (cpu_attention.c). */
+extern const cpu_row_kernels cpu_rows_avx512;
 #endif
 
 typedef struct cpu_state {

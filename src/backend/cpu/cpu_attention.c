@@ -45,6 +45,18 @@ static int64_t sequence_of(const int64_t *first, int64_t batch, int64_t index) {
   return lo;
 }
 
+/* The tile kernel: the AVX-512 build's where the CPU has it and the context
+ * does not use the baseline (KILN_CPU_ROWS=base), else the context's. Every
+ * build gives the same bits. */
+static void (*tile_kernel(const cpu_state *s))(const cpu_attention_tile *) {
+#if CPU_HAVE_AVX2_VARIANT
+  if (s->rows != &cpu_rows_base && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl"))
+    return cpu_rows_avx512.attention_tile;
+#endif
+  return s->rows->attention_tile;
+}
+
 kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
   cpu_state *s = state;
   const char *fn = kiln_attention_fn(op);
@@ -77,7 +89,7 @@ kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
     flops += (double)seq.lq * (double)(seq.lk + 1) * (double)(op->hq * op->d);
   }
   const int64_t tiles = first[op->batch];
-  const cpu_row_kernels *k = s->rows;
+  void (*const run_tile)(const cpu_attention_tile *) = tile_kernel(s);
 #pragma omp parallel num_threads(threads) if (flops > CPU_PARALLEL_MIN && tiles > 1)
   {
     float *mine = scratch + work * (size_t)omp_get_thread_num();
@@ -98,7 +110,7 @@ kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
       t.nh = group - chunk * tl.nh < tl.nh ? group - chunk * tl.nh : tl.nh;
       t.i0 = block * tl.qn;
       t.qn = t.seq.lq - t.i0 < tl.qn ? t.seq.lq - t.i0 : tl.qn;
-      k->attention_tile(&t);
+      run_tile(&t);
     }
   }
   return KILN_OK;

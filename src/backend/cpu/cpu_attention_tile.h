@@ -26,27 +26,37 @@ static void attn_limit(float *s, int64_t n, int64_t j0, int64_t limit) {
  * from both builds, as in the row kernels. */
 typedef float attn_v8 __attribute__((vector_size(32), aligned(4)));
 
+/* The score and P.V micro-kernels' vector: ATTN_W floats, 8 unless the
+ * includer (cpu_rows_avx512.c) asks for 16. Each score and each output
+ * column is still one running sum in the same order whatever the width, so
+ * every build gives the same bits. */
+#ifndef ATTN_W
+#define ATTN_W 8
+#endif
+typedef float attn_vec __attribute__((vector_size(ATTN_W * 4), aligned(4)));
+
 /* s[r][j] = qs[r] . kt[:, j] for the tile's rows and CPU_ATTN_KEYS keys:
  * the K block is stored transposed (kt[p * CPU_ATTN_KEYS + j]), so each
  * step is a vector multiply-add over keys. Two rows at a time share every
- * load of kt, and their 2 x 32 sums stay in eight registers over all of D. */
+ * load of kt, and their 2 x 4 ATTN_W sums stay in eight registers over all
+ * of D. */
 static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t d, float *s) {
   for (int64_t r = 0; r < rows; r += 2) {
     const bool pair = r + 1 < rows;
     const float *q0 = qs + r * d, *q1 = pair ? q0 + d : q0;
-    for (int j0 = 0; j0 < CPU_ATTN_KEYS; j0 += 32) {
-      attn_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    for (int j0 = 0; j0 < CPU_ATTN_KEYS; j0 += 4 * ATTN_W) {
+      attn_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
       for (int64_t p = 0; p < d; p++) {
-        const attn_v8 *k = (const attn_v8 *)(kt + p * CPU_ATTN_KEYS + j0);
+        const attn_vec *k = (const attn_vec *)(kt + p * CPU_ATTN_KEYS + j0);
         const float x = q0[p], y = q1[p]; /* vector * scalar: broadcast */
-        const attn_v8 k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
+        const attn_vec k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
         a0 += x * k0, a1 += x * k1, a2 += x * k2, a3 += x * k3;
         b0 += y * k0, b1 += y * k1, b2 += y * k2, b3 += y * k3;
       }
-      attn_v8 *o = (attn_v8 *)(s + r * CPU_ATTN_KEYS + j0);
+      attn_vec *o = (attn_vec *)(s + r * CPU_ATTN_KEYS + j0);
       o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
       if (pair) {
-        o = (attn_v8 *)(s + (r + 1) * CPU_ATTN_KEYS + j0);
+        o = (attn_vec *)(s + (r + 1) * CPU_ATTN_KEYS + j0);
         o[0] = b0, o[1] = b1, o[2] = b2, o[3] = b3;
       }
     }
@@ -83,8 +93,8 @@ static void attn_scores_dot(const float *qs, const float *const *k, int64_t rows
 
 /* acc_r[0..d) += sum_j p_r[j] v[j][0..d) for j < n and the tile's rows
  * (p_r: row r of the probabilities, CPU_ATTN_KEYS apart; acc rows d apart).
- * Two rows share each load of v; 2 x 16 columns of acc stay in registers
- * over all n keys; columns past the last multiple of 8 one at a time. */
+ * Two rows share each load of v; 2 x 2 ATTN_W columns of acc stay in
+ * registers over all n keys, then 8 at a time, then one at a time. */
 static void attn_accumulate(float *acc, const float *p, const float *const *v, int64_t rows,
                             int64_t n, int64_t d) {
   for (int64_t r = 0; r < rows; r += 2) {
@@ -92,13 +102,13 @@ static void attn_accumulate(float *acc, const float *p, const float *const *v, i
     float *acc0 = acc + r * d, *acc1 = pair ? acc0 + d : acc0;
     const float *p0 = p + r * CPU_ATTN_KEYS, *p1 = pair ? p0 + CPU_ATTN_KEYS : p0;
     int64_t c0 = 0;
-    for (; c0 + 16 <= d; c0 += 16) {
-      attn_v8 *o0 = (attn_v8 *)(acc0 + c0), *o1 = (attn_v8 *)(acc1 + c0);
-      attn_v8 a0 = o0[0], a1 = o0[1], b0 = o1[0], b1 = o1[1];
+    for (; c0 + 2 * ATTN_W <= d; c0 += 2 * ATTN_W) {
+      attn_vec *o0 = (attn_vec *)(acc0 + c0), *o1 = (attn_vec *)(acc1 + c0);
+      attn_vec a0 = o0[0], a1 = o0[1], b0 = o1[0], b1 = o1[1];
       for (int64_t j = 0; j < n; j++) {
-        const attn_v8 *vj = (const attn_v8 *)(v[j] + c0);
+        const attn_vec *vj = (const attn_vec *)(v[j] + c0);
         const float x = p0[j], y = p1[j];
-        const attn_v8 v0 = vj[0], v1 = vj[1];
+        const attn_vec v0 = vj[0], v1 = vj[1];
         a0 += x * v0, a1 += x * v1;
         b0 += y * v0, b1 += y * v1;
       }
