@@ -662,9 +662,13 @@ typedef struct kiln_tokenizer kiln_tokenizer;
  * token per line, the id is the line number from 0) and, when present,
  * tokenizer_config.json (do_lower_case, strip_accents,
  * tokenize_chinese_chars, the special tokens, model_max_length),
- * sentence_bert_config.json (max_seq_length) and config.json
- * (max_position_embeddings). The maximum length is max_seq_length, else
- * model_max_length, at most max_position_embeddings (512 when nothing says).
+ * sentence_bert_config.json (max_seq_length; its do_lower_case turns
+ * lowercasing on, where sentence-transformers would call Python's
+ * str.lower() first: the two differ on a word-final capital sigma, and
+ * where Python's Unicode version maps a letter differently) and
+ * config.json (max_position_embeddings). The maximum length is
+ * max_seq_length, else model_max_length, at most max_position_embeddings
+ * (512 when nothing says).
  * A missing folder or vocab.txt, an empty vocabulary, one without the
  * special tokens, or a JSON file that does not parse or holds a setting of
  * the wrong type gives KILN_ERR_INVALID_ARGUMENT naming the file; *out is
