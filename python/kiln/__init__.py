@@ -27,6 +27,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     OutOfMemoryError,
     ShapeError,
     Tensor,
+    Tokenizer,
     UnsupportedError,
     add,
     add_rms_norm,
@@ -137,7 +138,7 @@ except ImportError:
     pass
 
 __all__ = [
-    "Context", "Tensor", "Graph", "Error", "ShapeError", "DTypeError", "DeviceError",
+    "Context", "Tensor", "Graph", "Tokenizer", "Error", "ShapeError", "DTypeError", "DeviceError",
     "InvalidArgumentError", "OutOfMemoryError", "UnsupportedError", "BackendError",
     "tensor", "empty", "zeros", "from_dlpack", "default_context", "device_count", "version",
     "matmul", "softmax", "rms_norm", "lora_linear", "add_rms_norm", "layer_norm", "gelu",

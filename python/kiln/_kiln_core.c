@@ -293,6 +293,18 @@ static PyObject *Context_use_fused(ContextObject *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
+static PyObject *Context_set_threads(ContextObject *self, PyObject *arg) {
+  long v = PyLong_AsLong(arg);
+  if ((v == -1 && PyErr_Occurred()) || check_ctx(self) < 0)
+    return NULL;
+  /* Out of int's range: the nearest int, which the C check then names. */
+  int n = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int)v;
+  kiln_status s = kiln_context_set_threads(self->ctx, n);
+  if (s != KILN_OK)
+    return kp_raise(s);
+  Py_RETURN_NONE;
+}
+
 static PyObject *Context_capture(ContextObject *self, PyObject *unused) {
   (void)unused;
   if (check_ctx(self) < 0)
@@ -332,6 +344,9 @@ static PyMethodDef Context_methods[] = {
     {"use_fused", (PyCFunction)Context_use_fused, METH_O,
      "use_fused(enable: bool) -> None\n\nRun fused ops as one kernel (True, the default) or as "
      "their composite of basic ops (False)."},
+    {"set_threads", (PyCFunction)Context_set_threads, METH_O,
+     "set_threads(n: int) -> None\n\nThreads of the context's CPU work (0: automatic, the "
+     "default). GPU contexts accept it and have nothing to set."},
     {"capture", (PyCFunction)Context_capture, METH_NOARGS,
      "capture() -> Graph\n\nA graph to record ops into: `with ctx.capture() as g: ...`, then "
      "g.run() replays them. Inside the block every output must be given with out=, since no "

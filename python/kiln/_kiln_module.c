@@ -99,7 +99,7 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__kiln(void) {
   if (PyType_Ready(&kp_ContextType) < 0 || PyType_Ready(&kp_TensorType) < 0 ||
-      PyType_Ready(&kp_GraphType) < 0)
+      PyType_Ready(&kp_GraphType) < 0 || PyType_Ready(&kp_TokenizerType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module_def);
   if (!m)
@@ -115,6 +115,9 @@ PyMODINIT_FUNC PyInit__kiln(void) {
     goto fail;
   Py_INCREF(&kp_GraphType);
   if (PyModule_AddObject(m, "Graph", (PyObject *)&kp_GraphType) < 0)
+    goto fail;
+  Py_INCREF(&kp_TokenizerType);
+  if (PyModule_AddObject(m, "Tokenizer", (PyObject *)&kp_TokenizerType) < 0)
     goto fail;
   if (PyModule_AddIntConstant(m, "MAX_DIMS", KILN_MAX_DIMS) < 0)
     goto fail;
