@@ -11,6 +11,15 @@ from conftest import FLOAT_DTYPES, check_close, make, poisoned, round_to
 
 pytestmark = pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 
+# The CPU always; the GPU too where this build and machine have one (the C
+# suite tests the kernels; this checks the binding on both backends).
+DEVICES = ["cpu"] + (["cuda"] if kiln.device_count("cuda") > 0 else [])
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def ctx(request):
+    return kiln.Context(request.param)
+
 
 def run(op, out_shape, dtype, ctx, use_out, *args, **kw):
     """op(*args, **kw) with a poisoned out= or without one; the result as float64."""
@@ -282,8 +291,9 @@ def test_embedding(ctx, rng, dtype, ids_shape, use_out):
                          ids=lambda c: f"x{c[0]}-out{c[1]}-r{c[2]}")
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("fused", [True, False])
-def test_lora_linear(rng, dtype, case, bias, fused):
-    ctx = kiln.Context("cpu")
+@pytest.mark.parametrize("device", DEVICES)
+def test_lora_linear(rng, dtype, case, bias, fused, device):
+    ctx = kiln.Context(device)
     ctx.use_fused(fused)
     xshape, n, r = case
     x, xv = make(ctx, rng, xshape, dtype)
