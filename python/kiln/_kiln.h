@@ -60,6 +60,26 @@ PyObject *kp_tensor_dlpack(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *kp_tensor_dlpack_device(PyObject *self, PyObject *unused);
 PyObject *kp_from_dlpack(PyObject *module, PyObject *args, PyObject *kw);
 
+/* Vectorcall argument parsing (_kiln_args.c). A function's parameters:
+ * names (NULL-terminated), the first npos of which may come positionally,
+ * the first nreq of which are required; the rest keyword-only. kp_parse
+ * fills slot[i] with a borrowed reference, or NULL when not given. */
+#define KP_MAX_PARAMS 16
+typedef struct kp_params {
+  const char *fn;
+  const char *const *names;
+  int npos, nreq;
+  int count; /* 0 until the names are interned, on first use */
+  PyObject *interned[KP_MAX_PARAMS];
+} kp_params;
+int kp_parse(kp_params *p, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+             PyObject **slot);
+/* Convert a slot when given (o non-NULL); leave *v (its default) otherwise. */
+int kp_float(PyObject *o, float *v);
+int kp_bool(PyObject *o, int *v);
+int kp_int(PyObject *o, int *v);
+int kp_ll(PyObject *o, long long *v);
+
 /* The op functions (_kiln_ops.c), for the module's method table. */
 extern PyMethodDef kp_op_methods[];
 

@@ -32,6 +32,7 @@ static int arg_tensor(PyObject *o, const char *fn, const char *name, int optiona
 }
 
 #define CTX_OF(o) (((TensorObject *)(o))->ctx)
+#define OR_NONE(o) ((o) ? (o) : Py_None)
 
 /* The output: out_arg itself (a new reference) or a new tensor of shape. */
 static PyObject *prepare_out(PyObject *out_arg, const char *fn, const char *name,
@@ -91,15 +92,18 @@ static PyObject *out_like(PyObject *out_arg, const char *fn, PyObject *x, kiln_t
 
 /* ------------------------------------------------------------------ ops */
 
-static PyObject *py_matmul(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_matmul(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"a", "b", "transpose_a", "transpose_b", "alpha", "beta", "bias", "out",
-                           NULL};
-  PyObject *a, *b, *bias = Py_None, *out = Py_None;
+  static const char *const names[] = {"a", "b", "transpose_a", "transpose_b", "alpha", "beta",
+                                      "bias", "out", NULL};
+  static kp_params P = {"matmul", names, 2, 2};
+  PyObject *v[8];
   kiln_matmul_params p = {0, 0, 1.0f, 0.0f, NULL};
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$ppffOO:matmul", kwlist, &a, &b, &p.transpose_a,
-                                   &p.transpose_b, &p.alpha, &p.beta, &bias, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_bool(v[2], &p.transpose_a) < 0 ||
+      kp_bool(v[3], &p.transpose_b) < 0 || kp_float(v[4], &p.alpha) < 0 ||
+      kp_float(v[5], &p.beta) < 0)
     return NULL;
+  PyObject *a = v[0], *b = v[1], *bias = OR_NONE(v[6]), *out = OR_NONE(v[7]);
   kiln_tensor *at, *bt, *biast, *ot;
   if (arg_tensor(a, "matmul", "a", 0, &at) < 0 || arg_tensor(b, "matmul", "b", 0, &bt) < 0 ||
       arg_tensor(bias, "matmul", "bias", 1, &biast) < 0)
@@ -126,14 +130,16 @@ static PyObject *py_matmul(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(a), res, used, 4);
 }
 
-static PyObject *py_softmax(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_softmax(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "scale", "causal", "mask", "out", NULL};
-  PyObject *x, *mask = Py_None, *out = Py_None;
+  static const char *const names[] = {"x", "scale", "causal", "mask", "out", NULL};
+  static kp_params P = {"softmax", names, 1, 1};
+  PyObject *v[5];
   kiln_softmax_params p = {1.0f, 0, NULL};
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$fpOO:softmax", kwlist, &x, &p.scale, &p.causal,
-                                   &mask, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[1], &p.scale) < 0 ||
+      kp_bool(v[2], &p.causal) < 0)
     return NULL;
+  PyObject *x = v[0], *mask = OR_NONE(v[3]), *out = OR_NONE(v[4]);
   kiln_tensor *xt, *maskt, *ot;
   if (arg_tensor(x, "softmax", "x", 0, &xt) < 0 ||
       arg_tensor(mask, "softmax", "mask", 1, &maskt) < 0)
@@ -147,13 +153,15 @@ static PyObject *py_softmax(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 3);
 }
 
-static PyObject *py_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_rms_norm(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "weight", "eps", "out", NULL};
-  PyObject *x, *w, *out = Py_None;
+  static const char *const names[] = {"x", "weight", "eps", "out", NULL};
+  static kp_params P = {"rms_norm", names, 2, 2};
+  PyObject *v[4];
   float eps = 1e-6f;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$fO:rms_norm", kwlist, &x, &w, &eps, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[2], &eps) < 0)
     return NULL;
+  PyObject *x = v[0], *w = v[1], *out = OR_NONE(v[3]);
   kiln_tensor *xt, *wt, *ot;
   if (arg_tensor(x, "rms_norm", "x", 0, &xt) < 0 || arg_tensor(w, "rms_norm", "weight", 0, &wt) < 0)
     return NULL;
@@ -165,14 +173,16 @@ static PyObject *py_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 3);
 }
 
-static PyObject *py_lora_linear(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_lora_linear(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "w", "a", "b", "scale", "bias", "out", NULL};
-  PyObject *x, *w, *a, *b, *bias = Py_None, *out = Py_None;
+  static const char *const names[] = {"x", "w", "a", "b", "scale", "bias", "out", NULL};
+  static kp_params P = {"lora_linear", names, 4, 4};
+  PyObject *v[7];
   float scale = 1.0f;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|$fOO:lora_linear", kwlist, &x, &w, &a, &b,
-                                   &scale, &bias, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[4], &scale) < 0)
     return NULL;
+  PyObject *x = v[0], *w = v[1], *a = v[2], *b = v[3], *bias = OR_NONE(v[5]),
+           *out = OR_NONE(v[6]);
   kiln_tensor *xt, *wt, *at, *bt, *biast, *ot;
   if (arg_tensor(x, "lora_linear", "x", 0, &xt) < 0 ||
       arg_tensor(w, "lora_linear", "w", 0, &wt) < 0 ||
@@ -193,14 +203,15 @@ static PyObject *py_lora_linear(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 6);
 }
 
-static PyObject *py_add_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_add_rms_norm(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "residual", "weight", "eps", "h_out", "out", NULL};
-  PyObject *x, *r, *w, *h_out = Py_None, *out = Py_None;
+  static const char *const names[] = {"x", "residual", "weight", "eps", "h_out", "out", NULL};
+  static kp_params P = {"add_rms_norm", names, 3, 3};
+  PyObject *v[6];
   float eps = 1e-6f;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$fOO:add_rms_norm", kwlist, &x, &r, &w, &eps,
-                                   &h_out, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[3], &eps) < 0)
     return NULL;
+  PyObject *x = v[0], *r = v[1], *w = v[2], *h_out = OR_NONE(v[4]), *out = OR_NONE(v[5]);
   kiln_tensor *xt, *rt, *wt, *ht, *ot;
   if (arg_tensor(x, "add_rms_norm", "x", 0, &xt) < 0 ||
       arg_tensor(r, "add_rms_norm", "residual", 0, &rt) < 0 ||
@@ -240,13 +251,15 @@ static PyObject *py_add_rms_norm(PyObject *m, PyObject *args, PyObject *kw) {
   return tup;
 }
 
-static PyObject *py_layer_norm(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_layer_norm(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "weight", "bias", "eps", "out", NULL};
-  PyObject *x, *w = Py_None, *b = Py_None, *out = Py_None;
+  static const char *const names[] = {"x", "weight", "bias", "eps", "out", NULL};
+  static kp_params P = {"layer_norm", names, 3, 1};
+  PyObject *v[5];
   float eps = 1e-5f;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO$fO:layer_norm", kwlist, &x, &w, &b, &eps, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[3], &eps) < 0)
     return NULL;
+  PyObject *x = v[0], *w = OR_NONE(v[1]), *b = OR_NONE(v[2]), *out = OR_NONE(v[4]);
   kiln_tensor *xt, *wt, *bt, *ot;
   if (arg_tensor(x, "layer_norm", "x", 0, &xt) < 0 ||
       arg_tensor(w, "layer_norm", "weight", 1, &wt) < 0 ||
@@ -260,13 +273,22 @@ static PyObject *py_layer_norm(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 4);
 }
 
-static PyObject *py_gelu(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_gelu(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "approximate", "out", NULL};
-  PyObject *x, *out = Py_None;
-  const char *approx = "none";
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$sO:gelu", kwlist, &x, &approx, &out))
+  static const char *const names[] = {"x", "approximate", "out", NULL};
+  static kp_params P = {"gelu", names, 1, 1};
+  PyObject *v[3];
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0)
     return NULL;
+  PyObject *x = v[0], *out = OR_NONE(v[2]);
+  const char *approx = "none";
+  if (v[1]) {
+    if (!PyUnicode_Check(v[1]))
+      return PyErr_Format(PyExc_TypeError, "kiln.gelu: approximate must be a str, not %.100s",
+                          Py_TYPE(v[1])->tp_name);
+    if (!(approx = PyUnicode_AsUTF8(v[1])))
+      return NULL;
+  }
   int tanh_approx;
   if (strcmp(approx, "none") == 0)
     tanh_approx = 0;
@@ -286,12 +308,14 @@ static PyObject *py_gelu(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 2);
 }
 
-static PyObject *py_silu(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_silu(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "out", NULL};
-  PyObject *x, *out = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$O:silu", kwlist, &x, &out))
+  static const char *const names[] = {"x", "out", NULL};
+  static kp_params P = {"silu", names, 1, 1};
+  PyObject *v[2];
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0)
     return NULL;
+  PyObject *x = v[0], *out = OR_NONE(v[1]);
   kiln_tensor *xt, *ot;
   if (arg_tensor(x, "silu", "x", 0, &xt) < 0)
     return NULL;
@@ -303,13 +327,15 @@ static PyObject *py_silu(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 2);
 }
 
-static PyObject *py_scale(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_scale(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "s", "out", NULL};
-  PyObject *x, *out = Py_None;
-  float sc;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "Of|$O:scale", kwlist, &x, &sc, &out))
+  static const char *const names[] = {"x", "s", "out", NULL};
+  static kp_params P = {"scale", names, 2, 2};
+  PyObject *v[3];
+  float sc = 1.0f;
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[1], &sc) < 0)
     return NULL;
+  PyObject *x = v[0], *out = OR_NONE(v[2]);
   kiln_tensor *xt, *ot;
   if (arg_tensor(x, "scale", "x", 0, &xt) < 0)
     return NULL;
@@ -324,11 +350,14 @@ static PyObject *py_scale(PyObject *m, PyObject *args, PyObject *kw) {
 typedef kiln_status (*binary_fn)(kiln_context *, const kiln_tensor *, const kiln_tensor *,
                                  kiln_tensor *);
 
-static PyObject *binary(PyObject *args, PyObject *kw, const char *fn, const char *fmt,
-                        char **kwlist, binary_fn f) {
-  PyObject *a, *b, *out = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &a, &b, &out))
+static PyObject *binary(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                        kp_params *P, binary_fn f) {
+  PyObject *v[3];
+  if (kp_parse(P, args, nargs, kwnames, v) < 0)
     return NULL;
+  const char *fn = P->fn;
+  const char *const *kwlist = P->names;
+  PyObject *a = v[0], *b = v[1], *out = OR_NONE(v[2]);
   kiln_tensor *at, *bt, *ot;
   if (arg_tensor(a, fn, kwlist[0], 0, &at) < 0 || arg_tensor(b, fn, kwlist[1], 0, &bt) < 0)
     return NULL;
@@ -340,34 +369,40 @@ static PyObject *binary(PyObject *args, PyObject *kw, const char *fn, const char
   return finish(s, CTX_OF(a), res, used, 3);
 }
 
-static PyObject *py_add(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_add(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"a", "b", "out", NULL};
-  return binary(args, kw, "add", "OO|$O:add", kwlist, kiln_add);
+  static const char *const names[] = {"a", "b", "out", NULL};
+  static kp_params P = {"add", names, 2, 2};
+  return binary(args, nargs, kwnames, &P, kiln_add);
 }
 
-static PyObject *py_mul(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_mul(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"a", "b", "out", NULL};
-  return binary(args, kw, "mul", "OO|$O:mul", kwlist, kiln_mul);
+  static const char *const names[] = {"a", "b", "out", NULL};
+  static kp_params P = {"mul", names, 2, 2};
+  return binary(args, nargs, kwnames, &P, kiln_mul);
 }
 
-static PyObject *py_swiglu(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_swiglu(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"gate", "up", "out", NULL};
-  return binary(args, kw, "swiglu", "OO|$O:swiglu", kwlist, kiln_swiglu);
+  static const char *const names[] = {"gate", "up", "out", NULL};
+  static kp_params P = {"swiglu", names, 2, 2};
+  return binary(args, nargs, kwnames, &P, kiln_swiglu);
 }
 
-static PyObject *py_rope(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_rope(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"x", "base", "position_offset", "interleaved", "rotary_dims",
-                           "seq_axis", "out", NULL};
-  PyObject *x, *out = Py_None;
+  static const char *const names[] = {"x", "base", "position_offset", "interleaved",
+                                      "rotary_dims", "seq_axis", "out", NULL};
+  static kp_params P = {"rope", names, 1, 1};
+  PyObject *v[7];
   kiln_rope_params p = {10000.0f, 0, 0, 0, -2};
   long long offset = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$fLpiiO:rope", kwlist, &x, &p.base, &offset,
-                                   &p.interleaved, &p.rotary_dims, &p.seq_axis, &out))
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[1], &p.base) < 0 ||
+      kp_ll(v[2], &offset) < 0 || kp_bool(v[3], &p.interleaved) < 0 ||
+      kp_int(v[4], &p.rotary_dims) < 0 || kp_int(v[5], &p.seq_axis) < 0)
     return NULL;
+  PyObject *x = v[0], *out = OR_NONE(v[6]);
   p.position_offset = offset;
   kiln_tensor *xt, *ot;
   if (arg_tensor(x, "rope", "x", 0, &xt) < 0)
@@ -380,12 +415,14 @@ static PyObject *py_rope(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(x), res, used, 2);
 }
 
-static PyObject *py_embedding(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_embedding(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"table", "ids", "out", NULL};
-  PyObject *table, *ids, *out = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$O:embedding", kwlist, &table, &ids, &out))
+  static const char *const names[] = {"table", "ids", "out", NULL};
+  static kp_params P = {"embedding", names, 2, 2};
+  PyObject *v[3];
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0)
     return NULL;
+  PyObject *table = v[0], *ids = v[1], *out = OR_NONE(v[2]);
   kiln_tensor *tt, *it, *ot;
   if (arg_tensor(table, "embedding", "table", 0, &tt) < 0 ||
       arg_tensor(ids, "embedding", "ids", 0, &it) < 0)
@@ -440,17 +477,20 @@ static int attention_params(PyObject *scale_obj, PyObject *mask, PyObject *seqle
   return 0;
 }
 
-static PyObject *py_attention(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_attention(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"q", "k", "v", "scale", "causal", "mask", "seqlens_k", "cu_seqlens_q",
-                           "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k", "out", NULL};
-  PyObject *q, *k, *v, *scale = Py_None, *mask = Py_None, *sk = Py_None, *cq = Py_None,
-                       *ck = Py_None, *out = Py_None;
+  static const char *const names[] = {"q", "k", "v", "scale", "causal", "mask", "seqlens_k",
+                                      "cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q",
+                                      "max_seqlen_k", "out", NULL};
+  static kp_params P = {"attention", names, 3, 3};
+  PyObject *a[12];
   kiln_attention_params p = {0};
   long long mq = 0, mk = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$OpOOOOLLO:attention", kwlist, &q, &k, &v,
-                                   &scale, &p.causal, &mask, &sk, &cq, &ck, &mq, &mk, &out))
+  if (kp_parse(&P, args, nargs, kwnames, a) < 0 || kp_bool(a[4], &p.causal) < 0 ||
+      kp_ll(a[9], &mq) < 0 || kp_ll(a[10], &mk) < 0)
     return NULL;
+  PyObject *q = a[0], *k = a[1], *v = a[2], *scale = OR_NONE(a[3]), *mask = OR_NONE(a[5]),
+           *sk = OR_NONE(a[6]), *cq = OR_NONE(a[7]), *ck = OR_NONE(a[8]), *out = OR_NONE(a[11]);
   kiln_tensor *qt, *kt, *vt, *ot;
   if (arg_tensor(q, "attention", "q", 0, &qt) < 0 || arg_tensor(k, "attention", "k", 0, &kt) < 0 ||
       arg_tensor(v, "attention", "v", 0, &vt) < 0 ||
@@ -466,19 +506,20 @@ static PyObject *py_attention(PyObject *m, PyObject *args, PyObject *kw) {
   return finish(s, CTX_OF(q), res, used, 8);
 }
 
-static PyObject *py_attention_packed(PyObject *m, PyObject *args, PyObject *kw) {
+static PyObject *py_attention_packed(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
-  static char *kwlist[] = {"qkv", "num_heads", "scale", "causal", "mask", "seqlens_k",
-                           "cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k", "out",
-                           NULL};
-  PyObject *qkv, *heads = Py_None, *scale = Py_None, *mask = Py_None, *sk = Py_None,
-                 *cq = Py_None, *ck = Py_None, *out = Py_None;
+  static const char *const names[] = {"qkv", "num_heads", "scale", "causal", "mask",
+                                      "seqlens_k", "cu_seqlens_q", "cu_seqlens_k",
+                                      "max_seqlen_q", "max_seqlen_k", "out", NULL};
+  static kp_params P = {"attention_packed", names, 1, 1};
+  PyObject *a[11];
   kiln_attention_params p = {0};
   long long mq = 0, mk = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OOpOOOOLLO:attention_packed", kwlist, &qkv,
-                                   &heads, &scale, &p.causal, &mask, &sk, &cq, &ck, &mq, &mk,
-                                   &out))
+  if (kp_parse(&P, args, nargs, kwnames, a) < 0 || kp_bool(a[3], &p.causal) < 0 ||
+      kp_ll(a[8], &mq) < 0 || kp_ll(a[9], &mk) < 0)
     return NULL;
+  PyObject *qkv = a[0], *heads = OR_NONE(a[1]), *scale = OR_NONE(a[2]), *mask = OR_NONE(a[4]),
+           *sk = OR_NONE(a[5]), *cq = OR_NONE(a[6]), *ck = OR_NONE(a[7]), *out = OR_NONE(a[10]);
   kiln_tensor *qt, *ot;
   if (arg_tensor(qkv, "attention_packed", "qkv", 0, &qt) < 0 ||
       attention_params(scale, mask, sk, cq, ck, "attention_packed", &p) < 0)
@@ -518,7 +559,7 @@ static PyObject *py_attention_packed(PyObject *m, PyObject *args, PyObject *kw) 
   return finish(s, CTX_OF(qkv), res, used, 6);
 }
 
-#define OP(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
+#define OP(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_FASTCALL | METH_KEYWORDS, doc}
 
 PyMethodDef kp_op_methods[] = {
     OP(matmul, "matmul(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, "
