@@ -57,8 +57,8 @@ link() {
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 cc=${CC:-cc}
-# pkg-config, shared: the prefix is not a system one, so the program says
-# where libkiln.so is (-rpath), as a user installing to such a prefix would.
+# pkg-config, shared: the README's recipe (the prefix is not a system one,
+# so -rpath says where libkiln.so is).
 link pc_shared "$cc" "$src/examples/hello.c" -o "$work/pc_shared" $(pkg-config --cflags --libs kiln) \
   -Wl,-rpath,"$(pkg-config --variable=libdir kiln)" && check pc_shared "$work/pc_shared"
 # pkg-config, static: the README's recipe, word for word.
