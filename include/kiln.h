@@ -17,7 +17,10 @@
  *  - A failing call changes nothing the caller can see: no output is written,
  *    nothing leaks, *out is set to NULL where there is one, and
  *    kiln_last_error() names the function, the argument and the shapes.
- *    Nothing in the library prints, asserts or aborts on bad input.
+ *    Nothing in the library prints, asserts or aborts on bad input. Work
+ *    that fails after its call has returned (GPU kernels, graph replays:
+ *    see kiln_graph_run) is reported by the next kiln_sync or
+ *    kiln_tensor_read on the context instead.
  *  - A context is used by one thread at a time; different contexts may be
  *    used from different threads at once.
  */
