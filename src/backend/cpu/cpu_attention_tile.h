@@ -168,7 +168,7 @@ static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t eleme
  * rows of one head lie Hkv * D elements apart, usually a page or more, where
  * the hardware prefetcher stops. */
 static void attn_prefetch(const kiln_attention_op *op, int64_t row, int64_t g) {
-  const size_t bytes = (size_t)op->d * kiln_dtype_size(op->dtype);
+  const size_t bytes = (size_t)op->d * kiln_dtypes[op->dtype].size;
   const char *k = attn_at(op->k, op->dtype, op->k_off + row * op->k_row + g * op->d);
   const char *v = attn_at(op->v, op->dtype, op->v_off + row * op->v_row + g * op->d);
   for (size_t b = 0; b < bytes; b += 64) {
@@ -178,7 +178,7 @@ static void attn_prefetch(const kiln_attention_op *op, int64_t row, int64_t g) {
 }
 
 static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element) {
-  return (const char *)t->data + (size_t)element * kiln_dtype_size(dtype);
+  return (const char *)t->data + (size_t)element * kiln_dtypes[dtype].size;
 }
 
 static void attention_tile(const cpu_attention_tile *t) {
@@ -291,7 +291,7 @@ static void attention_tile(const cpu_attention_tile *t) {
   for (int64_t r = 0; r < rows; r++) {
     const int64_t h = t->h0 + r / qn, i = t->i0 + r % qn;
     void *dst = (char *)op->out->data +
-                (size_t)((t->seq.q_start + i) * op->hq * d + h * d) * kiln_dtype_size(dtype);
+                (size_t)((t->seq.q_start + i) * op->hq * d + h * d) * kiln_dtypes[dtype].size;
     float *acc = w.acc + r * d;
     /* l = 0: every key masked, and the row is zeros (acc is zero too). */
     const float inv = l[r] > 0.0 ? (float)(1.0 / l[r]) : 0.0f;
