@@ -473,7 +473,8 @@ typedef struct kiln_attention_params {
  * inputs are accumulated in f32. In the varlen layout max_seqlen_q and
  * max_seqlen_k must be > 0 (bounds on the sequences' lengths) and mask is
  * not taken; in the padded layout they must be 0. out overlaps no input.
- * Empty tensors are fine (nothing is done). The composite path
+ * An empty out is fine (nothing is done); with no keys (Sk = 0, or an empty
+ * sequence of keys) the rows are zeros. The composite path
  * (kiln_context_use_fused(ctx, 0)) runs matmul, softmax and matmul per
  * sequence and head: a test oracle and a fallback, slow, and not capturable
  * in a graph (it reads the lengths on the host). */
