@@ -200,3 +200,29 @@ def test_torch_cuda_round_trip(dtype):
     del k, k2, out, y, z, back, gctx
     gc.collect()
     torch.cuda.synchronize()
+
+
+class _Producer:
+    """Hands NumPy one fixed capsule kind, whatever it asks for."""
+
+    def __init__(self, t, versioned):
+        self.t, self.versioned = t, versioned
+
+    def __dlpack__(self, **kw):
+        return self.t.__dlpack__(max_version=(1, 0) if self.versioned else None)
+
+    def __dlpack_device__(self):
+        return self.t.__dlpack_device__()
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_numpy_consumes_both_capsule_kinds(ctx, versioned):
+    t = kiln.tensor(np.arange(12).reshape(3, 4), dtype="f32", ctx=ctx)
+    a = np.from_dlpack(_Producer(t, versioned))
+    assert a.ctypes.data == t.data_ptr and a.shape == (3, 4)
+    np.testing.assert_array_equal(a, np.arange(12).reshape(3, 4))
+    # NumPy marks arrays from legacy capsules read-only (they cannot say).
+    assert a.flags.writeable == versioned
+    del t
+    gc.collect()
+    np.testing.assert_array_equal(a, np.arange(12).reshape(3, 4))  # memory kept alive
