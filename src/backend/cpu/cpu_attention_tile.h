@@ -68,15 +68,37 @@ static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t 
 #define ATTN_DOT_ROWS 4
 
 /* s[r][j] = qs[r] . k[j] for j < n and rows <= ATTN_DOT_ROWS: 8 columns at a
- * time, each k load used by every row, the 8 lanes folded at the end. */
-static void attn_scores_dot(const float *qs, const float *const *k, int64_t rows, int64_t n,
-                            int64_t d, float *s) {
+ * time, each k load used by every row, the 8 lanes folded at the end. K
+ * rows are f32 (k) or, when k is NULL, bf16 read where they lie (k16): a
+ * decode step reads its cache once, with no widened copy. */
+/* Eight bf16 words as f32: the word is the upper half of the float. */
+typedef uint16_t attn_u16x8 __attribute__((vector_size(16), aligned(2)));
+typedef uint32_t attn_u32x8 __attribute__((vector_size(32)));
+
+/* Eight elements of a K row from c on, as f32: f32 rows where they lie
+ * (k32), bf16 rows widened in registers (k16, when k32 is NULL). Through a
+ * pointer, not returned: a vector return value would change the baseline
+ * build's ABI (GCC's -Wpsabi). */
+static inline void attn_k8(attn_v8 *out, const float *k32, const uint16_t *k16, int64_t c) {
+  if (k32) {
+    *out = *(const attn_v8 *)(k32 + c);
+    return;
+  }
+  const attn_u32x8 bits = __builtin_convertvector(*(const attn_u16x8 *)(k16 + c), attn_u32x8)
+                          << 16;
+  memcpy(out, &bits, sizeof *out);
+}
+
+static void attn_scores_dot(const float *qs, const float *const *k, const uint16_t *const *k16,
+                            int64_t rows, int64_t n, int64_t d, float *s) {
   const int64_t d8 = d / 8 * 8;
   for (int64_t j = 0; j < n; j++) {
     attn_v8 acc[ATTN_DOT_ROWS] = {{0}};
-    const float *kj = k[j];
+    const float *kj = k ? k[j] : NULL;
+    const uint16_t *kh = k ? NULL : k16[j];
     for (int64_t c = 0; c < d8; c += 8) {
-      const attn_v8 kv = *(const attn_v8 *)(kj + c);
+      attn_v8 kv;
+      attn_k8(&kv, kj, kh, c);
       for (int64_t r = 0; r < rows; r++)
         acc[r] += *(const attn_v8 *)(qs + r * d + c) * kv;
     }
@@ -85,7 +107,7 @@ static void attn_scores_dot(const float *qs, const float *const *k, int64_t rows
       for (int l = 0; l < 8; l++)
         sum += acc[r][l];
       for (int64_t c = d8; c < d; c++)
-        sum += qs[r * d + c] * kj[c];
+        sum += qs[r * d + c] * (kj ? kj[c] : kiln_bf16_widen(kh[c]));
       s[r * CPU_ATTN_KEYS + j] = sum;
     }
   }
@@ -210,6 +232,7 @@ static void attention_tile(const cpu_attention_tile *t) {
   }
 
   const float *vrow[CPU_ATTN_KEYS], *krows[CPU_ATTN_KEYS];
+  const uint16_t *krows16[CPU_ATTN_KEYS];
   /* Transposing a K block pays off only over many rows (decode has few). */
   const bool transposed = rows > ATTN_DOT_ROWS;
   for (int64_t j0 = 0; j0 < keys; j0 += CPU_ATTN_KEYS) {
@@ -236,6 +259,8 @@ static void attention_tile(const cpu_attention_tile *t) {
           w.kt[c * CPU_ATTN_KEYS + j] = kv[c];
       } else if (dtype == KILN_F32) {
         krows[j] = ks;
+      } else if (dtype == KILN_BF16) {
+        krows16[j] = ks;
       } else {
         cpu_widen(dtype, ks, w.kt + j * d, (size_t)d);
         krows[j] = w.kt + j * d;
@@ -251,7 +276,7 @@ static void attention_tile(const cpu_attention_tile *t) {
     if (transposed)
       attn_scores(w.qs, w.kt, rows, d, w.s);
     else
-      attn_scores_dot(w.qs, krows, rows, n, d, w.s);
+      attn_scores_dot(w.qs, dtype == KILN_BF16 ? NULL : krows, krows16, rows, n, d, w.s);
     for (int64_t r = 0; r < rows; r++) {
       float *s = w.s + r * CPU_ATTN_KEYS;
       if (op->mask) {

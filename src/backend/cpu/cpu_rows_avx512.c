@@ -18,6 +18,13 @@
 #pragma GCC target("avx2,avx512f,avx512vl")
 #endif
 
+/* AVX-512F brings FMA with it, and clang fuses a * b + c by default even in
+ * ISO C mode (GCC does not): keep every multiply and add separate, as in
+ * the other builds, so the bits stay the same. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 #define ATTN_W 16
 #define CPU_ROWS_TABLE cpu_rows_avx512
 #include "cpu_rows.h"
