@@ -149,6 +149,9 @@ kiln_status cpu_binary(void *state, const kiln_binary_op *op);
 kiln_status cpu_rope(void *state, const kiln_rope_op *op);
 kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
 kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op);
+/* Whether attention tiles run the AVX-512 build: the CPU has AVX-512F and VL
+ * and the context does not use the baseline (KILN_CPU_ROWS=base). */
+bool kiln_cpu_attention_wide(const cpu_state *s);
 
 /* Byte offset of row `row` in a dense matrix of `cols` columns. */
 static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols) {

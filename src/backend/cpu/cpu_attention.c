@@ -45,13 +45,21 @@ static int64_t sequence_of(const int64_t *first, int64_t batch, int64_t index) {
   return lo;
 }
 
-/* The tile kernel: the AVX-512 build's where the CPU has it and the context
- * does not use the baseline (KILN_CPU_ROWS=base), else the context's. Every
- * build gives the same bits. */
+bool kiln_cpu_attention_wide(const cpu_state *s) {
+#if CPU_HAVE_AVX2_VARIANT
+  return s->rows != &cpu_rows_base && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+/* The tile kernel: the AVX-512 build's where kiln_cpu_attention_wide, else
+ * the context's. Every build gives the same bits. */
 static void (*tile_kernel(const cpu_state *s))(const cpu_attention_tile *) {
 #if CPU_HAVE_AVX2_VARIANT
-  if (s->rows != &cpu_rows_base && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512vl"))
+  if (kiln_cpu_attention_wide(s))
     return cpu_rows_avx512.attention_tile;
 #endif
   return s->rows->attention_tile;

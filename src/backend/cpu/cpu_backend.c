@@ -73,10 +73,11 @@ static void write_describe(cpu_state *s) {
   const char *config = openblas_get_config();
   const int n = cpu_threads_now(s);
   snprintf(s->describe, sizeof s->describe,
-           "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s (%s), %s row kernels",
+           "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s (%s), %s row kernels%s",
            name_and_version_length(config), config, n, n == 1 ? "" : "s", blas_threading(), n,
            n == 1 ? "" : "s", s->threads_set ? "set for this context" : "automatic",
-           s->rows == &cpu_rows_base ? "baseline" : "AVX2");
+           s->rows == &cpu_rows_base ? "baseline" : "AVX2",
+           kiln_cpu_attention_wide(s) ? " (attention tiles: AVX-512)" : "");
 }
 
 /* The row kernels for this machine: AVX2 where the CPU (and the OS, which
