@@ -1,6 +1,7 @@
 /* Deferred errors (src/core/backend.h): the record every backend keeps, and
  * the CPU backend's report at kiln_sync and kiln_tensor_read. The CUDA
- * side runs through the embedding kernel's bad ids (test_embedding). This
+ * side runs through the embedding kernel's bad ids (test_embedding) and
+ * attention's bad lengths (test_attention_errors). This
  * test reaches inside the library, so it links the static library alone,
  * without the harness (which links the shared one). */
 #include "cpu.h"
@@ -80,6 +81,57 @@ static void test_cpu_context(void **unused) {
   free(dst);
 }
 
+/* Attention's codes, raised by its CUDA kernels (the GPU run of
+ * test_attention_errors reaches them through bad cu_seqlens): each
+ * message names the entry and carries the three numbers. */
+static void test_attention_messages(void **unused) {
+  (void)unused;
+  static const struct {
+    kiln_defer_code code;
+    const char *want; /* index, value, limit as %lld, in order */
+  } rows[] = {
+      {KILN_DEFER_ATTENTION_CU_Q_FIRST, "cu_seqlens_q[%lld] is %lld; it must be 0"},
+      {KILN_DEFER_ATTENTION_CU_Q_ORDER,
+       "cu_seqlens_q[%lld] is %lld but the entry before it is %lld; offsets must not decrease"},
+      {KILN_DEFER_ATTENTION_CU_Q_LONG,
+       "cu_seqlens_q[%lld] minus the entry before it is %lld, more than max_seqlen_q = %lld"},
+      {KILN_DEFER_ATTENTION_CU_Q_LAST, "cu_seqlens_q[%lld] is %lld but the tensors hold %lld "
+                                       "token rows"},
+      {KILN_DEFER_ATTENTION_CU_K_FIRST, "cu_seqlens_k[%lld] is %lld; it must be 0"},
+      {KILN_DEFER_ATTENTION_CU_K_ORDER,
+       "cu_seqlens_k[%lld] is %lld but the entry before it is %lld; offsets must not decrease"},
+      {KILN_DEFER_ATTENTION_CU_K_LONG,
+       "cu_seqlens_k[%lld] minus the entry before it is %lld, more than max_seqlen_k = %lld"},
+      {KILN_DEFER_ATTENTION_CU_K_LAST, "cu_seqlens_k[%lld] is %lld but the tensors hold %lld "
+                                       "token rows"},
+      {KILN_DEFER_ATTENTION_CU_Q_LONG_K,
+       "cu_seqlens_q[%lld] minus the entry before it is %lld, more than max_seqlen_k = %lld"},
+      {KILN_DEFER_ATTENTION_SEQLENS_K,
+       "seqlens_k[%lld] is %lld; it must be in [0, %lld], the sequence's key count"},
+  };
+  for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+    const long long index = rnd(0, 4099), value = rnd(-50, 100000), limit = rnd(0, 100000);
+    kiln_defer d = {KILN_DEFER_NONE, 0, 0, 0};
+    kiln_defer_raise(&d, rows[r].code, index, value, limit);
+    assert_int_equal(kiln_defer_report(&d), KILN_ERR_INVALID_ARGUMENT);
+    char want[200];
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#endif
+    snprintf(want, sizeof want, rows[r].want, index, value, limit);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+    const char *msg = kiln_last_error();
+    if (strncmp(msg, "kiln_attention: ", 16) != 0 || !strstr(msg, want) ||
+        !strstr(msg, "out is not written"))
+      fail_msg("code %d: kiln_last_error() is \"%s\"; it should contain \"%s\"",
+               (int)rows[r].code, msg, want);
+    assert_int_equal(kiln_defer_report(&d), KILN_OK);
+  }
+}
+
 int main(void) {
   const char *seed = getenv("KILN_TEST_SEED");
   const unsigned s = seed ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
@@ -88,6 +140,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_record),
       cmocka_unit_test(test_cpu_context),
+      cmocka_unit_test(test_attention_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,6 +264,18 @@ typedef struct kiln_op {
 typedef enum kiln_defer_code {
   KILN_DEFER_NONE,
   KILN_DEFER_EMBEDDING_ID, /* index: position in ids; value: the id; limit: vocab */
+  /* Attention's length tensors (kiln_attention_op): index is the entry b,
+   * value its content, or for _LONG the length cu[b] - cu[b - 1]. */
+  KILN_DEFER_ATTENTION_CU_Q_FIRST, /* cu_seqlens_q[0] != 0 */
+  KILN_DEFER_ATTENTION_CU_Q_ORDER, /* limit: cu_seqlens_q[b - 1], above value */
+  KILN_DEFER_ATTENTION_CU_Q_LONG,  /* limit: max_seqlen_q */
+  KILN_DEFER_ATTENTION_CU_Q_LAST,  /* b = batch; limit: total_q */
+  KILN_DEFER_ATTENTION_CU_K_FIRST,
+  KILN_DEFER_ATTENTION_CU_K_ORDER,
+  KILN_DEFER_ATTENTION_CU_K_LONG, /* limit: max_seqlen_k */
+  KILN_DEFER_ATTENTION_CU_K_LAST, /* limit: total_k */
+  KILN_DEFER_ATTENTION_CU_Q_LONG_K, /* no cu_seqlens_k: a length above max_seqlen_k */
+  KILN_DEFER_ATTENTION_SEQLENS_K,   /* limit: the sequence's key count */
   KILN_DEFER_CODE_COUNT    /* not a code: the number of them */
 } kiln_defer_code;
 

@@ -30,12 +30,45 @@ typedef struct defer_row {
   const char *format;
 } defer_row;
 
+#define ATTN_BAD KILN_ERR_INVALID_ARGUMENT
+#define ATTN "kiln_attention: "
+#define ATTN_END " (found by the kernel; out is not written)"
+
 static const defer_row rows[] = {
     [KILN_DEFER_NONE] = {KILN_OK, ""},
     [KILN_DEFER_EMBEDDING_ID] = {KILN_ERR_INVALID_ARGUMENT,
                                  "kiln_embedding: ids[%lld] is %lld, outside the table's %lld "
                                  "rows (found by the kernel; that lookup's row of out is "
                                  "zeros)"},
+    /* attention: nothing is written when any length is bad */
+    [KILN_DEFER_ATTENTION_CU_Q_FIRST] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld; it must be 0"
+                                                   ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_Q_ORDER] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld but the entry "
+                                                   "before it is %lld; offsets must not "
+                                                   "decrease" ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_Q_LONG] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] minus the entry before "
+                                                  "it is %lld, more than max_seqlen_q = %lld"
+                                                  ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_Q_LAST] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld but the "
+                                                  "tensors hold %lld token rows; the last "
+                                                  "offset must equal them" ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_K_FIRST] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld; it must be 0"
+                                                   ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_K_ORDER] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld but the entry "
+                                                   "before it is %lld; offsets must not "
+                                                   "decrease" ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_K_LONG] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] minus the entry before "
+                                                  "it is %lld, more than max_seqlen_k = %lld"
+                                                  ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_K_LAST] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld but the "
+                                                  "tensors hold %lld token rows; the last "
+                                                  "offset must equal them" ATTN_END},
+    [KILN_DEFER_ATTENTION_CU_Q_LONG_K] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] minus the entry "
+                                                    "before it is %lld, more than max_seqlen_k = "
+                                                    "%lld (it gives the keys' offsets too)"
+                                                    ATTN_END},
+    [KILN_DEFER_ATTENTION_SEQLENS_K] = {ATTN_BAD, ATTN "seqlens_k[%lld] is %lld; it must be in "
+                                                  "[0, %lld], the sequence's key count" ATTN_END},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == KILN_DEFER_CODE_COUNT,
                "every kiln_defer_code needs its row");
