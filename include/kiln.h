@@ -447,7 +447,8 @@ KILN_API KILN_NODISCARD kiln_status kiln_embedding(kiln_context *ctx, const kiln
  * max_seqlen): on the CPU before anything is written, with
  * KILN_ERR_INVALID_ARGUMENT naming the bad entry ("kiln_attention:
  * cu_seqlens_q[3] is 40 but cu_seqlens_q[2] is 57"); on the GPU by the
- * kernel, reported by the next kiln_sync or kiln_tensor_read. */
+ * kernel, which then writes nothing, reported by the next kiln_sync or
+ * kiln_tensor_read. */
 typedef struct kiln_attention_params {
   float scale;                      /* 0: 1/sqrt(D); else finite */
   int causal;                       /* key j is masked for query i when j > i + (Sk - Sq),

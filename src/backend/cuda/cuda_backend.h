@@ -81,6 +81,8 @@ kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op);
 kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
 kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op);
 kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
+/* Fused attention (cuda_attention*.cu), every op of the kind. */
+kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op);
 /* The fused LoRA (cuda_lora.cu), for the ops kiln_cuda_lora_supports takes. */
 bool kiln_cuda_lora_supports(void *state, const kiln_op *op);
 kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op);

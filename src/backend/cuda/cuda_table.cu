@@ -16,6 +16,7 @@
   X(KILN_OP_BINARY, binary, kiln_cuda_binary, NULL)                                           \
   X(KILN_OP_ROPE, rope, kiln_cuda_rope, NULL)                                                 \
   X(KILN_OP_EMBEDDING, embedding, kiln_cuda_embedding, NULL)                                  \
+  X(KILN_OP_ATTENTION, attention, kiln_cuda_attention, NULL)                                  \
   X(KILN_OP_CUSTOM, custom, kiln_cuda_custom, NULL)
 
 CUDA_OPS(KILN_OP_ADAPTER)

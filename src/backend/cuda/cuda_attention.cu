@@ -1,0 +1,128 @@
+/*
+ * kiln_attention on the GPU: the op in the form the kernels take, and the
+ * one routing function among them. The kernels check the device-side
+ * lengths (cu_seqlens, seqlens_k) before writing and raise a bad one as a
+ * deferred error (cuda_attention.cuh).
+ *
+ * Routes (choose_route), in order:
+ *   decode  a few queries per sequence (sq <= DECODE_MAX_SQ) against at
+ *           least DECODE_MIN_SK keys, or any keys where mma does not take
+ *           the shape: split over the keys so that every SM streams part
+ *           of the cache, then a combine kernel
+ *           (cuda_attention_decode.cu); any dtype, D a whole number of
+ *           16-byte pieces that a warp can split evenly;
+ *   mma     f16/bf16, D 32, 64 or 128, 16-byte aligned rows: tensor cores,
+ *           FlashAttention-2 style (cuda_attention_mma.cu);
+ *   general everything else, f32 included (cuda_attention_general.cu).
+ * The thresholds are first guesses from the kernels' shapes, to be replaced
+ * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode in the
+ * environment of a process (read once) forces a route wherever that kernel
+ * takes the shape, so every kernel can be tested and timed on any case.
+ */
+#include "cuda_attention.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+using namespace kiln_dev;
+
+namespace {
+
+/* Past 8 queries, a kv head's rows take several chunks, each reading the
+ * cache again; below 512 keys a block per query tile (mma) is enough. */
+constexpr int64_t DECODE_MAX_SQ = 8;
+constexpr int64_t DECODE_MIN_SK = 512;
+
+enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE };
+
+attn_route forced_route() {
+  static const attn_route r = [] {
+    const char *v = getenv("KILN_CUDA_ATTENTION");
+    if (v && strcmp(v, "general") == 0)
+      return ROUTE_GENERAL;
+    if (v && strcmp(v, "mma") == 0)
+      return ROUTE_MMA;
+    if (v && strcmp(v, "decode") == 0)
+      return ROUTE_DECODE;
+    return ROUTE_AUTO;
+  }();
+  return r;
+}
+
+/* The one routing function. */
+attn_route choose_route(const attn_args &a, kiln_dtype dtype) {
+  const attn_route forced = forced_route();
+  const bool decode = kiln_cuda_attention_decode_fits(a, dtype);
+  const bool mma = kiln_cuda_attention_mma_fits(a, dtype);
+  if (forced == ROUTE_GENERAL || (forced == ROUTE_DECODE && decode) || (forced == ROUTE_MMA && mma))
+    return forced;
+  /* A few queries: split over keys when the cache is long, and always
+   * where the alternative is the general kernel (its blocks hold 128 rows). */
+  if (decode && a.sq <= DECODE_MAX_SQ && (a.sk >= DECODE_MIN_SK || !mma))
+    return ROUTE_DECODE;
+  if (mma)
+    return ROUTE_MMA;
+  return ROUTE_GENERAL;
+}
+
+attn_args args_of(const kiln_cuda *st, const kiln_attention_op *op) {
+  const size_t es = kiln_dtype_size(op->dtype);
+  attn_args a = {};
+  a.q = (const char *)op->q->data + op->q_off * es;
+  a.k = (const char *)op->k->data + op->k_off * es;
+  a.v = (const char *)op->v->data + op->v_off * es;
+  a.out = op->out->data;
+  a.mask = op->mask ? op->mask->data : nullptr;
+  a.mask_b = op->mask_b;
+  a.mask_h = op->mask_h;
+  a.mask_q = op->mask_q;
+  a.seqlens_k = op->seqlens_k ? (const int32_t *)op->seqlens_k->data : nullptr;
+  a.cu_q = op->cu_seqlens_q ? (const int32_t *)op->cu_seqlens_q->data : nullptr;
+  a.cu_k = op->cu_seqlens_k ? (const int32_t *)op->cu_seqlens_k->data : a.cu_q;
+  a.q_row = op->q_row;
+  a.k_row = op->k_row;
+  a.v_row = op->v_row;
+  a.batch = (int)op->batch;
+  a.hq = (int)op->hq;
+  a.hkv = (int)op->hkv;
+  a.group = (int)(op->hq / op->hkv);
+  a.d = (int)op->d;
+  a.sq = op->sq;
+  a.sk = op->sk;
+  a.total_q = op->total_q;
+  a.total_k = op->total_k;
+  a.scale_log2 = op->scale * LOG2E;
+  a.causal = op->causal;
+  a.defer = kiln_cuda_defer_of(st);
+  return a;
+}
+
+} // namespace
+
+kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op) {
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = op->k_off != 0 ? "kiln_attention_packed" : "kiln_attention";
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  /* No sequence, or no token row to write: nothing to do, and no length
+   * array to read (an empty batch has cu_seqlens [0] at most). */
+  if (op->batch == 0 || op->total_q == 0 || op->hq == 0)
+    return KILN_OK;
+  if (op->batch > INT32_MAX || op->hq > 65535 || op->d > 256)
+    return kiln_fail(KILN_ERR_UNSUPPORTED,
+                     "%s: the CUDA kernels take up to 2^31-1 sequences, 65535 heads and D 256; "
+                     "got batch %lld, Hq %lld, D %lld", fn, (long long)op->batch,
+                     (long long)op->hq, (long long)op->d);
+  const attn_args a = args_of(st, op);
+  cudaError_t err;
+  switch (choose_route(a, op->dtype)) {
+  case ROUTE_DECODE:
+    /* The partials share cuBLASLt's workspace: both are only used by work
+     * on st->stream, which runs one kernel's use after the other's. */
+    err = kiln_cuda_attention_decode(a, op->dtype, st->sm_count, st->workspace,
+                                     st->workspace_size, st->stream);
+    break;
+  case ROUTE_MMA: err = kiln_cuda_attention_mma(a, op->dtype, st->stream); break;
+  default: err = kiln_cuda_attention_general(a, op->dtype, st->stream); break;
+  }
+  return kiln_cuda_check(err, fn, "launching the attention kernel");
+}

@@ -1,0 +1,355 @@
+/*
+ * Tensor-core attention for f16 and bf16, D = 32, 64 or 128, in the manner
+ * of FlashAttention-2: a block of MMA_WARPS warps takes BQ = 16 * MMA_WARPS
+ * query rows of one (sequence, head), each warp 16 of them; key and value
+ * tiles of BN rows stream through shared memory, two stages deep (cp.async:
+ * tile t + 1 is in flight while tile t is used). Per tile and warp:
+ *   S = Q K^T   mma.sync m16n8k16, Q's fragments held in registers for the
+ *               whole block, K's read with ldmatrix;
+ *   softmax     online, in f32, rows' max and sum over the 4 threads that
+ *               share a row (quad shuffles), in base 2;
+ *   O += P V    P converted in registers into the A operand (no trip
+ *               through shared memory), V read with ldmatrix.trans.
+ * Tiles past the causal diagonal of the block's last row are never loaded.
+ * Shared rows are padded by 16 bytes, so the 8 row addresses of an
+ * ldmatrix fall in 8 different bank groups.
+ *
+ * Fragment layouts of m16n8k16 (lane = 4 g + t): A (16 x 16, row-major)
+ * a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..);
+ * B (16 x 8, k x n) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
+ * C (16 x 8, f32) c0, c1 = (g, 2t..2t+1), c2, c3 = (g+8, 2t..2t+1).
+ */
+#include "cuda_attention.cuh"
+
+#include <type_traits>
+
+using namespace kiln_dev;
+
+namespace {
+
+constexpr int MMA_WARPS = 4;
+constexpr int MMA_THREADS = 32 * MMA_WARPS;
+constexpr int BQ = 16 * MMA_WARPS; /* query rows per block */
+constexpr int BN = 64;             /* keys per tile */
+
+template <int D> struct mma_shape {
+  static constexpr int SD = D + 8; /* shared row stride in elements: 16 bytes of padding */
+  static constexpr int Q_ELEMS = BQ * SD, KV_ELEMS = BN * SD;
+  /* Q, then K stage 0 and 1, then V stage 0 and 1. */
+  static constexpr size_t SMEM = (size_t)(Q_ELEMS + 4 * KV_ELEMS) * 2;
+  static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
+};
+
+/* ------------------------------------------------------- PTX wrappers */
+
+__device__ __forceinline__ unsigned smem_addr(const void *p) {
+  return (unsigned)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global -> shared, asynchronous; zeros when !ok (nothing read). */
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+/* c += a b, f32 accumulators; T picks the f16 or bf16 instruction. */
+template <class T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+  if constexpr (sizeof(T) == 2 && std::is_same<T, __half>::value) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+/* Two f32 as one register of T pairs, lo in the low half (the lower column). */
+template <class T> __device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  if constexpr (std::is_same<T, __half>::value) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const unsigned *>(&v);
+  } else {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const unsigned *>(&v);
+  }
+}
+
+/* rows x D elements of T from global (row r at base + r * stride) into
+ * shared (row r at dst + r * SD); rows at or past valid become zeros. */
+template <class T, int D, int ROWS>
+__device__ __forceinline__ void load_tile(T *dst, const T *base, int64_t stride, int valid) {
+  constexpr int PIECES = D / 8; /* 16-byte pieces per row */
+#pragma unroll
+  for (int c = threadIdx.x; c < ROWS * PIECES; c += MMA_THREADS) {
+    const int row = c / PIECES, col = c % PIECES * 8;
+    const bool ok = row < valid;
+    cp_async16(dst + row * mma_shape<D>::SD + col, ok ? base + row * stride + col : base, ok);
+  }
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(MMA_THREADS) attn_mma_kernel(attn_args a) {
+  KILN_KERNEL_BEGIN();
+  using S = mma_shape<D>;
+  constexpr int SD = S::SD, NT = BN / 8, KS = D / 16, DT = D / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *qs = reinterpret_cast<T *>(smem_raw);
+  T *ks = qs + S::Q_ELEMS; /* stage s at ks + s * KV_ELEMS */
+  T *vs = ks + 2 * S::KV_ELEMS;
+
+  if (!attn_lengths_ok(a))
+    return;
+  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
+  const attn_seq s = attn_sequence(a, b);
+  const int64_t q0 = (int64_t)blockIdx.x * BQ;
+  if (q0 >= s.lq)
+    return; /* a tile past this sequence's queries (varlen) */
+  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
+  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1); /* the most any row sees */
+  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
+  /* The least any row sees (the first row's): tiles below it need no
+   * per-element masking unless there is a mask tensor. */
+  const int64_t block_min_end = attn_key_end(a, s, q0);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gq = lane / 4, tq = lane % 4;
+  /* This thread's two rows: warp * 16 + gq and + 8. */
+  int64_t row_i[2], kend[2];
+  bool row_ok[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
+    row_ok[rr] = row_i[rr] < s.lq;
+    kend[rr] = attn_key_end(a, s, row_i[rr]);
+  }
+  T *out = (T *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
+  const int64_t out_row = (int64_t)a.hq * a.d;
+
+  float o[DT][4];
+#pragma unroll
+  for (int dt = 0; dt < DT; dt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      o[dt][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+  if (n_tiles > 0) {
+    const T *qg = (const T *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
+    const T *kg = (const T *)a.k + s.k_start * a.k_row + (int64_t)g * D;
+    const T *vg = (const T *)a.v + s.k_start * a.v_row + (int64_t)g * D;
+    const T *mrow[2] = {nullptr, nullptr};
+    if (a.mask)
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+        if (row_ok[rr])
+          mrow[rr] = (const T *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
+
+    /* Groups in commit order: Q, tile 0, then one per loop turn (tile
+     * t + 1, or empty), so wait_group 1 at turn t leaves only tile t + 1
+     * in flight. */
+    load_tile<T, D, BQ>(qs, qg, a.q_row, valid_q);
+    cp_async_commit();
+    load_tile<T, D, BN>(ks, kg, a.k_row, (int)min((int64_t)BN, block_end));
+    load_tile<T, D, BN>(vs, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    cp_async_commit();
+    cp_async_wait<1>(); /* Q landed (tile 0 may be in flight) */
+    __syncthreads();
+    unsigned qf[KS][4];
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+      const int mi = lane / 8; /* ldmatrix: lanes 8 mi .. 8 mi + 7 address matrix mi */
+      ldmatrix_x4(qf[kk],
+                  qs + (warp * 16 + lane % 8 + 8 * (mi & 1)) * SD + 16 * kk + 8 * (mi >> 1));
+    }
+
+    for (int t = 0; t < n_tiles; t++) {
+      const int stage = t & 1;
+      const int64_t k0 = (int64_t)t * BN;
+      if (t + 1 < n_tiles) {
+        const int64_t k1 = k0 + BN;
+        const int nv = (int)min((int64_t)BN, block_end - k1);
+        load_tile<T, D, BN>(ks + (stage ^ 1) * S::KV_ELEMS, kg + k1 * a.k_row, a.k_row, nv);
+        load_tile<T, D, BN>(vs + (stage ^ 1) * S::KV_ELEMS, vg + k1 * a.v_row, a.v_row, nv);
+      }
+      cp_async_commit(); /* maybe empty: keeps one group per tile */
+      cp_async_wait<1>(); /* everything but tile t + 1: tile t landed */
+      __syncthreads();
+      const T *kt = ks + stage * S::KV_ELEMS;
+      const T *vt = vs + stage * S::KV_ELEMS;
+
+      /* S = Q K^T: per 8 keys, one ldmatrix.x4 covers 32 dims (2 k-steps). */
+      float sc[NT][4];
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          sc[nt][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 32; kk++) {
+          unsigned kb[4];
+          ldmatrix_x4(kb, kt + (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8));
+          mma16816<T>(sc[nt], qf[2 * kk], kb[0], kb[1]);
+          mma16816<T>(sc[nt], qf[2 * kk + 1], kb[2], kb[3]);
+        }
+      }
+
+      /* Scale, mask, and the online softmax of this thread's two rows. */
+      float mx[2] = {-INFINITY, -INFINITY};
+      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
+        int lim[2]; /* keys of this tile the row sees: 0 .. lim - 1 */
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
+            float v = sc[nt][e] * a.scale_log2;
+            if (jj >= lim[rr])
+              v = -INFINITY;
+            else if (mrow[rr])
+              v = fmaf(to_f32(mrow[rr][k0 + jj]), LOG2E, v);
+            sc[nt][e] = v;
+            mx[rr] = fmaxf(mx[rr], v);
+          }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            sc[nt][e] *= a.scale_log2;
+            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
+          }
+      }
+      float base[2];
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++) {
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
+        const float m_new = fmaxf(m[rr], mx[rr]);
+        base[rr] = attn_base(m_new);
+        const float corr = exp2f(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
+        l[rr] *= corr;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) {
+          o[dt][2 * rr] *= corr;
+          o[dt][2 * rr + 1] *= corr;
+        }
+        m[rr] = m_new;
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const float p = exp2f(sc[nt][e] - base[e / 2]);
+          l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
+          sc[nt][e] = p;
+        }
+
+      /* O += P V, 16 keys per k-step: P's accumulators of n-tiles 2kc and
+       * 2kc + 1 are exactly the A fragment. */
+#pragma unroll
+      for (int kc = 0; kc < BN / 16; kc++) {
+        const unsigned pa[4] = {pack2<T>(sc[2 * kc][0], sc[2 * kc][1]),
+                                pack2<T>(sc[2 * kc][2], sc[2 * kc][3]),
+                                pack2<T>(sc[2 * kc + 1][0], sc[2 * kc + 1][1]),
+                                pack2<T>(sc[2 * kc + 1][2], sc[2 * kc + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+          unsigned vb[4];
+          ldmatrix_x4_trans(vb, vt + (16 * kc + lane % 8 + 8 * ((lane / 8) & 1)) * SD + 16 * dp +
+                                    8 * (lane / 16));
+          mma16816<T>(o[2 * dp], pa, vb[0], vb[1]);
+          mma16816<T>(o[2 * dp + 1], pa, vb[2], vb[3]);
+        }
+      }
+      __syncthreads(); /* stage is free for tile t + 2 */
+    }
+  }
+
+  /* Normalize and store: row gq + 8 rr, columns 8 dt + 2 tq and + 1. */
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    float sum = l[rr];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f; /* every key masked: zeros */
+    if (!row_ok[rr])
+      continue;
+    T *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) {
+      const unsigned v = pack2<T>(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
+      *reinterpret_cast<unsigned *>(orow + 8 * dt + 2 * tq) = v;
+    }
+  }
+}
+
+template <class T, int D> cudaError_t launch_mma(const attn_args &a, cudaStream_t stream) {
+  constexpr size_t smem = mma_shape<D>::SMEM;
+  /* Above 48 KiB a kernel must ask for its shared memory; the attribute
+   * is per device, so it is set on every launch (as cuda_rows.cuh does). */
+  if (smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(
+        attn_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess)
+      return err;
+  }
+  const int64_t tiles = (a.sq + BQ - 1) / BQ;
+  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
+  return launch(attn_mma_kernel<T, D>, grid, dim3(MMA_THREADS), smem, stream, a);
+}
+
+template <class T> cudaError_t launch_mma_for(const attn_args &a, cudaStream_t stream) {
+  switch (a.d) {
+  case 32: return launch_mma<T, 32>(a, stream);
+  case 64: return launch_mma<T, 64>(a, stream);
+  default: return launch_mma<T, 128>(a, stream);
+  }
+}
+
+} // namespace
+
+bool kiln_cuda_attention_mma_fits(const attn_args &a, kiln_dtype dtype) {
+  if (dtype != KILN_F16 && dtype != KILN_BF16)
+    return false;
+  if (a.d != 32 && a.d != 64 && a.d != 128)
+    return false;
+  /* 16-byte cp.async pieces: rows and head starts at multiples of 8
+   * elements (D is), pointers 16-byte aligned; out is stored in pairs. */
+  if (a.q_row % 8 || a.k_row % 8 || a.v_row % 8 || !aligned16(a.q) || !aligned16(a.k) ||
+      !aligned16(a.v) || ((uintptr_t)a.out & 3u))
+    return false;
+  return a.batch <= 65535 && a.hq <= 65535 && a.sq / BQ < INT32_MAX;
+}
+
+cudaError_t kiln_cuda_attention_mma(const attn_args &a, kiln_dtype dtype, cudaStream_t stream) {
+  if (dtype == KILN_F16)
+    return launch_mma_for<__half>(a, stream);
+  return launch_mma_for<__nv_bfloat16>(a, stream);
+}
