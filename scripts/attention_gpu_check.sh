@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# kiln_attention on a GPU machine, in one command: build, the attention
+# tests on CUDA under every kernel route, compute-sanitizer on a few cases,
+# then timings of the issue #11 shapes, with a check of each big shape
+# against the composite path. Summary printed last; full logs in
+# $OUT/attention_logs.tar.gz (or ./attention-check-out).
+#
+#   scripts/attention_gpu_check.sh [test|bench|all]     (default all)
+#
+# Every step is time-boxed so the whole run ends inside ATTN_CHECK_SECONDS
+# (default 540); a step that no longer fits is skipped and says so. On a
+# 10-minute command limit, run `test` and `bench` as two commands.
+#
+# What proves it: "tests <route>: ok" for auto, general, mma and decode;
+# "memcheck: 0 errors" and "racecheck: 0 hazards"; every bench line of
+# --check ending in "ok". The routes are forced with KILN_CUDA_ATTENTION
+# (src/backend/cuda/cuda_attention.cu), which runs every test case through
+# that kernel wherever it takes the shape (the general kernel elsewhere).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+root=$PWD
+mode=${1:-all}
+out=${OUT:-$root/attention-check-out}
+mkdir -p "$out"
+logs=$(mktemp -d)
+summary=()
+note() { [ -n "$*" ] && summary+=("$*"); }
+deadline=$(($(date +%s) + ${ATTN_CHECK_SECONDS:-540}))
+# box MAX: seconds a step may take, cut to the time left (1 when under 20 s
+# are left: the step is cut at once).
+box() {
+  local left=$((deadline - $(date +%s)))
+  ((left < 20)) && echo 1 && return # (timeout 0 would mean no limit)
+  ((left < $1)) && echo "$left" || echo "$1"
+}
+export PATH="/usr/local/cuda/bin:$PATH"
+finish() {
+  tar -czf "$out/attention_logs.tar.gz" -C "$logs" . 2>/dev/null
+  rm -rf "$logs"
+  printf '%s\n' "== attention_gpu_check $mode" "${summary[@]}" | tee "$out/attention_summary.txt"
+}
+trap finish EXIT
+
+# Build as scripts/gpu_check.sh does (its .gpu-deps handling included).
+cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
+run_vars=()
+deps=$root/.gpu-deps
+arch=x86_64-linux-gnu
+if [ -d "$deps" ]; then
+  cmake_args+=("-DCMAKE_PREFIX_PATH=$deps/usr")
+  if ! [ -e /usr/include/cblas.h ] && ! [ -e /usr/include/$arch/cblas.h ]; then
+    cmake_args+=("-DCBLAS_INCLUDE_DIR=$deps/usr/include/$arch")
+  fi
+  system_blas=$(ldconfig -p 2>/dev/null | awk '/libopenblas\.so/ {print $NF; exit}')
+  lib_path=$deps/usr/lib/$arch
+  if [ -n "$system_blas" ]; then
+    cmake_args+=("-DOPENBLAS_LIBRARY=$system_blas")
+  else
+    cmake_args+=("-DOPENBLAS_LIBRARY=$deps/usr/lib/$arch/openblas-pthread/libopenblas.so")
+    lib_path=$lib_path:$deps/usr/lib/$arch/openblas-pthread
+  fi
+  run_vars=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+fi
+if ! { cmake "${cmake_args[@]}" >"$logs/configure.log" 2>&1 &&
+  cmake --build build -j"$(nproc)" --target kiln test_attention test_attention_errors \
+    >"$logs/build.log" 2>&1; }; then
+  note "build: FAILED"
+  note "$(grep -h -m10 -E 'error|Error' "$logs/configure.log" "$logs/build.log")"
+  exit 1
+fi
+cc -std=c11 -O2 -Iinclude scripts/attention_gpu_bench.c -Lbuild -Wl,-rpath,"$root/build" -lkiln \
+  -lm -o build/attention_gpu_bench >"$logs/bench_build.log" 2>&1 ||
+  note "bench build: FAILED: $(head -3 "$logs/bench_build.log")"
+note "build: ok; $(grep -c -i warning "$logs/build.log") warning lines"
+
+if [ "$mode" != bench ]; then
+  for route in auto general mma decode; do
+    log=$logs/tests_$route.log
+    {
+      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
+        timeout $(box 240) build/tests/test_attention
+      echo "exit $?"
+      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
+        timeout $(box 90) build/tests/test_attention_errors
+      echo "exit $?"
+    } >"$log" 2>&1
+    if [ "$(grep -c '^exit 0$' "$log")" = 2 ]; then
+      note "tests $route: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
+    else
+      note "tests $route: FAILED"
+      note "$(grep -E 'FAIL|rror' "$log" | head -12)"
+    fi
+  done
+  # Every CUDA case under the sanitizers, per kernel (quick sizes: lengths
+  # above 300 cut to a quarter).
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    for route in general mma decode; do
+      log=$logs/sanitizer_${tool}_$route.log
+      env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=$route \
+        KILN_TEST_FILTER='cuda/*' \
+        timeout $(box 120) "$sanitizer" --tool $tool --error-exitcode 99 build/tests/test_attention \
+        >"$log" 2>&1
+      note "$tool $route: exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
+    done
+  done
+  log=$logs/sanitizer_memcheck_errors.log
+  env "${run_vars[@]}" KILN_TEST_FILTER='cuda/*lengths*' timeout $(box 90) "$sanitizer" --tool memcheck \
+    --error-exitcode 99 build/tests/test_attention_errors >"$log" 2>&1
+  note "memcheck bad lengths: exit $? $(grep -h 'ERROR SUMMARY' "$log")"
+fi
+
+if [ "$mode" != test ] && [ -x build/attention_gpu_bench ]; then
+  for route in auto general; do
+    log=$logs/bench_$route.log
+    env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route timeout $(box 240) build/attention_gpu_bench \
+      $([ $route = auto ] && echo --check) >"$log" 2>&1
+    note "bench $route (exit $?):"
+    note "$(cat "$log")"
+  done
+  log=$logs/bench_decode_mma.log
+  { env "${run_vars[@]}" KILN_CUDA_ATTENTION=mma timeout $(box 60) build/attention_gpu_bench decode
+    env "${run_vars[@]}" KILN_CUDA_ATTENTION=decode timeout $(box 60) build/attention_gpu_bench minilm; } \
+    >"$log" 2>&1
+  note "crossovers (decode shapes on mma, minilm on decode):"
+  note "$(grep -v '^#' "$log")"
+  if build/kiln bench --help 2>&1 | grep -q filter; then
+    env "${run_vars[@]}" timeout $(box 120) build/kiln bench --device cuda --filter attention \
+      >"$logs/kiln_bench.log" 2>&1
+    note "kiln bench --filter attention (exit $?):"
+    note "$(tail -40 "$logs/kiln_bench.log")"
+  fi
+fi
