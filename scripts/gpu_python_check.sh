@@ -23,8 +23,11 @@ whl=$(ls "$root"/.whl/kiln-*.whl 2>/dev/null | head -1)
 venv=$(mktemp -d)/venv
 python3 -m venv --system-site-packages "$venv"
 py=$venv/bin/python
-# pytest and NumPy from the carried wheels only where the system lacks them.
-"$py" -m pip install -q --no-index --find-links "$root/.whl" "pytest>=7" "numpy>=1.22" 2>&1 | tail -2
+# pytest (and NumPy) from the carried wheels, only where the system lacks them.
+for need in pytest numpy; do
+  "$py" -c "import $need" 2>/dev/null ||
+    "$py" -m pip install -q --no-index --find-links "$root/.whl" "$need" 2>&1 | tail -2
+done
 "$py" -m pip install -q --no-index --no-deps --force-reinstall "$whl"
 summary=()
 run_dir=$(mktemp -d)

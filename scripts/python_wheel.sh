@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds kiln's wheel with the CUDA backend into .whl/ for a machine that
 # cannot build one (the GPU machine has no network, so no scikit-build-core),
-# with the wheels of the test's own needs beside it (pytest and its
-# dependencies, NumPy), to install offline there. scripts/gpu_python_check.sh
+# with the wheels of pytest and its dependencies beside it, to install
+# offline there (the GPU machine has NumPy and PyTorch; KILN_PY_WITH_NUMPY=1
+# adds a NumPy wheel too, 16 MB of the 64 MB a carry may hold). scripts/gpu_python_check.sh
 # uses them. Run it here, then carry .whl (and .gpu-deps) to the GPU machine.
 #   scripts/python_wheel.sh            (KILN_PY_CUDA=OFF for a CPU wheel)
 set -euo pipefail
@@ -26,5 +27,7 @@ fi
 rm -rf .whl
 "$work/venv/bin/python" -m pip wheel -q --no-build-isolation --no-deps -w .whl \
   -C build-dir="$work/build" "${defines[@]}" .
-"$work/venv/bin/python" -m pip download -q -d .whl "pytest>=7" "numpy>=1.22"
+extra=("pytest>=7")
+[ "${KILN_PY_WITH_NUMPY:-0}" = 1 ] && extra+=("numpy>=1.22")
+"$work/venv/bin/python" -m pip download -q -d .whl "${extra[@]}"
 ls -l .whl
