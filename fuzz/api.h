@@ -52,6 +52,8 @@ bool fz_done(const fz_state *f);
 /* Values chosen by one byte from tables of ordinary and edge values. */
 float fz_float(fz_state *f);
 int fz_int(fz_state *f);
+/* 0 or 1 mostly; now and then -1, 2 or more (a bad flag). */
+int fz_flag(fz_state *f);
 int64_t fz_dim(fz_state *f);
 int64_t fz_i64(fz_state *f);
 /* A context (of the program's), and a tensor slot's tensor: may be NULL. */
@@ -65,11 +67,23 @@ kiln_tensor *fz_tensor(fz_state *f);
 typedef kiln_status (*fz_call)(fz_state *f, void *args, void **out);
 kiln_status fz_checked(fz_state *f, const char *name, fz_call call, void *args, void **out);
 
+/* An operand's shape in terms of four fuzzed sizes d[0..3] (indices 0-3),
+ * or 4: 2 * d[1] (an even head or rotary dim), 5: 8, 6: d[3] + 2, 7: 1.
+ * ndim 0: the operand is absent. i32: an id or length tensor. */
+typedef struct fz_operand {
+  int ndim;
+  int dims[4];
+  bool i32;
+} fz_operand;
+
 /* One op generator: reads its operands and parameters, makes the call
- * through fz_checked. */
+ * through fz_checked. shapes: the operands of a call that fits, in the
+ * order run reads them, for the program command that first makes such
+ * operands (so deep calls are not left to chance). */
 typedef struct fz_op {
   const char *name;
   void (*run)(fz_state *f);
+  fz_operand shapes[8];
 } fz_op;
 extern const fz_op kiln_fz_ops[];
 extern const int kiln_fz_op_count;

@@ -13,6 +13,7 @@ typedef struct op_args {
   float f[3];
   int i[4];
   int64_t l[2];
+  int flag[2];
   bool null_params;
 } op_args;
 
@@ -27,6 +28,8 @@ static void read_args(fz_state *f, op_args *a, int tensors) {
     a->i[i] = fz_int(f);
   for (int i = 0; i < 2; i++)
     a->l[i] = fz_i64(f);
+  for (int i = 0; i < 2; i++)
+    a->flag[i] = fz_flag(f);
   a->null_params = fz_u8(f) % 8 == 0;
 }
 
@@ -44,12 +47,12 @@ static void read_args(fz_state *f, op_args *a, int tensors) {
   }
 
 GENERATOR(matmul, 4, {
-  kiln_matmul_params p = {a->i[0], a->i[1], a->f[0], a->f[1], a->t[3]};
+  kiln_matmul_params p = {a->flag[0], a->flag[1], a->f[0], a->f[1], a->t[3]};
   return kiln_matmul(a->ctx, a->t[0], a->t[1], a->t[2], a->null_params ? NULL : &p);
 })
 
 GENERATOR(softmax, 3, {
-  kiln_softmax_params p = {a->f[0], a->i[0], a->t[2]};
+  kiln_softmax_params p = {a->f[0], a->flag[0], a->t[2]};
   return kiln_softmax(a->ctx, a->t[0], a->t[1], a->null_params ? NULL : &p);
 })
 
@@ -68,7 +71,7 @@ GENERATOR(layer_norm, 4, {
   return kiln_layer_norm(a->ctx, a->t[0], a->t[1], a->t[2], a->f[0], a->t[3]);
 })
 
-GENERATOR(gelu, 2, { return kiln_gelu(a->ctx, a->t[0], a->t[1], a->i[0]); })
+GENERATOR(gelu, 2, { return kiln_gelu(a->ctx, a->t[0], a->t[1], a->flag[0]); })
 GENERATOR(silu, 2, { return kiln_silu(a->ctx, a->t[0], a->t[1]); })
 GENERATOR(scale, 2, { return kiln_scale(a->ctx, a->t[0], a->f[0], a->t[1]); })
 GENERATOR(swiglu, 3, { return kiln_swiglu(a->ctx, a->t[0], a->t[1], a->t[2]); })
@@ -76,7 +79,7 @@ GENERATOR(add, 3, { return kiln_add(a->ctx, a->t[0], a->t[1], a->t[2]); })
 GENERATOR(mul, 3, { return kiln_mul(a->ctx, a->t[0], a->t[1], a->t[2]); })
 
 GENERATOR(rope, 2, {
-  kiln_rope_params p = {a->f[0], a->l[0], a->i[0], a->i[1], a->i[2] % 5 - 3};
+  kiln_rope_params p = {a->f[0], a->l[0], a->flag[0], a->i[1], a->i[2] % 5 - 3};
   return kiln_rope(a->ctx, a->t[0], a->t[1], a->null_params ? NULL : &p);
 })
 
@@ -88,7 +91,7 @@ static kiln_attention_params attention_params(const op_args *a) {
   const int use = a->i[3];
   kiln_attention_params p = {0};
   p.scale = a->f[0] == 1.0f ? 0.0f : a->f[0];
-  p.causal = a->i[0];
+  p.causal = a->flag[0];
   p.mask = use & 1 ? a->t[4] : NULL;
   p.seqlens_k = use & 2 ? a->t[5] : NULL;
   p.cu_seqlens_q = use & 4 ? a->t[6] : NULL;
@@ -137,23 +140,29 @@ static void run_custom(fz_state *f) {
   (void)fz_checked(f, "kiln_custom_op", call_custom, &a, NULL);
 }
 
+#define M2(a, b) {2, {a, b}, false}
+#define V1(a) {1, {a}, false}
+#define I1(a) {1, {a}, true}
+#define ATT(a, b) {4, {7, a, b, 5}, false}
 const fz_op kiln_fz_ops[] = {
-    {"matmul", run_matmul},
-    {"softmax", run_softmax},
-    {"rms_norm", run_rms_norm},
-    {"lora_linear", run_lora_linear},
-    {"add_rms_norm", run_add_rms_norm},
-    {"layer_norm", run_layer_norm},
-    {"gelu", run_gelu},
-    {"silu", run_silu},
-    {"scale", run_scale},
-    {"swiglu", run_swiglu},
-    {"add", run_add},
-    {"mul", run_mul},
-    {"rope", run_rope},
-    {"embedding", run_embedding},
-    {"attention", run_attention},
-    {"attention_packed", run_attention_packed},
-    {"custom_op", run_custom},
+    {"matmul", run_matmul, {M2(0, 1), M2(1, 2), M2(0, 2), V1(2)}},
+    {"softmax", run_softmax, {M2(0, 1), M2(0, 1), V1(1)}},
+    {"rms_norm", run_rms_norm, {M2(0, 1), V1(1), M2(0, 1)}},
+    {"lora_linear", run_lora_linear, {M2(0, 1), M2(2, 1), V1(2), M2(3, 1), M2(2, 3), M2(0, 2)}},
+    {"add_rms_norm", run_add_rms_norm, {M2(0, 1), M2(0, 1), V1(1), M2(0, 1), M2(0, 1)}},
+    {"layer_norm", run_layer_norm, {M2(0, 1), V1(1), V1(1), M2(0, 1)}},
+    {"gelu", run_gelu, {M2(0, 1), M2(0, 1)}},
+    {"silu", run_silu, {M2(0, 1), M2(0, 1)}},
+    {"scale", run_scale, {M2(0, 1), M2(0, 1)}},
+    {"swiglu", run_swiglu, {M2(0, 1), M2(0, 1), M2(0, 1)}},
+    {"add", run_add, {M2(0, 1), V1(1), M2(0, 1)}},
+    {"mul", run_mul, {M2(0, 1), M2(0, 1), M2(0, 1)}},
+    {"rope", run_rope, {{4, {7, 0, 3, 4}, false}, {4, {7, 0, 3, 4}, false}}},
+    {"embedding", run_embedding, {M2(0, 1), I1(2), M2(2, 1)}},
+    {"attention", run_attention,
+     {ATT(0, 3), ATT(1, 7), ATT(1, 7), ATT(0, 3), M2(0, 1), I1(7), {0, {0}, false}, {0, {0}, false}}},
+    {"attention_packed", run_attention_packed,
+     {ATT(0, 6), {0, {0}, false}, {0, {0}, false}, ATT(0, 3)}},
+    {"custom_op", run_custom, {M2(0, 1), M2(1, 2)}},
 };
 const int kiln_fz_op_count = (int)(sizeof kiln_fz_ops / sizeof kiln_fz_ops[0]);
