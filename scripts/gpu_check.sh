@@ -147,7 +147,7 @@ if [ "$mode" != bench ]; then
   # The API fuzz corpus (fuzz/corpus/api, issue #9) replayed with its first
   # context on the GPU, under memcheck: every program's calls checked
   # against the failing-call contract, every kernel against the sanitizer.
-  step 20 90 fuzz_replay.log env "${run_vars[@]}" KILN_FUZZ_DEVICE=cuda "$sanitizer" \
+  step 20 120 fuzz_replay.log env "${run_vars[@]}" KILN_FUZZ_DEVICE=cuda "$sanitizer" \
     --tool memcheck --error-exitcode 99 build/fuzz/fuzz_api_replay fuzz/corpus/api
   rc=$?
   note "fuzz corpus on the GPU (memcheck): $(verdict $rc): $(grep -h -E 'programs run|ERROR SUMMARY|contract broken' "$logs/fuzz_replay.log" | tr '\n' ' ')"
