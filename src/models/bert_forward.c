@@ -1,0 +1,181 @@
+/* The BERT forward pass on kiln ops, varlen (no padding anywhere), with
+ * each batch shape captured once as a graph on the GPU and replayed. */
+#include "bert_model.h"
+
+/* kiln_fail only: the thread's last-error text. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* rms_norm's eps in the L2 step: x / sqrt(|x|^2 + H eps). Small enough to
+ * change nothing for any real vector, and it keeps a zero vector at zero
+ * (F.normalize clamps the norm at 1e-12 for the same reason). */
+#define L2_EPS 1e-30f
+
+static kiln_status view(kiln_bert *m, const kiln_tensor *buf, int ndim, const int64_t *shape,
+                        kiln_tensor **out) {
+  return kiln_tensor_wrap(m->ctx, kiln_tensor_dtype(buf), ndim, shape, kiln_tensor_data(buf),
+                          out);
+}
+
+static kiln_status make_views(kiln_bert *m, kiln_bert_shape *sh) {
+  const int64_t T = sh->tokens, B = sh->batch, H = m->cfg.hidden, nh = m->cfg.heads,
+                d = H / nh, I = m->cfg.intermediate;
+  KILN_TRY_MODEL(view(m, m->buf_ids, 1, (int64_t[]){T}, &sh->u.v.ids));
+  KILN_TRY_MODEL(view(m, m->buf_pos, 1, (int64_t[]){T}, &sh->u.v.pos));
+  KILN_TRY_MODEL(view(m, m->buf_cu, 1, (int64_t[]){B + 1}, &sh->u.v.cu));
+  KILN_TRY_MODEL(view(m, m->buf_h, 2, (int64_t[]){T, H}, &sh->u.v.h));
+  KILN_TRY_MODEL(view(m, m->buf_tmp, 2, (int64_t[]){T, H}, &sh->u.v.tmp));
+  KILN_TRY_MODEL(view(m, m->buf_qkv, 2, (int64_t[]){T, 3 * H}, &sh->u.v.qkv));
+  KILN_TRY_MODEL(view(m, m->buf_qkv, 3, (int64_t[]){T, 3 * nh, d}, &sh->u.v.qkv_heads));
+  KILN_TRY_MODEL(view(m, m->buf_attn, 2, (int64_t[]){T, H}, &sh->u.v.attn));
+  KILN_TRY_MODEL(view(m, m->buf_attn, 3, (int64_t[]){T, nh, d}, &sh->u.v.attn_heads));
+  KILN_TRY_MODEL(view(m, m->buf_ffn, 2, (int64_t[]){T, I}, &sh->u.v.ffn));
+  KILN_TRY_MODEL(view(m, m->buf_pool, 2, (int64_t[]){B, T}, &sh->u.v.pool));
+  KILN_TRY_MODEL(view(m, m->buf_pooled, 2, (int64_t[]){B, H}, &sh->u.v.pooled));
+  return KILN_OK;
+}
+
+/* out = x w^T + bias: a Linear layer. */
+static kiln_status linear(kiln_context *ctx, const kiln_tensor *x, const kiln_tensor *w,
+                          const kiln_tensor *bias, kiln_tensor *out) {
+  const kiln_matmul_params p = {.transpose_b = 1, .alpha = 1.0f, .beta = 0.0f, .bias = bias};
+  return kiln_matmul(ctx, x, w, out, &p);
+}
+
+/* The whole forward for one shape, enqueued (or recorded) on the context. */
+static kiln_status run_ops(kiln_bert *m, const kiln_bert_shape *sh) {
+  kiln_context *ctx = m->ctx;
+  const float eps = m->cfg.eps;
+  kiln_tensor *h = sh->u.v.h, *tmp = sh->u.v.tmp;
+  KILN_TRY_MODEL(kiln_embedding(ctx, m->word, sh->u.v.ids, h));
+  KILN_TRY_MODEL(kiln_embedding(ctx, m->pos_type, sh->u.v.pos, tmp));
+  KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
+  KILN_TRY_MODEL(kiln_layer_norm(ctx, h, m->emb_ln_w, m->emb_ln_b, eps, h));
+  const kiln_attention_params ap = {
+      .scale = 0.0f, /* 1/sqrt(head size) */
+      .cu_seqlens_q = sh->u.v.cu,
+      .max_seqlen_q = sh->max_len,
+      .max_seqlen_k = sh->max_len,
+  };
+  for (int64_t li = 0; li < m->cfg.layers; li++) {
+    const kiln_bert_layer *l = &m->layer[li];
+    KILN_TRY_MODEL(linear(ctx, h, l->qkv_w, l->qkv_b, sh->u.v.qkv));
+    KILN_TRY_MODEL(kiln_attention_packed(ctx, sh->u.v.qkv_heads, sh->u.v.attn_heads, &ap));
+    KILN_TRY_MODEL(linear(ctx, sh->u.v.attn, l->attn_out_w, l->attn_out_b, tmp));
+    KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
+    KILN_TRY_MODEL(kiln_layer_norm(ctx, h, l->ln1_w, l->ln1_b, eps, h));
+    KILN_TRY_MODEL(linear(ctx, h, l->ffn_in_w, l->ffn_in_b, sh->u.v.ffn));
+    KILN_TRY_MODEL(kiln_gelu(ctx, sh->u.v.ffn, sh->u.v.ffn, m->cfg.gelu_tanh));
+    KILN_TRY_MODEL(linear(ctx, sh->u.v.ffn, l->ffn_out_w, l->ffn_out_b, tmp));
+    KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
+    KILN_TRY_MODEL(kiln_layer_norm(ctx, h, l->ln2_w, l->ln2_b, eps, h));
+  }
+  /* Mean over each sequence's tokens as one product with the [B, T]
+   * averaging matrix, then x / |x|. */
+  KILN_TRY_MODEL(kiln_matmul(ctx, sh->u.v.pool, h, sh->u.v.pooled, NULL));
+  return kiln_rms_norm(ctx, sh->u.v.pooled, m->l2_w, L2_EPS, sh->u.v.pooled);
+}
+
+/* The cached shape (T, B, max_len), or a fresh slot for it (evicting the
+ * least recently used). */
+static kiln_status get_shape(kiln_bert *m, int64_t T, int64_t B, int64_t max_len,
+                             kiln_bert_shape **out) {
+  kiln_bert_shape *victim = &m->shapes[0];
+  for (int i = 0; i < KILN_BERT_SHAPE_CACHE; i++) {
+    kiln_bert_shape *sh = &m->shapes[i];
+    if (sh->tokens == T && sh->batch == B && sh->max_len == max_len && sh->u.v.ids) {
+      sh->last_use = ++m->clock;
+      *out = sh;
+      return KILN_OK;
+    }
+    if (sh->last_use < victim->last_use)
+      victim = sh;
+  }
+  kiln_bert_shape_drop(victim);
+  victim->tokens = T;
+  victim->batch = B;
+  victim->max_len = max_len;
+  kiln_status s = make_views(m, victim);
+  if (s != KILN_OK) {
+    kiln_bert_shape_drop(victim);
+    return s;
+  }
+  victim->last_use = ++m->clock;
+  *out = victim;
+  return KILN_OK;
+}
+
+/* Positions (restarting at 0 in each sequence) and the averaging matrix. */
+static void stage_inputs(kiln_bert *m, const int32_t *cu, int64_t B, int64_t T) {
+  const size_t es = kiln_dtype_size(m->dtype);
+  memset(m->host_pool, 0, (size_t)(B * T) * es);
+  for (int64_t b = 0; b < B; b++) {
+    const int32_t len = cu[b + 1] - cu[b];
+    for (int32_t i = 0; i < len; i++)
+      m->host_pos[cu[b] + i] = i;
+    const float w = 1.0f / (float)len;
+    if (m->dtype == KILN_F32) {
+      float *row = (float *)m->host_pool + b * T;
+      for (int32_t i = 0; i < len; i++)
+        row[cu[b] + i] = w;
+    } else {
+      uint16_t w16, *row = (uint16_t *)m->host_pool + b * T;
+      if (m->dtype == KILN_F16)
+        kiln_f32_to_f16(&w, &w16, 1);
+      else
+        kiln_f32_to_bf16(&w, &w16, 1);
+      for (int32_t i = 0; i < len; i++)
+        row[cu[b] + i] = w16;
+    }
+  }
+}
+
+static kiln_status capture(kiln_bert *m, kiln_bert_shape *sh) {
+  KILN_TRY_MODEL(kiln_graph_begin(m->ctx));
+  const kiln_status s = run_ops(m, sh);
+  kiln_graph *g = NULL;
+  const kiln_status e = kiln_graph_end(m->ctx, &g);
+  if (s != KILN_OK || e != KILN_OK) {
+    kiln_graph_destroy(g);
+    return s != KILN_OK ? s : e;
+  }
+  sh->graph = g;
+  return KILN_OK;
+}
+
+kiln_status kiln_bert_forward(kiln_bert *m, const int32_t *ids, const int32_t *cu, int64_t n,
+                              float *out) {
+  const int64_t T = cu[n], H = m->cfg.hidden;
+  int64_t max_len = 0;
+  for (int64_t b = 0; b < n; b++)
+    if (cu[b + 1] - cu[b] > max_len)
+      max_len = cu[b + 1] - cu[b];
+  kiln_bert_shape *sh;
+  KILN_TRY_MODEL(get_shape(m, T, n, max_len, &sh));
+  stage_inputs(m, cu, n, T);
+  const size_t es = kiln_dtype_size(m->dtype);
+  KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.ids, ids, (size_t)T * sizeof *ids));
+  KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.pos, m->host_pos, (size_t)T * sizeof *ids));
+  KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.cu, cu, (size_t)(n + 1) * sizeof *cu));
+  KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.pool, m->host_pool, (size_t)(n * T) * es));
+  /* A shape seen once may never come back: run it directly. From its
+   * second batch on, capture it and replay. */
+  sh->uses++;
+  if (m->use_graphs && !sh->graph && sh->uses >= 2)
+    KILN_TRY_MODEL(capture(m, sh));
+  if (sh->graph)
+    KILN_TRY_MODEL(kiln_graph_run(m->ctx, sh->graph));
+  else
+    KILN_TRY_MODEL(run_ops(m, sh));
+  KILN_TRY_MODEL(kiln_tensor_read(sh->u.v.pooled, m->host_pooled, (size_t)(n * H) * es));
+  const size_t count = (size_t)(n * H);
+  if (m->dtype == KILN_F32)
+    memcpy(out, m->host_pooled, count * sizeof *out);
+  else if (m->dtype == KILN_F16)
+    kiln_f16_to_f32(m->host_pooled, out, count);
+  else
+    kiln_bf16_to_f32(m->host_pooled, out, count);
+  return KILN_OK;
+}
