@@ -9,7 +9,8 @@
 static const char usage[] = "usage: kiln <command> [options]\n"
                             "  info    version, backends built, devices found\n"
                             "  bench   time the cases of bench/cases.tsv (kiln bench --help)\n"
-                            "  tokenize  token ids of each input line (kiln tokenize --help)\n";
+                            "  tokenize  token ids of each input line (kiln tokenize --help)\n"
+                            "  embed   sentence embeddings of text lines (kiln embed --help)\n";
 
 int main(int argc, char **argv) {
   if (argc < 2)
@@ -21,6 +22,8 @@ int main(int argc, char **argv) {
     return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "tokenize") == 0)
     return cmd_tokenize(argc - 1, argv + 1);
+  if (strcmp(cmd, "embed") == 0)
+    return cmd_embed(argc - 1, argv + 1);
   if (strcmp(cmd, "--version") == 0) {
     printf("kiln %s\n", kiln_version());
     return 0;
