@@ -704,6 +704,76 @@ KILN_API KILN_NODISCARD kiln_status kiln_tokenizer_encode(const kiln_tokenizer *
                                                           int64_t max_length, int32_t *ids,
                                                           int64_t capacity, int64_t *n_ids);
 
+/* ------------------------------------------------------ sentence embeddings
+ *
+ * A BERT-family sentence encoder (all-MiniLM-L6-v2, bge-small, e5-small,
+ * MiniLM-L12: BertModel's layout) run on kiln's ops: texts in, one
+ * L2-normalized float32 vector per text out, the mean of the last hidden
+ * states over the text's tokens ([CLS] and [SEP] included), as
+ * sentence-transformers computes it.
+ *
+ * A model folder holds config.json (hidden_size, num_hidden_layers,
+ * num_attention_heads, intermediate_size, vocab_size,
+ * max_position_embeddings, type_vocab_size, layer_norm_eps, hidden_act),
+ * vocab.txt and model.safetensors with BertModel's tensor names (an
+ * optional "bert." prefix is accepted). scripts/fetch_model.sh puts
+ * all-MiniLM-L6-v2 into kiln's cache. */
+typedef struct kiln_embedder kiln_embedder;
+
+/* Loads the tokenizer and the model from model_dir onto ctx's device,
+ * every weight converted once to dtype (KILN_F32, KILN_F16 or KILN_BF16;
+ * f16/bf16 run every op in that dtype with f32 accumulation). Fails, *out
+ * NULL and nothing leaked, with KILN_ERR_INVALID_ARGUMENT for a missing,
+ * unreadable or damaged file (naming it and what is wrong: a truncated
+ * file, a header that is not JSON, offsets outside the data, a missing
+ * tensor), KILN_ERR_SHAPE for a tensor whose shape does not match
+ * config.json or a vocab.txt with more tokens than the word embeddings
+ * have rows, KILN_ERR_DTYPE for a weight that is not F32/F16/BF16/F64 or a
+ * dtype that is not a float one, KILN_ERR_UNSUPPORTED for a config kiln
+ * does not run (another model_type, hidden_act or position embedding). The
+ * embedder uses ctx until it is destroyed, and with it the context's one
+ * thread at a time rule. */
+KILN_API KILN_NODISCARD kiln_status kiln_embedder_load(kiln_context *ctx, const char *model_dir,
+                                                       kiln_dtype dtype, kiln_embedder **out);
+/* NULL is fine. Destroy embedders before their context. */
+KILN_API void kiln_embedder_destroy(kiln_embedder *e);
+/* The length of each vector (hidden_size: 384 for all-MiniLM-L6-v2). */
+KILN_API int64_t kiln_embedder_dim(const kiln_embedder *e);
+/* The embedder's tokenizer, owned by it (for kiln_tokenizer_encode). */
+KILN_API const kiln_tokenizer *kiln_embedder_tokenizer(const kiln_embedder *e);
+/* The most tokens one text gives, [CLS] and [SEP] included: the smaller of
+ * the tokenizer's maximum length and max_position_embeddings. Longer texts
+ * are truncated to it. */
+KILN_API int64_t kiln_embedder_max_length(const kiln_embedder *e);
+
+/* out[i, :] = the embedding of texts[i], i < n, out [n, dim] row-major.
+ * lens NULL: every text is NUL-terminated; else texts[i] has lens[i] bytes
+ * (and may be NULL when lens[i] is 0). Texts are UTF-8 (invalid bytes are
+ * replaced, as the tokenizer does); an empty text is a valid input. The
+ * texts are sorted by length and run in batches of a token budget in the
+ * varlen layout, so no work goes into padding; each row still lands at its
+ * input's index. Results do not depend on which texts share a batch beyond
+ * the last bits of f16/bf16. n < 1, NULL texts, a NULL text with a nonzero
+ * length, or NULL out: KILN_ERR_INVALID_ARGUMENT and out untouched. */
+KILN_API KILN_NODISCARD kiln_status kiln_embedder_encode(kiln_embedder *e,
+                                                         const char *const *texts,
+                                                         const size_t *lens, int64_t n,
+                                                         float *out);
+
+/* The same from token ids already made: text i is the lengths[i] ids
+ * starting at ids[lengths[0] + ... + lengths[i-1]], [CLS] and [SEP]
+ * included where the model expects them. Each length 1 to
+ * kiln_embedder_max_length, each id in [0, vocab_size): else
+ * KILN_ERR_INVALID_ARGUMENT naming the text and out untouched. */
+KILN_API KILN_NODISCARD kiln_status kiln_embedder_encode_ids(kiln_embedder *e,
+                                                             const int32_t *ids,
+                                                             const int64_t *lengths, int64_t n,
+                                                             float *out);
+
+/* Tokens (including [CLS] and [SEP]) that the last successful
+ * kiln_embedder_encode or _encode_ids ran through the model. */
+KILN_API int64_t kiln_embedder_last_tokens(const kiln_embedder *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -237,7 +237,7 @@ static const load_error load_errors[] = {
      {"encoder.layer.0.attention.output.dense.weight", "I32"}},
     {"vocab_larger_than_table", {.extra_vocab = 5}, KILN_ERR_SHAPE, {"vocab.txt", "65", "60"}},
     {"config_not_json", {.config_text = "{\"hidden_size\": 24,"}, KILN_ERR_INVALID_ARGUMENT,
-     {"config.json", "not valid JSON"}},
+     {"config.json", "JSON"}},
     {"config_missing_hidden", {.config_text = "{\"num_hidden_layers\": 2}"}, KILN_ERR_INVALID_ARGUMENT,
      {"config.json", "hidden_size"}},
     {"config_heads_not_dividing", {.config_text = "{\"hidden_size\": 24, \"num_hidden_layers\": 2, "

@@ -31,6 +31,14 @@ typedef struct kiln_bert_config {
  * messages. */
 kiln_status kiln_bert_config_load(const char *model_dir, const char *fn, kiln_bert_config *cfg);
 
+/* Re-reports the current failure under the public function's name:
+ * "fn: [what: ]<the inner message>". Returns s. */
+kiln_status kiln_bert_refail(kiln_status s, const char *fn, const char *what_fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 typedef struct kiln_bert kiln_bert;
 
 /* Loads config.json and model.safetensors from model_dir, every weight

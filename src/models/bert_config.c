@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,4 +131,17 @@ kiln_status kiln_bert_config_load(const char *model_dir, const char *fn, kiln_be
   if (s == KILN_OK)
     *cfg = c;
   return s;
+}
+
+kiln_status kiln_bert_refail(kiln_status s, const char *fn, const char *what_fmt, ...) {
+  /* kiln_fail writes the buffer kiln_last_error() reads: copy it first. */
+  char inner[512], what[128] = "";
+  snprintf(inner, sizeof inner, "%s", kiln_last_error());
+  if (what_fmt) {
+    va_list args;
+    va_start(args, what_fmt);
+    vsnprintf(what, sizeof what, what_fmt, args);
+    va_end(args);
+  }
+  return kiln_fail(s, "%s: %s%s%s", fn, what, what[0] ? ": " : "", inner);
 }

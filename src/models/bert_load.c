@@ -239,7 +239,7 @@ kiln_status kiln_bert_load(kiln_context *ctx, const char *model_dir, kiln_dtype 
   if (s == KILN_OK) {
     s = kiln_st_open(path, &L.st);
     if (s != KILN_OK) /* name the public function, keep the reader's detail */
-      s = kiln_fail(s, "%s: %s", fn, kiln_last_error());
+      s = kiln_bert_refail(s, fn, NULL);
   }
   if (s == KILN_OK) {
     /* The largest weight: the word table, the FFN or the position table. */

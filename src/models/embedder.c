@@ -46,7 +46,7 @@ kiln_status kiln_embedder_load(kiln_context *ctx, const char *model_dir, kiln_dt
   e->ctx = ctx;
   kiln_status s = kiln_tokenizer_load(model_dir, &e->tok);
   if (s != KILN_OK)
-    s = kiln_fail(s, "%s: %s", fn, kiln_last_error());
+    s = kiln_bert_refail(s, fn, NULL);
   if (s == KILN_OK)
     s = kiln_bert_load(ctx, model_dir, dtype, fn, &e->bert);
   if (s == KILN_OK) {
@@ -192,7 +192,7 @@ kiln_status kiln_embedder_encode(kiln_embedder *e, const char *const *texts, con
       s = kiln_tokenizer_encode(e->tok, t ? t : "", len, e->max_length, e->ids + i * e->max_length,
                                 e->max_length, &got);
       if (s != KILN_OK)
-        s = kiln_fail(s, "%s: texts[%lld]: %s", fn, (long long)(base + i), kiln_last_error());
+        s = kiln_bert_refail(s, fn, "texts[%lld]", (long long)(base + i));
       e->lengths[i] = (int32_t)got;
     }
     if (s == KILN_OK)
