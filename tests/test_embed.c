@@ -450,7 +450,16 @@ static void test_minilm(kt_env *env) {
             (long long)worst_i);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  /* --write-model DIR: only write the tiny model there (for embed_cli.sh). */
+  if (argc == 3 && strcmp(argv[1], "--write-model") == 0) {
+    if (!tb_write(&model, &tiny, NULL, 20261130))
+      return 1;
+    const bool moved = rename(model.dir, argv[2]) == 0;
+    if (!moved)
+      tb_free(&model);
+    return moved ? 0 : 1;
+  }
   if (!tb_write(&model, &tiny, NULL, 20261130)) {
     tb_free(&model);
     return 1;

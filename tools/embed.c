@@ -117,12 +117,11 @@ int cmd_embed(int argc, char **argv) {
                         : strcmp(a, "--dtype") == 0  ? &dtype_name
                                                      : NULL;
     if (!slot) {
-      fprintf(stderr, "kiln embed: unknown option '%s'\n%s", a, usage);
-      return 2;
+      return tool_usage_error(usage, "embed",
+                              a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
     }
     if (i + 1 >= argc) {
-      fprintf(stderr, "kiln embed: %s needs a value\n%s", a, usage);
-      return 2;
+      return tool_usage_error(usage, "embed", "option %s needs a value", a);
     }
     *slot = argv[++i];
   }
@@ -134,8 +133,7 @@ int cmd_embed(int argc, char **argv) {
   else if (strcmp(device_name, "cuda") == 0)
     device = KILN_DEVICE_CUDA;
   else {
-    fprintf(stderr, "kiln embed: --device must be cpu, cuda or auto, not '%s'\n", device_name);
-    return 2;
+    return tool_usage_error(usage, "embed", "unknown device '%s' (cpu, cuda or auto)", device_name);
   }
   kiln_dtype dtype = KILN_F32;
   bool dtype_given = dtype_name != NULL;
@@ -147,8 +145,7 @@ int cmd_embed(int argc, char **argv) {
     else if (strcmp(dtype_name, "bf16") == 0)
       dtype = KILN_BF16;
     else {
-      fprintf(stderr, "kiln embed: --dtype must be f32, f16 or bf16, not '%s'\n", dtype_name);
-      return 2;
+      return tool_usage_error(usage, "embed", "unknown dtype '%s' (f32, f16 or bf16)", dtype_name);
     }
   }
   char model_buf[4096];
@@ -169,9 +166,8 @@ int cmd_embed(int argc, char **argv) {
   }
   const bool to_stdout = !output || strcmp(output, "-") == 0;
   if (to_stdout && isatty(fileno(stdout))) {
-    fputs("kiln embed: the output is a binary .npy file; give --output FILE or redirect stdout\n",
-          stderr);
-    return 2;
+    return tool_usage_error(usage, "embed",
+                            "the output is a binary .npy file: give --output FILE or redirect stdout");
   }
 
   FILE *in = stdin;
