@@ -207,7 +207,9 @@ static kiln_status make_buffers(kiln_bert *m, const char *fn) {
   m->host_pos = malloc((size_t)T * sizeof *m->host_pos);
   m->host_pool = malloc((size_t)(B * T) * es);
   m->host_pooled = malloc((size_t)(B * H) * es);
-  if (!m->host_pos || !m->host_pool || !m->host_pooled)
+  m->staged_cu = malloc((size_t)(B + 1) * sizeof *m->staged_cu);
+  m->staged_n = -1;
+  if (!m->host_pos || !m->host_pool || !m->host_pooled || !m->staged_cu)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the staging buffers", fn);
   /* l2_w = 1/sqrt(H): rms_norm(x) * l2_w = x / sqrt(|x|^2 + H eps). */
   float *w = malloc((size_t)H * sizeof *w);
@@ -314,6 +316,7 @@ void kiln_bert_destroy(kiln_bert *m) {
   free(m->host_pos);
   free(m->host_pool);
   free(m->host_pooled);
+  free(m->staged_cu);
   free(m);
 }
 

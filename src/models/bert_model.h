@@ -70,6 +70,11 @@ struct kiln_bert {
   void *host_pool;   /* [B, T] in dtype */
   void *host_pooled; /* [B, H] in dtype */
 
+  /* The lengths whose positions, cu_seqlens and averaging matrix the
+   * buffers now hold (staged_n + 1 entries; staged_n -1: none). */
+  int32_t *staged_cu;
+  int64_t staged_n;
+
   kiln_bert_shape shapes[KILN_BERT_SHAPE_CACHE];
   uint64_t clock;
 };
