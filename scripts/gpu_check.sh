@@ -4,11 +4,16 @@
 # ends inside 8 minutes (GPU_CHECK_SECONDS, default 480), full logs into
 # $OUT, and a short summary printed last.
 #
-#   scripts/gpu_check.sh [all|test|bench]     (default all)
+#   scripts/gpu_check.sh [all|test|bench|embed]     (default all)
 #     test:  build, ctest, route check, compute-sanitizer (memcheck with
 #            leak check, racecheck, initcheck) over the CUDA tests
 #     bench: build, launch floor, kiln bench, PyTorch side, report
-#     all:   both; a step that no longer fits the time left is skipped
+#     embed: build, the tiny-BERT tests on CUDA, bench/embed_bench.sh against
+#            sentence-transformers and the cosine of `kiln embed`'s vectors
+#            to theirs (bench/embed_agree.py), on the model folder
+#            KILN_GPU_MODEL (default .minilm16: an fp16 copy of
+#            all-MiniLM-L6-v2, since the f32 file is over the carry limit)
+#     all:   test and bench; a step that no longer fits the time left is skipped
 #            (a benchmark is never started without room to finish)
 #
 # Needs .gpu-deps/ (scripts/prepare_gpu_deps.sh) where the machine lacks
@@ -19,8 +24,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 mode=${1:-all}
-case "$mode" in all | test | bench) ;; *)
-  echo "usage: scripts/gpu_check.sh [all|test|bench]" >&2
+case "$mode" in all | test | bench | embed) ;; *)
+  echo "usage: scripts/gpu_check.sh [all|test|bench|embed]" >&2
   exit 2
   ;;
 esac
@@ -128,6 +133,29 @@ sanitize() {
     echo "$tool $name $status $(grep -h -E 'ERROR SUMMARY|LEAK SUMMARY' "$log" | tr '\n' ' ')"
   done
 }
+
+# ---------------------------------------------------------------- embed
+if [ "$mode" = embed ]; then
+  model=${KILN_GPU_MODEL:-$root/.minilm16}
+  step 20 120 test_embed.log env "${run_vars[@]}" KILN_TEST_FILTER='cuda/*' build/tests/test_embed
+  note "tiny BERT on CUDA: $(verdict $?): $(grep -h -E '^\[  (PASSED|FAILED)  \]' "$logs/test_embed.log" | tr '\n' ' ')"
+  corpus=tests/data/embed_texts.txt
+  for dt in f32 f16 bf16; do
+    step 20 60 "embed_$dt.log" env "${run_vars[@]}" build/kiln embed --model "$model" --device cuda \
+      --dtype "$dt" --input "$corpus" --output "$logs/kiln_$dt.npy"
+    note "kiln embed $dt: $(verdict $?): $(tail -1 "$logs/embed_$dt.log")"
+  done
+  step 30 120 embed_agree.log python3 bench/embed_agree.py --model "$model" --corpus "$corpus" \
+    "$logs"/kiln_*.npy
+  note "agreement with sentence-transformers (f32, GPU): $(verdict $?)"
+  note "$(grep -h 'cosine' "$logs/embed_agree.log")"
+  step 60 300 embed_bench.log env "${run_vars[@]}" KILN_NO_BUILD=1 bench/embed_bench.sh --device cuda \
+    --model "$model"
+  note "embed bench: $(verdict $?)"
+  note "$(grep -h -E '^\|' "$logs/embed_bench.log" | head -20)"
+  cp bench/results/embed-cuda-*/*.jsonl bench/results/embed-cuda-*/report.md "$out/" 2>/dev/null
+  exit 0
+fi
 
 if [ "$mode" != bench ]; then
   step 30 180 ctest.log env "${run_vars[@]}" ctest --test-dir build --output-on-failure -j4
