@@ -73,7 +73,7 @@ def main():
     emit({"case": "b128x128", "ms_per_batch": s * 1e3, "texts_per_s": 128 / s})
 
     feats = m.tokenize(texts)
-    feats = {k: v.to(dev) for k, v in feats.items()}
+    feats = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in feats.items()}  # (and text fields)
     assert feats["input_ids"].shape == (128, 128), feats["input_ids"].shape
     with torch.inference_mode():
         for _ in range(3):
