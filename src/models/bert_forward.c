@@ -32,8 +32,11 @@ static kiln_status make_views(kiln_bert *m, kiln_bert_shape *sh) {
   KILN_TRY_MODEL(view(m, m->buf_attn, 2, (int64_t[]){T, H}, &sh->u.v.attn));
   KILN_TRY_MODEL(view(m, m->buf_attn, 3, (int64_t[]){T, nh, d}, &sh->u.v.attn_heads));
   KILN_TRY_MODEL(view(m, m->buf_ffn, 2, (int64_t[]){T, I}, &sh->u.v.ffn));
-  KILN_TRY_MODEL(view(m, m->buf_pool, 2, (int64_t[]){B, T}, &sh->u.v.pool));
+  KILN_TRY_MODEL(view(m, m->buf_h, 3, (int64_t[]){T, nh, d}, &sh->u.v.h_heads));
+  KILN_TRY_MODEL(view(m, m->buf_zero_q, 3, (int64_t[]){B, nh, d}, &sh->u.v.zero_q));
+  KILN_TRY_MODEL(view(m, m->buf_cu_q, 1, (int64_t[]){B + 1}, &sh->u.v.cu_q));
   KILN_TRY_MODEL(view(m, m->buf_pooled, 2, (int64_t[]){B, H}, &sh->u.v.pooled));
+  KILN_TRY_MODEL(view(m, m->buf_pooled, 3, (int64_t[]){B, nh, d}, &sh->u.v.pooled_heads));
   return KILN_OK;
 }
 
@@ -72,9 +75,20 @@ static kiln_status run_ops(kiln_bert *m, const kiln_bert_shape *sh) {
     KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
     KILN_TRY_MODEL(kiln_layer_norm(ctx, h, l->ln2_w, l->ln2_b, eps, h));
   }
-  /* Mean over each sequence's tokens as one product with the [B, T]
-   * averaging matrix, then x / |x|. */
-  KILN_TRY_MODEL(kiln_matmul(ctx, sh->u.v.pool, h, sh->u.v.pooled, NULL));
+  /* Mean pooling as attention: one query of zeros per sequence scores
+   * every key of its sequence 0, so softmax weighs each 1/len and the
+   * output is the mean of the values, h itself (viewed in heads of the
+   * encoder's size). Varlen again: no padding, no [B, T] matrix to upload.
+   * Then x / |x|. */
+  const kiln_attention_params pool = {
+      .scale = 1.0f,
+      .cu_seqlens_q = sh->u.v.cu_q,
+      .cu_seqlens_k = sh->u.v.cu,
+      .max_seqlen_q = 1,
+      .max_seqlen_k = sh->max_len,
+  };
+  KILN_TRY_MODEL(kiln_attention(ctx, sh->u.v.zero_q, sh->u.v.h_heads, sh->u.v.h_heads,
+                                sh->u.v.pooled_heads, &pool));
   return kiln_rms_norm(ctx, sh->u.v.pooled, m->l2_w, L2_EPS, sh->u.v.pooled);
 }
 
@@ -107,29 +121,11 @@ static kiln_status get_shape(kiln_bert *m, int64_t T, int64_t B, int64_t max_len
   return KILN_OK;
 }
 
-/* Positions (restarting at 0 in each sequence) and the averaging matrix. */
-static void stage_inputs(kiln_bert *m, const int32_t *cu, int64_t B, int64_t T) {
-  const size_t es = kiln_dtype_size(m->dtype);
-  memset(m->host_pool, 0, (size_t)(B * T) * es);
-  for (int64_t b = 0; b < B; b++) {
-    const int32_t len = cu[b + 1] - cu[b];
-    for (int32_t i = 0; i < len; i++)
+/* Positions, restarting at 0 in each sequence. */
+static void stage_positions(kiln_bert *m, const int32_t *cu, int64_t B) {
+  for (int64_t b = 0; b < B; b++)
+    for (int32_t i = 0; i < cu[b + 1] - cu[b]; i++)
       m->host_pos[cu[b] + i] = i;
-    const float w = 1.0f / (float)len;
-    if (m->dtype == KILN_F32) {
-      float *row = (float *)m->host_pool + b * T;
-      for (int32_t i = 0; i < len; i++)
-        row[cu[b] + i] = w;
-    } else {
-      uint16_t w16, *row = (uint16_t *)m->host_pool + b * T;
-      if (m->dtype == KILN_F16)
-        kiln_f32_to_f16(&w, &w16, 1);
-      else
-        kiln_f32_to_bf16(&w, &w16, 1);
-      for (int32_t i = 0; i < len; i++)
-        row[cu[b] + i] = w16;
-    }
-  }
 }
 
 static kiln_status capture(kiln_bert *m, kiln_bert_shape *sh) {
@@ -156,16 +152,14 @@ kiln_status kiln_bert_forward(kiln_bert *m, const int32_t *ids, const int32_t *c
   KILN_TRY_MODEL(get_shape(m, T, n, max_len, &sh));
   const size_t es = kiln_dtype_size(m->dtype), cu_bytes = (size_t)(n + 1) * sizeof *cu;
   KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.ids, ids, (size_t)T * sizeof *ids));
-  /* Positions, cu_seqlens and the averaging matrix depend on the lengths
-   * alone, and every shape's views start at the buffers' base: a batch with
-   * the lengths of the previous one (every batch of a fixed-length
-   * workload) reuses them, sparing the [B, T] upload. */
+  /* Positions and cu_seqlens depend on the lengths alone, and every
+   * shape's views start at the buffers' base: a batch with the lengths of
+   * the previous one (every batch of a fixed-length workload) reuses them. */
   if (m->staged_n != n || memcmp(m->staged_cu, cu, cu_bytes) != 0) {
     m->staged_n = -1;
-    stage_inputs(m, cu, n, T);
+    stage_positions(m, cu, n);
     KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.pos, m->host_pos, (size_t)T * sizeof *ids));
     KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.cu, cu, cu_bytes));
-    KILN_TRY_MODEL(kiln_tensor_write(sh->u.v.pool, m->host_pool, (size_t)(n * T) * es));
     memcpy(m->staged_cu, cu, cu_bytes);
     m->staged_n = n;
   }
