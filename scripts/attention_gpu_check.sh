@@ -82,7 +82,9 @@ if [ "$mode" != bench ]; then
         timeout $(box 240) build/tests/test_attention
       echo "exit $?"
     } >"$log" 2>&1
-    if grep -q '^exit 0$' "$log"; then
+    if grep -q 'cuda: absent\|cuda: present but' "$log"; then
+      note "tests $route: NO GPU: $(grep -m1 'BACKEND  \] cuda' "$log")"
+    elif grep -q '^exit 0$' "$log"; then
       note "tests $route: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
     else
       note "tests $route: FAILED"
