@@ -21,6 +21,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     Context,
     DeviceError,
     DTypeError,
+    Embedder,
     Error,
     Graph,
     InvalidArgumentError,
@@ -132,13 +133,8 @@ def from_dlpack(obj, *, ctx=None):
     return _kiln._from_dlpack(obj, ctx)
 
 
-try:  # the embedder of #9, when this build has it
-    from ._kiln import Embedder  # noqa: F401
-except ImportError:
-    pass
-
 __all__ = [
-    "Context", "Tensor", "Graph", "Tokenizer", "Error", "ShapeError", "DTypeError", "DeviceError",
+    "Context", "Tensor", "Graph", "Tokenizer", "Embedder", "Error", "ShapeError", "DTypeError", "DeviceError",
     "InvalidArgumentError", "OutOfMemoryError", "UnsupportedError", "BackendError",
     "tensor", "empty", "zeros", "from_dlpack", "default_context", "device_count", "version",
     "matmul", "softmax", "rms_norm", "lora_linear", "add_rms_norm", "layer_norm", "gelu",

@@ -34,7 +34,8 @@ struct GraphObject {
   PyObject *keep; /* list of every tensor an op recorded into the graph */
 };
 
-extern PyTypeObject kp_ContextType, kp_TensorType, kp_GraphType, kp_TokenizerType;
+extern PyTypeObject kp_ContextType, kp_TensorType, kp_GraphType, kp_TokenizerType,
+    kp_EmbedderType;
 extern PyObject *kp_error_base;
 
 #define KP_IS_TENSOR(o) (Py_TYPE(o) == &kp_TensorType)

@@ -99,7 +99,8 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__kiln(void) {
   if (PyType_Ready(&kp_ContextType) < 0 || PyType_Ready(&kp_TensorType) < 0 ||
-      PyType_Ready(&kp_GraphType) < 0 || PyType_Ready(&kp_TokenizerType) < 0)
+      PyType_Ready(&kp_GraphType) < 0 || PyType_Ready(&kp_TokenizerType) < 0 ||
+      PyType_Ready(&kp_EmbedderType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module_def);
   if (!m)
@@ -118,6 +119,9 @@ PyMODINIT_FUNC PyInit__kiln(void) {
     goto fail;
   Py_INCREF(&kp_TokenizerType);
   if (PyModule_AddObject(m, "Tokenizer", (PyObject *)&kp_TokenizerType) < 0)
+    goto fail;
+  Py_INCREF(&kp_EmbedderType);
+  if (PyModule_AddObject(m, "Embedder", (PyObject *)&kp_EmbedderType) < 0)
     goto fail;
   if (PyModule_AddIntConstant(m, "MAX_DIMS", KILN_MAX_DIMS) < 0)
     goto fail;
