@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: the Python package with the CUDA backend. Installs the
 # wheel made by scripts/python_wheel.sh (.whl/, carried here with .gpu-deps)
-# into a venv that sees the system's packages (PyTorch, NumPy), runs the
+# when it was made for this machine's Python, else builds one here, into a venv that sees the system's packages (PyTorch, NumPy), runs the
 # pytest suite from outside the source tree (the DLPack tests with PyTorch on
 # CUDA included: they must PASS here, not skip), then the per-call overhead
 # benchmark on cuda and on the cpu. Logs into $OUT (default gpu-python-out):
@@ -14,15 +14,36 @@ mkdir -p "$out"
 export PATH="/usr/local/cuda/bin:$PATH"
 arch=x86_64-linux-gnu
 deps=$root/.gpu-deps
-# OpenBLAS at run time: the machine's own, else the carried one.
-if ! ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' && [ -d "$deps" ]; then
-  export LD_LIBRARY_PATH="$deps/usr/lib/$arch/openblas-pthread:$deps/usr/lib/$arch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The carried libraries (cJSON, utf8proc; OpenBLAS where the machine has
+# none) at run time; the machine's own OpenBLAS comes first when it has one.
+system_blas=$(ldconfig -p 2>/dev/null | awk '/libopenblas\.so/ {print $NF; exit}')
+if [ -d "$deps" ]; then
+  extra=$deps/usr/lib/$arch
+  [ -n "$system_blas" ] || extra=$deps/usr/lib/$arch/openblas-pthread:$extra
+  export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-whl=$(ls "$root"/.whl/kiln-*.whl 2>/dev/null | head -1)
-[ -n "$whl" ] || { echo "no .whl/kiln-*.whl: run scripts/python_wheel.sh first" >&2; exit 2; }
-venv=$(mktemp -d)/venv
+work=$(mktemp -d)
+venv=$work/venv
 python3 -m venv --system-site-packages "$venv"
 py=$venv/bin/python
+# A wheel for this Python: the carried one when its tag fits, else one built
+# here (the machine has cmake, nvcc and scikit-build-core; it may run
+# another Python than the machine that made .whl).
+tag=$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+whl=$(ls "$root"/.whl/kiln-*-"$tag"-*.whl 2>/dev/null | head -1)
+if [ -z "$whl" ]; then
+  defines=(-C cmake.define.KILN_CUDA=ON -C build-dir="$work/build")
+  if [ -d "$deps" ]; then
+    defines+=(-C "cmake.define.CMAKE_PREFIX_PATH=$deps/usr")
+    [ -e /usr/include/cblas.h ] || [ -e /usr/include/$arch/cblas.h ] ||
+      defines+=(-C "cmake.define.CBLAS_INCLUDE_DIR=$deps/usr/include/$arch")
+    [ -z "$system_blas" ] || defines+=(-C "cmake.define.OPENBLAS_LIBRARY=$system_blas")
+  fi
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$py" -m pip wheel -q --no-build-isolation --no-deps \
+    -w "$work/whl" "${defines[@]}" "$root" >"$out/wheel_build.log" 2>&1
+  whl=$(ls "$work"/whl/kiln-*.whl 2>/dev/null | head -1)
+  [ -n "$whl" ] || { tail -20 "$out/wheel_build.log"; echo "no wheel for $tag" >&2; exit 2; }
+fi
 # pytest (and NumPy) from the carried wheels, only where the system lacks them.
 for need in pytest numpy; do
   "$py" -c "import $need" 2>/dev/null ||
