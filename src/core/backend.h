@@ -197,37 +197,34 @@ typedef struct kiln_custom_op_args {
   kiln_tensor *tensors[KILN_CUSTOM_MAX_TENSORS];
 } kiln_custom_op_args;
 
+/* The op list: every kind of op, its member of kiln_op's union and its
+ * record type, in one place. Adding an op is its record above and one row
+ * here; the enum, the union and every backend's ops table follow from it. */
+#define KILN_OPS(X)                                                                           \
+  X(KILN_OP_MATMUL, matmul, kiln_matmul_op)                                                   \
+  X(KILN_OP_SOFTMAX, softmax, kiln_softmax_op)                                                \
+  X(KILN_OP_RMS_NORM, rms_norm, kiln_rms_norm_op)                                             \
+  X(KILN_OP_LORA, lora, kiln_lora_op)                                                         \
+  X(KILN_OP_ADD_RMS_NORM, add_rms_norm, kiln_add_rms_norm_op)                                 \
+  X(KILN_OP_LAYER_NORM, layer_norm, kiln_layer_norm_op)                                       \
+  X(KILN_OP_UNARY, unary, kiln_unary_op)                                                      \
+  X(KILN_OP_BINARY, binary, kiln_binary_op)                                                   \
+  X(KILN_OP_ROPE, rope, kiln_rope_op)                                                         \
+  X(KILN_OP_EMBEDDING, embedding, kiln_embedding_op)                                          \
+  X(KILN_OP_ATTENTION, attention, kiln_attention_op)                                          \
+  X(KILN_OP_CUSTOM, custom, kiln_custom_op_args)
+
+#define KILN_OP_ENUM_(kind, member, type) kind,
 typedef enum kiln_op_kind {
-  KILN_OP_MATMUL,
-  KILN_OP_SOFTMAX,
-  KILN_OP_RMS_NORM,
-  KILN_OP_LORA,
-  KILN_OP_ADD_RMS_NORM,
-  KILN_OP_LAYER_NORM,
-  KILN_OP_UNARY,
-  KILN_OP_BINARY,
-  KILN_OP_ROPE,
-  KILN_OP_EMBEDDING,
-  KILN_OP_ATTENTION,
-  KILN_OP_CUSTOM,
+  KILN_OPS(KILN_OP_ENUM_)
   KILN_OP_COUNT /* not an op: the number of kinds, the length of every ops table */
 } kiln_op_kind;
 
+#define KILN_OP_UNION_(kind, member, type) type member;
 typedef struct kiln_op {
   kiln_op_kind kind;
   union {
-    kiln_matmul_op matmul;
-    kiln_softmax_op softmax;
-    kiln_rms_norm_op rms_norm;
-    kiln_lora_op lora;
-    kiln_add_rms_norm_op add_rms_norm;
-    kiln_layer_norm_op layer_norm;
-    kiln_unary_op unary;
-    kiln_binary_op binary;
-    kiln_rope_op rope;
-    kiln_embedding_op embedding;
-    kiln_attention_op attention;
-    kiln_custom_op_args custom;
+    KILN_OPS(KILN_OP_UNION_)
   } u;
 } kiln_op;
 
@@ -309,24 +306,27 @@ typedef struct kiln_op_impl {
   bool (*supports)(void *state, const kiln_op *op);
 } kiln_op_impl;
 
-/* A backend's ops table from one list of its kernels, so adding an op to a
- * backend is one row. Each kernel keeps its typed entry,
- *   kiln_status kernel(void *state, const kiln_<member>_op *op);
- * and the list names it with its kind and union member:
- *
- *   #define MY_OPS(X)                                        \
- *     X(KILN_OP_SOFTMAX, softmax, kiln_my_softmax, NULL)     \
- *     X(KILN_OP_LORA, lora, kiln_my_lora, kiln_my_lora_supports)
- *   MY_OPS(KILN_OP_ADAPTER)             one static adapter per row
- *   static const kiln_op_impl my_ops[KILN_OP_COUNT] = {MY_OPS(KILN_OP_ROW)};
- *
- * KILN_OP_ROW uses C's designated array initializers; a backend written in
- * C++ (CUDA) assigns its rows in a function instead (cuda_table.cu). */
-#define KILN_OP_ADAPTER(kind, member, kernel, supports_fn)                                   \
-  static kiln_status kiln_run_##member(void *state, const kiln_op *op) {                    \
+/* Each kernel file defines its op's entry itself, so adding an op to a
+ * backend is that one file. The kernel keeps its typed signature,
+ *   static kiln_status softmax(void *state, const kiln_softmax_op *op);
+ * and one line after it makes the entry the backend's table points at:
+ *   KILN_OP_IMPL(kiln_cpu_op_softmax, softmax, softmax, NULL);
+ * (name: kiln_<backend>_op_<member>; then the union member, the kernel, and
+ * its supports or NULL). Each backend wraps this in its own macro
+ * (KILN_CPU_OP in cpu.h, KILN_CUDA_OP in cuda_backend.h) and builds its
+ * table from KILN_OPS, so it needs an entry for every kind: one it has no
+ * kernel for is KILN_OP_NONE(name), in its table file. */
+#ifdef __cplusplus
+#define KILN_OP_LINKAGE extern "C"
+#else
+#define KILN_OP_LINKAGE
+#endif
+#define KILN_OP_IMPL(name, member, kernel, supports_fn)                                      \
+  static kiln_status name##_run(void *state, const kiln_op *op) {                            \
     return kernel(state, &op->u.member);                                                     \
-  }
-#define KILN_OP_ROW(kind, member, kernel, supports_fn) [kind] = {kiln_run_##member, supports_fn},
+  }                                                                                          \
+  KILN_OP_LINKAGE const kiln_op_impl name = {name##_run, supports_fn}
+#define KILN_OP_NONE(name) KILN_OP_LINKAGE const kiln_op_impl name = {NULL, NULL}
 
 /* state: the backend's own per-context object, made by create. */
 typedef struct kiln_backend {
@@ -366,8 +366,8 @@ typedef struct kiln_backend {
    * ops finish before they return (the CPU). */
   kiln_status (*stream_wait)(void *state, void *stream);
 
-  /* KILN_OP_COUNT entries, indexed by kiln_op_kind. */
-  const kiln_op_impl *ops;
+  /* KILN_OP_COUNT entries, indexed by kiln_op_kind, none NULL. */
+  const kiln_op_impl *const *ops;
   /* Optional, around every op handed to the backend (graph.c's run_op): the
    * CPU applies the context's thread count there (kiln_context_set_threads)
    * and restores the caller's OpenMP setting after. op_begin returns what

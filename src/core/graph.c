@@ -33,7 +33,7 @@ static kiln_status run_op(kiln_context *ctx, const kiln_op *op) {
  * without run can only arrive here through a bug, and fails cleanly. */
 static kiln_status run_op_now(kiln_context *ctx, const kiln_op *op) {
   if ((unsigned)op->kind < KILN_OP_COUNT) {
-    const kiln_op_impl *impl = &ctx->backend->ops[op->kind];
+    const kiln_op_impl *impl = ctx->backend->ops[op->kind];
     if (impl->run)
       return impl->run(ctx->state, op);
   }

@@ -99,12 +99,12 @@ kiln_status kiln_check_vector(const char *fn, const char *name, const kiln_tenso
 }
 
 bool kiln_backend_runs(const kiln_context *ctx, const kiln_op *op) {
-  const kiln_op_impl *impl = &ctx->backend->ops[op->kind];
+  const kiln_op_impl *impl = ctx->backend->ops[op->kind];
   return impl->run && (!impl->supports || impl->supports(ctx->state, op));
 }
 
 bool kiln_backend_has(const kiln_context *ctx, kiln_op_kind kind) {
-  return ctx->backend->ops[kind].run != NULL;
+  return ctx->backend->ops[kind]->run != NULL;
 }
 
 kiln_status kiln_check_backend_has(const char *fn, const kiln_context *ctx, bool present) {

@@ -27,7 +27,7 @@
  * register, and fixed so results do not depend on the vector width. */
 #define CPU_LANES 8
 
-/* Most rows of x that cpu_gemv_nt takes: up to here dot products beat a
+/* Most rows of x that kiln_cpu_gemv_nt takes: up to here dot products beat a
  * GEMM (no packing, 16-bit weights widened in registers, not memory). */
 #define CPU_GEMV_MAX_ROWS 4
 
@@ -83,11 +83,11 @@ typedef struct cpu_row_kernels {
 #define CPU_HAVE_AVX2_VARIANT 0
 #endif
 
-extern const cpu_row_kernels cpu_rows_base;
+extern const cpu_row_kernels kiln_cpu_rows_base;
 #if CPU_HAVE_AVX2_VARIANT
-extern const cpu_row_kernels cpu_rows_avx2;
+extern const cpu_row_kernels kiln_cpu_rows_avx2;
 /* Only its attention_tile is used (cpu_attention.c). */
-extern const cpu_row_kernels cpu_rows_avx512;
+extern const cpu_row_kernels kiln_cpu_rows_avx512;
 #endif
 
 typedef struct cpu_state {
@@ -108,13 +108,13 @@ typedef struct cpu_state {
 
 /* At least nfloats floats of the context's scratch, 64-byte aligned; NULL
  * after kiln_fail(KILN_ERR_OUT_OF_MEMORY) naming fn when it cannot grow. */
-float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn);
+float *kiln_cpu_scratch(cpu_state *s, size_t nfloats, const char *fn);
 
 /* count per-column parameter vectors of n elements (a norm's weight and
  * bias) as f32 in out[]: f32 ones where they lie, 16-bit ones widened once
  * into scratch rather than once per row, absent (NULL) ones filled with
  * fills[i]. Uses the scratch from its start. */
-kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
+kiln_status kiln_cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
                            const float *fills, int count, size_t n, const float **out,
                            const char *fn);
 
@@ -122,36 +122,31 @@ kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *co
  * CPU_GEMV_MAX_ROWS, j < n: x f32 (ld ldx), w [n, k] in dtype (ld ldw).
  * Accumulates in f32. One f32 row goes to BLAS's sgemv, so there n, k and
  * ldw must fit its int. */
-void cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_t n, int64_t k,
+void kiln_cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_t n, int64_t k,
                  float alpha, const float *x, int64_t ldx, const void *w, int64_t ldw, float *y,
                  int64_t ldy);
 
-kiln_status cpu_matmul(void *state, const kiln_matmul_op *op);
-kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
-kiln_status cpu_softmax(void *state, const kiln_softmax_op *op);
-kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op);
+/* The f16/bf16 matmul (cpu_matmul_tiled.c), for cpu_matmul.c. */
+kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 
 /* Threads per op (cpu_threads.c): counting live contexts, the count an op
  * of s uses now, and applying it around each op. */
-void cpu_threads_init(cpu_state *s);
-void cpu_threads_release(cpu_state *s);
-int cpu_threads_now(const cpu_state *s);
-kiln_status cpu_set_threads(void *state, int threads);
-int cpu_op_begin(void *state);
-void cpu_op_end(void *state, int saved);
-kiln_status cpu_lora(void *state, const kiln_lora_op *op);
-/* Whether the fused cpu_lora takes op (its rank); else src/ops/ composes. */
-bool cpu_lora_supports(void *state, const kiln_op *op);
-kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
-kiln_status cpu_layer_norm(void *state, const kiln_layer_norm_op *op);
-kiln_status cpu_unary(void *state, const kiln_unary_op *op);
-kiln_status cpu_binary(void *state, const kiln_binary_op *op);
-kiln_status cpu_rope(void *state, const kiln_rope_op *op);
-kiln_status cpu_embedding(void *state, const kiln_embedding_op *op);
-kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op);
+void kiln_cpu_threads_init(cpu_state *s);
+void kiln_cpu_threads_release(cpu_state *s);
+int kiln_cpu_threads_now(const cpu_state *s);
+kiln_status kiln_cpu_set_threads(void *state, int threads);
+int kiln_cpu_op_begin(void *state);
+void kiln_cpu_op_end(void *state, int saved);
 /* Whether attention tiles run the AVX-512 build: the CPU has AVX-512F and VL
  * and the context does not use the baseline (KILN_CPU_ROWS=base). */
 bool kiln_cpu_attention_wide(const cpu_state *s);
+
+/* Defines the CPU's ops-table entry for one kind, kiln_cpu_op_<member>
+ * (backend.h, KILN_OP_IMPL), after the kernel in its own file:
+ *   static kiln_status softmax(void *state, const kiln_softmax_op *op) {...}
+ *   KILN_CPU_OP(softmax, softmax, NULL); */
+#define KILN_CPU_OP(member, kernel, supports_fn)                                             \
+  KILN_OP_IMPL(kiln_cpu_op_##member, member, kernel, supports_fn)
 
 /* Byte offset of row `row` in a dense matrix of `cols` columns. */
 static inline size_t cpu_row_offset(kiln_dtype dtype, int64_t row, int64_t cols) {

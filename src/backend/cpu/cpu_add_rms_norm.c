@@ -22,11 +22,11 @@ static void add_row(kiln_dtype dtype, const void *x, const void *residual, void 
   }
 }
 
-kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
+static kiln_status add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
   const int64_t rows = op->rows, cols = op->cols;
   const cpu_row_kernels *k = ((cpu_state *)state)->rows;
   const float one = 1.0f, *weight = NULL;
-  kiln_status s = cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)cols, &weight,
+  kiln_status s = kiln_cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)cols, &weight,
                                  "kiln_add_rms_norm");
   if (s != KILN_OK)
     return s;
@@ -40,3 +40,5 @@ kiln_status cpu_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(add_rms_norm, add_rms_norm, NULL);

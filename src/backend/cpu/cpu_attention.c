@@ -47,7 +47,7 @@ static int64_t sequence_of(const int64_t *first, int64_t batch, int64_t index) {
 
 bool kiln_cpu_attention_wide(const cpu_state *s) {
 #if CPU_HAVE_AVX2_VARIANT
-  return s->rows != &cpu_rows_base && __builtin_cpu_supports("avx512f") &&
+  return s->rows != &kiln_cpu_rows_base && __builtin_cpu_supports("avx512f") &&
          __builtin_cpu_supports("avx512vl");
 #else
   (void)s;
@@ -60,12 +60,12 @@ bool kiln_cpu_attention_wide(const cpu_state *s) {
 static void (*tile_kernel(const cpu_state *s))(const cpu_attention_tile *) {
 #if CPU_HAVE_AVX2_VARIANT
   if (kiln_cpu_attention_wide(s))
-    return cpu_rows_avx512.attention_tile;
+    return kiln_cpu_rows_avx512.attention_tile;
 #endif
   return s->rows->attention_tile;
 }
 
-kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
+static kiln_status attention(void *state, const kiln_attention_op *op) {
   cpu_state *s = state;
   const char *fn = kiln_attention_fn(op);
   const kiln_attention_lengths len = {
@@ -85,7 +85,7 @@ kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
   /* The first tile of each sequence (B + 1 counts, as floats' worth of
    * int64), after the threads' work areas. */
   const size_t first_floats = ((size_t)op->batch + 1) * sizeof(int64_t) / sizeof(float);
-  float *scratch = cpu_scratch(s, work * (size_t)threads + first_floats + 2, fn);
+  float *scratch = kiln_cpu_scratch(s, work * (size_t)threads + first_floats + 2, fn);
   if (!scratch)
     return KILN_ERR_OUT_OF_MEMORY;
   int64_t *first = (int64_t *)(scratch + work * (size_t)threads);
@@ -123,3 +123,5 @@ kiln_status kiln_cpu_attention(void *state, const kiln_attention_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(attention, attention, NULL);

@@ -20,7 +20,7 @@ static void *aligned_block(size_t nbytes) {
   return aligned_alloc(CPU_ALIGN, rounded);
 }
 
-float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn) {
+float *kiln_cpu_scratch(cpu_state *s, size_t nfloats, const char *fn) {
   if (s->scratch && nfloats <= s->scratch_floats)
     return s->scratch;
   float *grown = nfloats <= SIZE_MAX / sizeof(float) ? aligned_block(nfloats * sizeof(float))
@@ -36,10 +36,10 @@ float *cpu_scratch(cpu_state *s, size_t nfloats, const char *fn) {
   return grown;
 }
 
-kiln_status cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
+kiln_status kiln_cpu_params_f32(cpu_state *s, kiln_dtype dtype, const kiln_tensor *const *params,
                            const float *fills, int count, size_t n, const float **out,
                            const char *fn) {
-  float *dst = cpu_scratch(s, (size_t)count * n, fn);
+  float *dst = kiln_cpu_scratch(s, (size_t)count * n, fn);
   if (!dst)
     return KILN_ERR_OUT_OF_MEMORY;
   for (int i = 0; i < count; i++)
@@ -71,12 +71,12 @@ static int name_and_version_length(const char *config) {
  * OpenMP alike, cpu_threads.c), so it is written when asked for. */
 static void write_describe(cpu_state *s) {
   const char *config = openblas_get_config();
-  const int n = cpu_threads_now(s);
+  const int n = kiln_cpu_threads_now(s);
   snprintf(s->describe, sizeof s->describe,
            "cpu: %.*s (%d thread%s, %s), OpenMP %d thread%s (%s), %s row kernels%s",
            name_and_version_length(config), config, n, n == 1 ? "" : "s", blas_threading(), n,
            n == 1 ? "" : "s", s->threads_set ? "set for this context" : "automatic",
-           s->rows == &cpu_rows_base ? "baseline" : "AVX2",
+           s->rows == &kiln_cpu_rows_base ? "baseline" : "AVX2",
            kiln_cpu_attention_wide(s) ? " (attention tiles: AVX-512)" : "");
 }
 
@@ -89,9 +89,9 @@ static const cpu_row_kernels *select_row_kernels(void) {
   const char *force = getenv("KILN_CPU_ROWS");
   __builtin_cpu_init();
   if (!(force && strcmp(force, "base") == 0) && __builtin_cpu_supports("avx2"))
-    return &cpu_rows_avx2;
+    return &kiln_cpu_rows_avx2;
 #endif
-  return &cpu_rows_base;
+  return &kiln_cpu_rows_base;
 }
 
 static kiln_status cpu_create(int index, void **state) {
@@ -100,14 +100,14 @@ static kiln_status cpu_create(int index, void **state) {
   if (!s)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
   s->rows = select_row_kernels();
-  cpu_threads_init(s);
+  kiln_cpu_threads_init(s);
   *state = s;
   return KILN_OK;
 }
 
 static void cpu_destroy(void *state) {
   cpu_state *s = state;
-  cpu_threads_release(s);
+  kiln_cpu_threads_release(s);
   free(s->scratch);
   free(s);
 }
@@ -165,26 +165,15 @@ static kiln_status cpu_custom(void *state, const kiln_custom_op_args *op) {
   return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
 }
 
-/* Every op the CPU runs: kind, union member, typed kernel, supports (NULL:
- * every op of the kind). KILN_OP_ADAPTER (backend.h) turns each row into
- * the table's run entry. */
-#define CPU_OPS(X)                                                                            \
-  X(KILN_OP_MATMUL, matmul, cpu_matmul, NULL)                                                 \
-  X(KILN_OP_SOFTMAX, softmax, cpu_softmax, NULL)                                              \
-  X(KILN_OP_RMS_NORM, rms_norm, cpu_rms_norm, NULL)                                           \
-  X(KILN_OP_LORA, lora, cpu_lora, cpu_lora_supports)                                          \
-  X(KILN_OP_ADD_RMS_NORM, add_rms_norm, cpu_add_rms_norm, NULL)                               \
-  X(KILN_OP_LAYER_NORM, layer_norm, cpu_layer_norm, NULL)                                     \
-  X(KILN_OP_UNARY, unary, cpu_unary, NULL)                                                    \
-  X(KILN_OP_BINARY, binary, cpu_binary, NULL)                                                 \
-  X(KILN_OP_ROPE, rope, cpu_rope, NULL)                                                       \
-  X(KILN_OP_EMBEDDING, embedding, cpu_embedding, NULL)                                        \
-  X(KILN_OP_ATTENTION, attention, kiln_cpu_attention, NULL)                                   \
-  X(KILN_OP_CUSTOM, custom, cpu_custom, NULL)
+KILN_CPU_OP(custom, cpu_custom, NULL);
 
-CPU_OPS(KILN_OP_ADAPTER)
-
-static const kiln_op_impl cpu_ops[KILN_OP_COUNT] = {CPU_OPS(KILN_OP_ROW)};
+/* The table: each kernel file defines its kind's entry (KILN_CPU_OP);
+ * a kind without a CPU kernel would be KILN_OP_NONE(kiln_cpu_op_<member>)
+ * here. */
+#define CPU_DECLARE(kind, member, type) extern const kiln_op_impl kiln_cpu_op_##member;
+KILN_OPS(CPU_DECLARE)
+#define CPU_ROW(kind, member, type) [kind] = &kiln_cpu_op_##member,
+static const kiln_op_impl *const cpu_ops[KILN_OP_COUNT] = {KILN_OPS(CPU_ROW)};
 
 static const kiln_backend cpu_backend = {
     .name = "cpu",
@@ -202,9 +191,9 @@ static const kiln_backend cpu_backend = {
     /* graph_* stay NULL: the core records and replays op lists itself.
      * stream stays NULL: CPU ops run on the calling thread. */
     .ops = cpu_ops,
-    .op_begin = cpu_op_begin,
-    .op_end = cpu_op_end,
-    .set_threads = cpu_set_threads,
+    .op_begin = kiln_cpu_op_begin,
+    .op_end = kiln_cpu_op_end,
+    .set_threads = kiln_cpu_set_threads,
 };
 
 const kiln_backend *kiln_backend_cpu(void) { return &cpu_backend; }

@@ -9,7 +9,7 @@
 
 static int64_t block_count(int64_t len) { return (len + CPU_BLOCK - 1) / CPU_BLOCK; }
 
-kiln_status cpu_unary(void *state, const kiln_unary_op *op) {
+static kiln_status unary(void *state, const kiln_unary_op *op) {
   const cpu_row_kernels *k = ((const cpu_state *)state)->rows;
   const kiln_dtype dtype = op->dtype;
   const int64_t blocks = block_count(op->n);
@@ -26,9 +26,11 @@ kiln_status cpu_unary(void *state, const kiln_unary_op *op) {
   return KILN_OK;
 }
 
+KILN_CPU_OP(unary, unary, NULL);
+
 /* a and out are rows of b_n elements, each combined with all of b; the
  * unit of work is one block of one row. */
-kiln_status cpu_binary(void *state, const kiln_binary_op *op) {
+static kiln_status binary(void *state, const kiln_binary_op *op) {
   const cpu_row_kernels *k = ((const cpu_state *)state)->rows;
   const kiln_dtype dtype = op->dtype;
   const int64_t per_row = block_count(op->b_n), rows = op->n / op->b_n;
@@ -46,3 +48,5 @@ kiln_status cpu_binary(void *state, const kiln_binary_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(binary, binary, NULL);

@@ -6,7 +6,7 @@
 
 static bool bad_id(const kiln_embedding_op *op, int32_t id) { return id < 0 || id >= op->vocab; }
 
-kiln_status cpu_embedding(void *state, const kiln_embedding_op *op) {
+static kiln_status embedding(void *state, const kiln_embedding_op *op) {
   (void)state;
   const int32_t *ids = op->ids->data;
   int64_t first_bad = -1;
@@ -34,3 +34,5 @@ kiln_status cpu_embedding(void *state, const kiln_embedding_op *op) {
                    "lookup's row of out is zeros)", (long long)first_bad, (int)ids[first_bad],
                    (long long)op->vocab);
 }
+
+KILN_CPU_OP(embedding, embedding, NULL);

@@ -10,7 +10,7 @@
 
 #include <cblas.h>
 
-void cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_t n, int64_t k,
+void kiln_cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_t n, int64_t k,
                  float alpha, const float *x, int64_t ldx, const void *w, int64_t ldw, float *y,
                  int64_t ldy) {
   if (k == 0)

@@ -63,12 +63,12 @@ static void layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t c
   }
 }
 
-kiln_status cpu_layer_norm(void *state, const kiln_layer_norm_op *op) {
+static kiln_status layer_norm(void *state, const kiln_layer_norm_op *op) {
   const int64_t rows = op->rows, cols = op->cols;
   const kiln_tensor *params[2] = {op->weight, op->bias};
   const float fills[2] = {1.0f, 0.0f};
   const float *wb[2] = {NULL, NULL};
-  kiln_status s = cpu_params_f32(state, op->dtype, params, fills, 2, (size_t)cols, wb,
+  kiln_status s = kiln_cpu_params_f32(state, op->dtype, params, fills, 2, (size_t)cols, wb,
                                  "kiln_layer_norm");
   if (s != KILN_OK)
     return s;
@@ -80,3 +80,5 @@ kiln_status cpu_layer_norm(void *state, const kiln_layer_norm_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(layer_norm, layer_norm, NULL);

@@ -11,7 +11,7 @@
  * matching [rows, CHUNK] f32 tile, so scratch stays small for any w.
  *
  * Up to CPU_GEMV_MAX_ROWS rows take dot products against the stored
- * weights instead (cpu_gemv_nt): no 16-bit operand but x is widened, and
+ * weights instead (kiln_cpu_gemv_nt): no 16-bit operand but x is widened, and
  * acc covers the whole [rows, n] output.
  */
 #include "cpu.h"
@@ -59,7 +59,7 @@ static kiln_status carve(cpu_state *s, const kiln_lora_op *op, bool few, lora_sc
   size_t total = 0;
   for (int i = 0; i < 7; i++)
     total += sizes[i];
-  float *p = cpu_scratch(s, total, FN);
+  float *p = kiln_cpu_scratch(s, total, FN);
   if (!p)
     return KILN_ERR_OUT_OF_MEMORY;
   float **slots[7] = {&sc->t, &sc->bias, &sc->x, &sc->a, &sc->b, &sc->w, &sc->acc};
@@ -104,15 +104,15 @@ static void few_rows(const cpu_state *s, const kiln_lora_op *op, const lora_scra
   const kiln_dtype dt = op->dtype;
   const int64_t rows = op->rows, n = op->n, in = op->in, rank = op->rank;
   float *acc = !cpu_in_place(dt) ? sc->acc : op->out->data;
-  cpu_gemv_nt(s, dt, rows, rank, in, op->scale, x, in, op->a->data, in, sc->t, rank);
+  kiln_cpu_gemv_nt(s, dt, rows, rank, in, op->scale, x, in, op->a->data, in, sc->t, rank);
   fill_rows(acc, rows, n, n, bias);
-  cpu_gemv_nt(s, dt, rows, n, in, 1.0f, x, in, op->w->data, in, acc, n);
-  cpu_gemv_nt(s, dt, rows, n, rank, 1.0f, sc->t, rank, op->b->data, rank, acc, n);
+  kiln_cpu_gemv_nt(s, dt, rows, n, in, 1.0f, x, in, op->w->data, in, acc, n);
+  kiln_cpu_gemv_nt(s, dt, rows, n, rank, 1.0f, sc->t, rank, op->b->data, rank, acc, n);
   if (!cpu_in_place(dt))
     cpu_narrow(dt, acc, op->out->data, (size_t)(rows * n));
 }
 
-kiln_status cpu_lora(void *state, const kiln_lora_op *op) {
+static kiln_status lora(void *state, const kiln_lora_op *op) {
   if (op->rows > INT_MAX || op->n > INT_MAX || op->in > INT_MAX)
     return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: rows %lld, out %lld, in %lld: the CPU's BLAS "
                      "takes dimensions up to %d", FN, (long long)op->rows, (long long)op->n,
@@ -142,7 +142,9 @@ kiln_status cpu_lora(void *state, const kiln_lora_op *op) {
  * composite are as fast, and src/ops/ runs them instead. */
 #define FUSED_MAX_RANK 256
 
-bool cpu_lora_supports(void *state, const kiln_op *op) {
+static bool lora_supports(void *state, const kiln_op *op) {
   (void)state;
   return op->u.lora.rank <= FUSED_MAX_RANK;
 }
+
+KILN_CPU_OP(lora, lora, lora_supports);

@@ -72,10 +72,12 @@ static kiln_status matmul_f32(const kiln_matmul_op *op) {
   return KILN_OK;
 }
 
-kiln_status cpu_matmul(void *state, const kiln_matmul_op *op) {
+static kiln_status matmul(void *state, const kiln_matmul_op *op) {
   if (op->batch == 0 || op->m == 0 || op->n == 0)
     return KILN_OK;
   if (op->dtype == KILN_F32)
     return matmul_f32(op);
-  return cpu_matmul_tiled(state, op);
+  return kiln_cpu_matmul_tiled(state, op);
 }
+
+KILN_CPU_OP(matmul, matmul, NULL);

@@ -3,7 +3,7 @@
  * products accumulate in f32 and every output is rounded once, at the end.
  * Scratch is the context's, grown once to the tile sizes a shape needs.
  * Up to CPU_GEMV_MAX_ROWS rows against a transposed b skip the tiles: dot
- * products read b where it lies (cpu_gemv_nt), widening it in registers.
+ * products read b where it lies (kiln_cpu_gemv_nt), widening it in registers.
  */
 #include "cpu.h"
 
@@ -112,7 +112,7 @@ static void gemv_rows(const cpu_state *s, const kiln_matmul_op *op, const operan
   for (int64_t r = 0; r < rows; r++)
     cpu_widen(op->dtype, a->data + r * a->ld, t->a + r * op->k, (size_t)op->k);
   memset(t->acc, 0, (size_t)(rows * op->n) * sizeof(float));
-  cpu_gemv_nt(s, op->dtype, rows, op->n, op->k, op->alpha, t->a, op->k, b->data, b->ld, t->acc,
+  kiln_cpu_gemv_nt(s, op->dtype, rows, op->n, op->k, op->alpha, t->a, op->k, b->data, b->ld, t->acc,
               op->n);
   for (int64_t j0 = 0; j0 < op->n; j0 += TILE_N) {
     int64_t nt = min64(TILE_N, op->n - j0);
@@ -121,14 +121,14 @@ static void gemv_rows(const cpu_state *s, const kiln_matmul_op *op, const operan
   }
 }
 
-kiln_status cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
+kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
   const int64_t m = op->m, n = op->n, k = op->k;
   /* src/ops/ has folded what batches it could into m (kiln_matmul_op). */
   const int64_t batches = op->batch, rows = m;
   const bool few = rows <= CPU_GEMV_MAX_ROWS && !op->transpose_a && op->transpose_b;
   const int64_t mt = min64(rows, TILE_M), nt = few ? n : min64(n, TILE_N);
   const int64_t kt = few ? k : min64(k, TILE_K), bt = few ? 0 : kt * nt;
-  float *base = cpu_scratch(s, (size_t)(mt * kt + bt + mt * nt), "kiln_matmul");
+  float *base = kiln_cpu_scratch(s, (size_t)(mt * kt + bt + mt * nt), "kiln_matmul");
   if (!base)
     return KILN_ERR_OUT_OF_MEMORY;
   const scratch t = {base, base + mt * kt, base + mt * kt + bt};

@@ -4,13 +4,13 @@
  */
 #include "cpu.h"
 
-kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op) {
+static kiln_status rms_norm(void *state, const kiln_rms_norm_op *op) {
   const int64_t rows = op->rows;
   if (rows == 0 || op->cols == 0)
     return KILN_OK;
   const cpu_row_kernels *k = ((cpu_state *)state)->rows;
   const float one = 1.0f, *weight = NULL;
-  kiln_status s = cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)op->cols,
+  kiln_status s = kiln_cpu_params_f32(state, op->dtype, &op->weight, &one, 1, (size_t)op->cols,
                                  &weight, "kiln_rms_norm");
   if (s != KILN_OK)
     return s;
@@ -22,3 +22,5 @@ kiln_status cpu_rms_norm(void *state, const kiln_rms_norm_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(rms_norm, rms_norm, NULL);

@@ -68,9 +68,9 @@ static void rope_row(const kiln_rope_op *op, const void *x, void *out, const flo
     memcpy((char *)out + done, (const char *)x + done, (size_t)op->d * esize - done);
 }
 
-kiln_status cpu_rope(void *state, const kiln_rope_op *op) {
+static kiln_status rope(void *state, const kiln_rope_op *op) {
   const int64_t half = op->rotary_dims / 2, rows = op->outer * op->seq * op->inner;
-  float *table = cpu_scratch(state, 2 * (size_t)(op->seq * half), "kiln_rope");
+  float *table = kiln_cpu_scratch(state, 2 * (size_t)(op->seq * half), "kiln_rope");
   if (!table)
     return KILN_ERR_OUT_OF_MEMORY;
   float *cos_t = table, *sin_t = table + op->seq * half;
@@ -84,3 +84,5 @@ kiln_status cpu_rope(void *state, const kiln_rope_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(rope, rope, NULL);

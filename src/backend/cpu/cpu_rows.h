@@ -1,8 +1,8 @@
 /*
  * The hot row loops of softmax and RMSNorm, written once in plain C that
  * the compiler vectorizes, and compiled once per instruction set: by
- * cpu_rows_base.c for the x86-64-v2 baseline the library is built for, and
- * by cpu_rows_avx2.c with AVX2 enabled for machines that have it
+ * kiln_cpu_rows_base.c for the x86-64-v2 baseline the library is built for, and
+ * by kiln_cpu_rows_avx2.c with AVX2 enabled for machines that have it
  * (cpu_create picks one table per context). Each includer defines
  * CPU_ROWS_TABLE, the name of its cpu_row_kernels table, before including
  * this file.

@@ -14,7 +14,7 @@
 #pragma GCC target("avx2")
 #endif
 
-#define CPU_ROWS_TABLE cpu_rows_avx2
+#define CPU_ROWS_TABLE kiln_cpu_rows_avx2
 #include "cpu_rows.h"
 
 #if defined(__clang__)

@@ -26,7 +26,7 @@
 #endif
 
 #define ATTN_W 16
-#define CPU_ROWS_TABLE cpu_rows_avx512
+#define CPU_ROWS_TABLE kiln_cpu_rows_avx512
 #include "cpu_rows.h"
 
 #if defined(__clang__)

@@ -9,7 +9,7 @@
 /* Per-thread logits rows start on a cache line: no two threads share one. */
 #define ROW_ALIGN_FLOATS 16
 
-kiln_status cpu_softmax(void *state, const kiln_softmax_op *op) {
+static kiln_status softmax(void *state, const kiln_softmax_op *op) {
   cpu_state *s = state;
   const int64_t rows = op->rows, cols = op->cols;
   if (rows == 0 || cols == 0)
@@ -24,7 +24,7 @@ kiln_status cpu_softmax(void *state, const kiln_softmax_op *op) {
     if (stride > SIZE_MAX / (size_t)threads)
       return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_softmax: rows of %lld floats per thread",
                        (long long)cols);
-    scratch = cpu_scratch(s, stride * (size_t)threads, "kiln_softmax");
+    scratch = kiln_cpu_scratch(s, stride * (size_t)threads, "kiln_softmax");
     if (!scratch)
       return KILN_ERR_OUT_OF_MEMORY;
   }
@@ -38,3 +38,5 @@ kiln_status cpu_softmax(void *state, const kiln_softmax_op *op) {
   }
   return KILN_OK;
 }
+
+KILN_CPU_OP(softmax, softmax, NULL);

@@ -36,18 +36,18 @@ static int machine_threads(void) {
   return n >= 1 ? n : 1;
 }
 
-void cpu_threads_init(cpu_state *s) {
+void kiln_cpu_threads_init(cpu_state *s) {
   s->threads_set = 0;
   s->threads_machine = machine_threads();
   atomic_fetch_add(&live_contexts, 1);
 }
 
-void cpu_threads_release(cpu_state *s) {
+void kiln_cpu_threads_release(cpu_state *s) {
   (void)s;
   atomic_fetch_sub(&live_contexts, 1);
 }
 
-int cpu_threads_now(const cpu_state *s) {
+int kiln_cpu_threads_now(const cpu_state *s) {
   if (s->threads_set)
     return s->threads_set;
   const int live = atomic_load(&live_contexts);
@@ -55,13 +55,13 @@ int cpu_threads_now(const cpu_state *s) {
   return n >= 1 ? n : 1;
 }
 
-kiln_status cpu_set_threads(void *state, int threads) {
+kiln_status kiln_cpu_set_threads(void *state, int threads) {
   ((cpu_state *)state)->threads_set = threads;
   return KILN_OK;
 }
 
-int cpu_op_begin(void *state) {
-  const int n = cpu_threads_now(state), saved = omp_get_max_threads();
+int kiln_cpu_op_begin(void *state) {
+  const int n = kiln_cpu_threads_now(state), saved = omp_get_max_threads();
   if (saved != n)
     omp_set_num_threads(n);
   if (openblas_get_num_threads() != n)
@@ -69,7 +69,7 @@ int cpu_op_begin(void *state) {
   return saved;
 }
 
-void cpu_op_end(void *state, int saved) {
+void kiln_cpu_op_end(void *state, int saved) {
   (void)state;
   if (omp_get_max_threads() != saved)
     omp_set_num_threads(saved);

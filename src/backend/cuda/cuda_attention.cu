@@ -99,7 +99,7 @@ attn_args args_of(const kiln_cuda *st, const kiln_attention_op *op) {
 
 } // namespace
 
-kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op) {
+static kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = op->k_off != 0 ? "kiln_attention_packed" : "kiln_attention";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -126,3 +126,5 @@ kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op) {
   }
   return kiln_cuda_check(err, fn, "launching the attention kernel");
 }
+
+KILN_CUDA_OP(attention, kiln_cuda_attention, NULL);

@@ -1,5 +1,7 @@
-/* The CUDA backend's context creation and teardown, device memory,
- * transfers, sync and the device description (its table: cuda_table.cu). */
+/* The CUDA backend's lifecycle: device count, context creation and
+ * teardown, the device description and per-context settings. Memory is in
+ * cuda_memory.cu, transfers and sync in cuda_transfer.cu, environment
+ * switches in cuda_env.cu, the table in cuda_table.cu. */
 #include "cuda_backend.h"
 
 #include <stdint.h>
@@ -18,19 +20,6 @@ int kiln_cuda_device_count(void) {
     return 0;
   }
   return n;
-}
-
-static kiln_status make_pool(kiln_cuda *st, const char *fn) {
-  cudaMemPoolProps props = {};
-  props.allocType = cudaMemAllocationTypePinned;
-  props.location.type = cudaMemLocationTypeDevice;
-  props.location.id = st->device;
-  KILN_CUDA_TRY(kiln_cuda_check(cudaMemPoolCreate(&st->pool, &props), fn, "cudaMemPoolCreate"));
-  /* Keep freed memory in the pool instead of returning it to the driver at
-   * every sync, so a steady workload never allocates from the driver. */
-  uint64_t keep = UINT64_MAX;
-  return kiln_cuda_check(cudaMemPoolSetAttribute(st->pool, cudaMemPoolAttrReleaseThreshold, &keep),
-                         fn, "cudaMemPoolSetAttribute");
 }
 
 static kiln_status describe_device(kiln_cuda *st, const char *fn) {
@@ -56,7 +45,7 @@ static kiln_status init(kiln_cuda *st, const char *fn) {
   KILN_CUDA_TRY(kiln_cuda_check(kiln_cuda_probe_kernels(), fn, "loading kiln's CUDA kernels"));
   KILN_CUDA_TRY(kiln_cuda_check(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking), fn,
                                 "cudaStreamCreateWithFlags"));
-  KILN_CUDA_TRY(make_pool(st, fn));
+  KILN_CUDA_TRY(kiln_cuda_make_pool(st, fn));
   KILN_CUDA_TRY(kiln_cuda_deferred_init(st, fn));
   KILN_CUDA_TRY(kiln_cublas_check(cublasLtCreate(&st->lt), fn, "cublasLtCreate"));
   KILN_CUDA_TRY(kiln_cuda_check(
@@ -90,16 +79,6 @@ static void release(kiln_cuda *st) {
   free(st);
 }
 
-/* KILN_CUDA_MATMUL=own|cublaslt, read once per context (see kiln_cuda). */
-static int matmul_route_from_env(void) {
-  const char *v = getenv("KILN_CUDA_MATMUL");
-  if (v && strcmp(v, "own") == 0)
-    return 1;
-  if (v && strcmp(v, "cublaslt") == 0)
-    return 2;
-  return 0;
-}
-
 kiln_status kiln_cuda_create(int index, void **state) {
   const char *fn = "kiln_context_create";
   *state = NULL;
@@ -115,7 +94,7 @@ kiln_status kiln_cuda_create(int index, void **state) {
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
   st->device = index;
   st->switch_device = count > 1;
-  st->matmul_route = matmul_route_from_env();
+  st->matmul_route = kiln_cuda_env_matmul_route();
   kiln_status s = init(st, fn);
   if (s != KILN_OK) {
     release(st);
@@ -133,109 +112,7 @@ void kiln_cuda_destroy(void *state) {
 
 const char *kiln_cuda_describe(void *state) { return ((kiln_cuda *)state)->description; }
 
-kiln_status kiln_cuda_sync(void *state) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_sync"));
-  /* Errors of earlier asynchronous ops surface here, deferred ones too. */
-  KILN_CUDA_TRY(
-      kiln_cuda_check(cudaStreamSynchronize(st->stream), "kiln_sync", "cudaStreamSynchronize"));
-  return kiln_cuda_deferred_report(st, "kiln_sync");
-}
-
 kiln_status kiln_cuda_set_tf32(void *state, bool allow) {
   ((kiln_cuda *)state)->tf32 = allow;
   return KILN_OK;
-}
-
-kiln_status kiln_cuda_alloc(void *state, size_t nbytes, void **ptr) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_tensor_create";
-  *ptr = NULL;
-  if (nbytes == 0) /* an empty tensor: ops never touch its data */
-    return KILN_OK;
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
-  cudaError_t err = cudaMallocFromPoolAsync(ptr, nbytes, st->pool, st->stream);
-  if (err == cudaSuccess)
-    return KILN_OK;
-  *ptr = NULL;
-  (void)cudaGetLastError();
-  if (err == cudaErrorMemoryAllocation)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of GPU memory allocating %zu bytes on cuda:%d "
-                     "(cudaMallocFromPoolAsync: %s)", fn, nbytes, st->device,
-                     cudaGetErrorString(err));
-  return kiln_cuda_fail(err, fn, "cudaMallocFromPoolAsync");
-}
-
-static void defer_free(kiln_cuda *st, void *ptr) {
-  if (st->deferred_count == st->deferred_capacity) {
-    size_t capacity = st->deferred_capacity ? 2 * st->deferred_capacity : 16;
-    void **grown = (void **)realloc(st->deferred, capacity * sizeof *grown);
-    /* Out of host memory mid-capture: leaking this block is the lesser
-     * harm; freeing it now would enqueue the free into the capture. */
-    if (!grown)
-      return;
-    st->deferred = grown;
-    st->deferred_capacity = capacity;
-  }
-  st->deferred[st->deferred_count++] = ptr;
-}
-
-void kiln_cuda_release_deferred(kiln_cuda *st) {
-  for (size_t i = 0; i < st->deferred_count; i++)
-    (void)cudaFreeAsync(st->deferred[i], st->stream);
-  st->deferred_count = 0;
-  (void)cudaGetLastError();
-}
-
-void kiln_cuda_free(void *state, void *ptr) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  if (!ptr)
-    return;
-  /* A cudaFreeAsync now would become a node of the graph being captured. */
-  if (st->capturing) {
-    defer_free(st, ptr);
-    return;
-  }
-  (void)kiln_cuda_enter(st, "kiln_tensor_destroy");
-  /* Stream-ordered: the memory is reused only after the ops already
-   * enqueued on the stream, which may still read it, have run. */
-  if (cudaFreeAsync(ptr, st->stream) != cudaSuccess)
-    (void)cudaGetLastError();
-}
-
-kiln_status kiln_cuda_upload(void *state, void *dst, const void *src, size_t nbytes) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_tensor_write";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
-  KILN_CUDA_TRY(kiln_cuda_check(
-      cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, st->stream), fn,
-      "cudaMemcpyAsync"));
-  /* The caller may reuse src as soon as we return (and src may be pinned,
-   * when the copy is truly asynchronous). */
-  return kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize");
-}
-
-kiln_status kiln_cuda_download(void *state, void *dst, const void *src, size_t nbytes) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_tensor_read";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
-  /* Ordered after every op enqueued before it; one wait covers both. */
-  KILN_CUDA_TRY(kiln_cuda_check(
-      cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, st->stream), fn,
-      "cudaMemcpyAsync"));
-  KILN_CUDA_TRY(kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize"));
-  return kiln_cuda_deferred_report(st, fn);
-}
-
-void *kiln_cuda_stream(void *state) { return ((kiln_cuda *)state)->stream; }
-
-kiln_status kiln_cuda_custom(void *state, const kiln_custom_op_args *op) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  KILN_CUDA_TRY(kiln_cuda_enter(st, "kiln_custom_op"));
-  /* The function enqueues on our stream, so its work is ordered with ours
-   * and, while capturing, lands in the graph. */
-  const kiln_status s = op->fn(st->stream, op->tensors, op->ntensors, op->user);
-  if (s == KILN_OK)
-    return s;
-  return kiln_fail(s, "kiln_custom_op: the custom function returned %s", kiln_status_string(s));
 }

@@ -49,11 +49,19 @@ static inline kiln_status kiln_cuda_enter(const kiln_cuda *st, const char *fn) {
                            : KILN_OK;
 }
 
-/* Releases the frees deferred during a capture (cuda_backend.cu). */
+/* The memory pool of a context (cuda_memory.cu, at creation), and the
+ * release of the frees deferred during a capture. */
+kiln_status kiln_cuda_make_pool(kiln_cuda *st, const char *fn);
 void kiln_cuda_release_deferred(kiln_cuda *st);
 
-/* The backend table's infrastructure entries (cuda_backend.cu); see
- * kiln_backend in backend.h for each one's contract. */
+/* Environment switches (cuda_env.cu): KILN_CUDA_MATMUL as matmul_route,
+ * read at each context's creation; KILN_CUDA_PDL, once per process. */
+int kiln_cuda_env_matmul_route(void);
+bool kiln_cuda_env_pdl(void);
+
+/* The backend table's infrastructure entries (cuda_backend.cu, lifecycle;
+ * cuda_memory.cu; cuda_transfer.cu); see kiln_backend in backend.h for
+ * each one's contract. */
 int kiln_cuda_device_count(void);
 kiln_status kiln_cuda_create(int index, void **state);
 void kiln_cuda_destroy(void *state);
@@ -65,27 +73,15 @@ void kiln_cuda_free(void *state, void *ptr);
 kiln_status kiln_cuda_upload(void *state, void *dst, const void *src, size_t nbytes);
 kiln_status kiln_cuda_download(void *state, void *dst, const void *src, size_t nbytes);
 void *kiln_cuda_stream(void *state);
-kiln_status kiln_cuda_custom(void *state, const kiln_custom_op_args *op);
 
-/* Ops (cuda_matmul.cu, cuda_softmax.cu, cuda_rms_norm.cu). */
-kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op);
-kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op);
-kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op);
+/* Defines the CUDA backend's ops-table entry for one kind,
+ * kiln_cuda_op_<member> (backend.h, KILN_OP_IMPL), after the kernel's host
+ * entry in its own file:
+ *   static kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {...}
+ *   KILN_CUDA_OP(softmax, kiln_cuda_softmax, NULL); */
+#define KILN_CUDA_OP(member, kernel, supports_fn)                                            \
+  KILN_OP_IMPL(kiln_cuda_op_##member, member, kernel, supports_fn)
 
-/* The transformer set (cuda_softmax.cu, cuda_elementwise.cu,
- * cuda_layer_norm.cu, cuda_add_rms_norm.cu, cuda_rope.cu, cuda_embedding.cu,
- * cuda_lora.cu). */
-kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op);
-kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op);
-kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op);
-kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op);
-kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op);
-kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op);
-/* Fused attention (cuda_attention*.cu), every op of the kind. */
-kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op);
-/* The fused LoRA (cuda_lora.cu), for the ops kiln_cuda_lora_supports takes. */
-bool kiln_cuda_lora_supports(void *state, const kiln_op *op);
-kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op);
 /* Reports a deferred error raised since the last report (kiln_defer_report)
  * and clears it; fn names the caller should a CUDA call fail on the way.
  * Call when the stream is idle (cuda_deferred.cu). */

@@ -18,6 +18,9 @@ extern "C" {
 #include "internal.h"
 }
 
+/* KILN_CUDA_PDL (cuda_env.cu). */
+bool kiln_cuda_env_pdl(void);
+
 namespace kiln_dev {
 
 /* ------------------------------------------------------------ dtypes */
@@ -131,14 +134,8 @@ template <class T> struct same {
  * launch ramp of a chain of small ops, back to back and inside a graph.
  * Every __global__ function here must begin with KILN_KERNEL_BEGIN().
  * KILN_CUDA_PDL=0 in the environment turns it off (read once per
- * process), so its effect can be measured. */
-static inline bool pdl_enabled() {
-  static const bool on = [] {
-    const char *v = getenv("KILN_CUDA_PDL");
-    return !(v && v[0] == '0' && v[1] == 0);
-  }();
-  return on;
-}
+ * process, cuda_env.cu), so its effect can be measured. */
+static inline bool pdl_enabled() { return kiln_cuda_env_pdl(); }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define KILN_KERNEL_BEGIN()                                                                        \

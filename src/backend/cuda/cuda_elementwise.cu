@@ -284,7 +284,7 @@ const char *binary_name(kiln_binary_kind kind) {
 
 } // namespace
 
-kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op) {
+static kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = unary_name(op->kind);
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -294,7 +294,9 @@ kiln_status kiln_cuda_unary(void *state, const kiln_unary_op *op) {
   return kiln_cuda_check(err, fn, "launching the elementwise kernel");
 }
 
-kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op) {
+KILN_CUDA_OP(unary, kiln_cuda_unary, NULL);
+
+static kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = binary_name(op->kind);
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -303,3 +305,5 @@ kiln_status kiln_cuda_binary(void *state, const kiln_binary_op *op) {
   });
   return kiln_cuda_check(err, fn, "launching the elementwise kernel");
 }
+
+KILN_CUDA_OP(binary, kiln_cuda_binary, NULL);

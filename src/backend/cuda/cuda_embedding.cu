@@ -75,7 +75,7 @@ static int unit_bytes(const void *table, const void *out, int64_t row_bytes) {
 
 } // namespace
 
-kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
+static kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_embedding";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -93,3 +93,5 @@ kiln_status kiln_cuda_embedding(void *state, const kiln_embedding_op *op) {
   }
   return kiln_cuda_check(err, fn, "launching the embedding kernel");
 }
+
+KILN_CUDA_OP(embedding, kiln_cuda_embedding, NULL);

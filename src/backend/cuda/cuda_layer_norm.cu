@@ -186,7 +186,7 @@ struct layer_norm_kernels : row_kernels {
 
 } // namespace
 
-kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
+static kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_layer_norm";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -204,3 +204,5 @@ kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
   cudaError_t err = launch_rows<layer_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
   return kiln_cuda_check(err, fn, "launching the layer_norm kernel");
 }
+
+KILN_CUDA_OP(layer_norm, kiln_cuda_layer_norm, NULL);

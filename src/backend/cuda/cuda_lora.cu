@@ -33,7 +33,7 @@ static kiln_cuda_lora_gemm lora_of(const kiln_lora_op *op) {
  * (bf16). */
 static const int64_t FUSED_MAX_W = (int64_t)1 << 23; /* elements of w */
 
-bool kiln_cuda_lora_supports(void *state, const kiln_op *whole) {
+static bool kiln_cuda_lora_supports(void *state, const kiln_op *whole) {
   const kiln_cuda *st = (const kiln_cuda *)state;
   const kiln_lora_op *op = &whole->u.lora;
   const kiln_cuda_lora_gemm l = lora_of(op);
@@ -43,10 +43,12 @@ bool kiln_cuda_lora_supports(void *state, const kiln_op *whole) {
          kiln_cuda_lora_thin_fits(&l);
 }
 
-kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op) {
+static kiln_status kiln_cuda_lora(void *state, const kiln_lora_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_lora_linear";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
   const kiln_cuda_lora_gemm l = lora_of(op);
   return kiln_cuda_check(kiln_cuda_lora_thin(&l, st->stream), fn, "launching the fused LoRA kernel");
 }
+
+KILN_CUDA_OP(lora, kiln_cuda_lora, kiln_cuda_lora_supports);

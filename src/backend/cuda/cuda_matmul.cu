@@ -265,7 +265,7 @@ static kiln_status run_cublaslt(kiln_cuda *st, const kiln_cuda_gemm *g) {
 
 /* ------------------------------------------------------------- the op */
 
-kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
+static kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   KILN_CUDA_TRY(kiln_cuda_enter(st, FN));
   const kiln_cuda_gemm g = gemm_of(op);
@@ -281,3 +281,5 @@ kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
   }
   return run_cublaslt(st, &g);
 }
+
+KILN_CUDA_OP(matmul, kiln_cuda_matmul, NULL);

@@ -142,7 +142,7 @@ struct rms_norm_kernels : row_kernels {
 
 } // namespace
 
-kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
+static kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_rms_norm";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -158,3 +158,5 @@ kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   cudaError_t err = launch_rows<rms_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
   return kiln_cuda_check(err, fn, "launching the rms_norm kernel");
 }
+
+KILN_CUDA_OP(rms_norm, kiln_cuda_rms_norm, NULL);

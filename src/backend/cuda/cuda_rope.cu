@@ -99,7 +99,7 @@ cudaError_t launch_rope(const rope_args &a, bool interleaved, int sm_count, cuda
 
 } // namespace
 
-kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op) {
+static kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op) {
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_rope";
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
@@ -122,3 +122,5 @@ kiln_status kiln_cuda_rope(void *state, const kiln_rope_op *op) {
   });
   return kiln_cuda_check(err, fn, "launching the rope kernel");
 }
+
+KILN_CUDA_OP(rope, kiln_cuda_rope, NULL);

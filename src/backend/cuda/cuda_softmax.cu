@@ -258,6 +258,8 @@ kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
 
 } // namespace
 
-kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
+static kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
   return run_softmax((kiln_cuda *)state, op);
 }
+
+KILN_CUDA_OP(softmax, kiln_cuda_softmax, NULL);

@@ -1,35 +1,20 @@
 /* The CUDA backend's table: its infrastructure entries and every op it
- * runs. Adding an op to the backend is one row of CUDA_OPS. */
+ * runs, from the op list (KILN_OPS, backend.h). */
 #include "cuda_backend.h"
 
-/* kind, union member, typed kernel, supports (NULL: every op of the kind).
- * Kinds not listed have no CUDA kernel: src/ops/ composes them or answers
+/* Each kernel file defines its kind's entry (KILN_CUDA_OP); a kind
+ * without a CUDA kernel would have an empty one here,
+ * KILN_OP_NONE(kiln_cuda_op_<member>);, so src/ops/ composes it or answers
  * KILN_ERR_UNSUPPORTED. */
-#define CUDA_OPS(X)                                                                           \
-  X(KILN_OP_MATMUL, matmul, kiln_cuda_matmul, NULL)                                           \
-  X(KILN_OP_SOFTMAX, softmax, kiln_cuda_softmax, NULL)                                        \
-  X(KILN_OP_RMS_NORM, rms_norm, kiln_cuda_rms_norm, NULL)                                     \
-  X(KILN_OP_LORA, lora, kiln_cuda_lora, kiln_cuda_lora_supports)                              \
-  X(KILN_OP_ADD_RMS_NORM, add_rms_norm, kiln_cuda_add_rms_norm, NULL)                         \
-  X(KILN_OP_LAYER_NORM, layer_norm, kiln_cuda_layer_norm, NULL)                               \
-  X(KILN_OP_UNARY, unary, kiln_cuda_unary, NULL)                                              \
-  X(KILN_OP_BINARY, binary, kiln_cuda_binary, NULL)                                           \
-  X(KILN_OP_ROPE, rope, kiln_cuda_rope, NULL)                                                 \
-  X(KILN_OP_EMBEDDING, embedding, kiln_cuda_embedding, NULL)                                  \
-  X(KILN_OP_ATTENTION, attention, kiln_cuda_attention, NULL)                                  \
-  X(KILN_OP_CUSTOM, custom, kiln_cuda_custom, NULL)
 
-CUDA_OPS(KILN_OP_ADAPTER)
-
-/* C++ has no designated array initializers: the rows are assigned, once,
- * by the static initializer of cuda_backend below. */
-static kiln_op_impl cuda_ops[KILN_OP_COUNT];
-
-#define CUDA_OP_ASSIGN(kind, member, kernel, supports_fn)                                     \
-  cuda_ops[kind] = kiln_op_impl{kiln_run_##member, supports_fn};
+#define CUDA_DECLARE(kind, member, type) extern "C" const kiln_op_impl kiln_cuda_op_##member;
+KILN_OPS(CUDA_DECLARE)
+/* Positional: KILN_OPS lists the kinds in enum order (C++ has no
+ * designated array initializers). */
+#define CUDA_ROW(kind, member, type) &kiln_cuda_op_##member,
+static const kiln_op_impl *const cuda_ops[KILN_OP_COUNT] = {KILN_OPS(CUDA_ROW)};
 
 static kiln_backend make_backend(void) {
-  CUDA_OPS(CUDA_OP_ASSIGN)
   kiln_backend b = {};
   b.name = "cuda";
   b.device = KILN_DEVICE_CUDA;

@@ -1,0 +1,26 @@
+/* The environment switches of the CUDA backend, each read in one place.
+ * They exist for measuring and testing, never for correctness. */
+#include "cuda_backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* KILN_CUDA_MATMUL=own|cublaslt, read once per context (see kiln_cuda). */
+int kiln_cuda_env_matmul_route(void) {
+  const char *v = getenv("KILN_CUDA_MATMUL");
+  if (v && strcmp(v, "own") == 0)
+    return 1;
+  if (v && strcmp(v, "cublaslt") == 0)
+    return 2;
+  return 0;
+}
+
+/* KILN_CUDA_PDL=0 turns programmatic dependent launch off (cuda_common.cuh),
+ * read once per process. */
+bool kiln_cuda_env_pdl(void) {
+  static const bool on = [] {
+    const char *v = getenv("KILN_CUDA_PDL");
+    return !(v && v[0] == '0' && v[1] == 0);
+  }();
+  return on;
+}
