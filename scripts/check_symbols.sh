@@ -10,10 +10,12 @@ set -eu
 lib=${1:?usage: check_symbols.sh libkiln.a}
 command -v nm >/dev/null || { echo "check_symbols: nm not found" >&2; exit 77; }
 # nm -C: "<address> <type> <demangled name>"; archive member headers and
-# blank lines have fewer fields.
+# blank lines have fewer fields. A demangled template function starts with
+# its return type ("cudaError kiln_dev::launch<...>(...)"), skipped here.
 bad=$(nm -g -C --defined-only "$lib" | awk 'NF >= 3 { $1 = ""; $2 = ""; sub(/^  /, ""); print }' |
-  grep -v -e '^kiln_' -e '^(anonymous namespace)::' -e '^DW\.ref\.__gxx_personality_v0$' \
-    -e '^__cuda' -e '^__fatbinwrap' -e '^__nv_' | sort -u || true)
+  grep -v -E -e '^([^(]* )?(kiln_|\(anonymous namespace\)::)' \
+    -e '^DW\.ref\.__gxx_personality_v0$' -e '^__cuda' -e '^__fatbinwrap' -e '^__nv_' |
+  sort -u || true)
 if [ -n "$bad" ]; then
   echo "check_symbols: $lib defines global symbols without the kiln_ prefix:" >&2
   echo "$bad" >&2

@@ -53,72 +53,28 @@ __global__ void KILN_ROW_BOUNDS(THREADS) add_rms_norm_rows_kernel(add_rms_norm_a
 
 /* A row too long for registers: pass one adds, stores h and sums its
  * squares; pass two reads h back (the same thread's own writes, so no
- * barrier is needed for them) and writes out. */
+ * barrier is needed for them) and writes out (stream_rms_store). */
 template <class T>
 __global__ void __launch_bounds__(STREAM_THREADS) add_rms_norm_stream_kernel(add_rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
   __shared__ float scratch[3][32];
+  const stream_row<T> s(a.vec);
   const int64_t offset = (int64_t)blockIdx.x * a.cols;
   const T *x = (const T *)a.x + offset, *res = (const T *)a.residual + offset;
-  const T *w = (const T *)a.weight;
   T *h = (T *)a.h + offset, *out = (T *)a.out + offset;
-  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
-  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
-  const int width = a.vec ? V : 1;
-
   float squares = 0.0f;
-  for (int64_t c = first; c < a.cols; c += step) {
+  s.each(a.cols, [&](int64_t c) {
     float y[V], z[V];
-    if (a.vec) {
-      load16(x + c, y);
-      load16(res + c, z);
-    } else {
-      y[0] = to_f32(x[c]);
-      z[0] = to_f32(res[c]);
-    }
-    for (int u = 0; u < width; u++) {
-      y[u] = to_f32(from_f32<T>(y[u] + z[u]));
+    s.load(x, c, y);
+    s.load(res, c, z);
+    for (int u = 0; u < s.width; u++) {
+      y[u] = to_f32(from_f32<T>(y[u] + z[u])); /* the rounding h is stored with */
       squares = fmaf(y[u], y[u], squares);
     }
-    if (a.vec)
-      store16(h + c, y);
-    else
-      h[c] = from_f32<T>(y[0]);
-  }
-  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
-  float inv = rsqrtf(squares / (float)a.cols + a.eps);
-  if (squares == INFINITY) /* rare: h above 1.8e19; reads back this thread's h */
-    inv = rescaled_inv_rms_stream(
-        [&](auto f) {
-          for (int64_t c = first; c < a.cols; c += step) {
-            float y[V];
-            if (a.vec)
-              load16(h + c, y);
-            else
-              y[0] = to_f32(h[c]);
-            for (int u = 0; u < width; u++)
-              f(y[u]);
-          }
-        },
-        (float)a.cols, a.eps, scratch[1], scratch[2]);
-
-  for (int64_t c = first; c < a.cols; c += step) {
-    float y[V], wv[V];
-    if (a.vec) {
-      load16(h + c, y);
-      load16_ro(w + c, wv);
-    } else {
-      y[0] = to_f32(h[c]);
-      wv[0] = to_f32(__ldg(w + c));
-    }
-    for (int u = 0; u < width; u++)
-      y[u] = y[u] * inv * wv[u];
-    if (a.vec)
-      store16(out + c, y);
-    else
-      out[c] = from_f32<T>(y[0]);
-  }
+    s.store(h, c, y);
+  });
+  stream_rms_store<T, true>(s, squares, h, (const T *)a.weight, out, a.cols, a.eps, scratch);
 }
 
 /* The kernels launch_rows (cuda_rows.cuh) picks from. */
@@ -135,9 +91,6 @@ struct add_rms_norm_kernels : row_kernels {
 } // namespace
 
 static kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_add_rms_norm";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
   add_rms_norm_args a;
   a.x = op->x->data;
   a.residual = op->residual->data;
@@ -147,10 +100,9 @@ static kiln_status kiln_cuda_add_rms_norm(void *state, const kiln_add_rms_norm_o
   a.rows = op->rows;
   a.cols = op->cols;
   a.eps = op->eps;
-  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
-          aligned16(a.residual) && aligned16(a.weight) && aligned16(a.h) && aligned16(a.out);
-  cudaError_t err = launch_rows<add_rms_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
-  return kiln_cuda_check(err, fn, "launching the add_rms_norm kernel");
+  a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.residual, a.weight, a.h, a.out);
+  return run_rows<add_rms_norm_kernels>((kiln_cuda *)state, "kiln_add_rms_norm",
+                                        "launching the add_rms_norm kernel", op->dtype, a);
 }
 
 KILN_CUDA_OP(add_rms_norm, kiln_cuda_add_rms_norm, NULL);

@@ -115,62 +115,36 @@ __global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(layer
   KILN_KERNEL_BEGIN();
   constexpr int V = VW<T>;
   __shared__ float scratch[4][32];
+  const stream_row<T> s(a.vec);
   const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
   T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
-  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
-  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
-  const int width = a.vec ? V : 1;
-  float y[V];
-  auto load = [&](int64_t c) {
-    if (a.vec)
-      load16(x + c, y);
-    else
-      y[0] = to_f32(x[c]);
-  };
 
   float sum = 0.0f;
-  for (int64_t c = first; c < a.cols; c += step) {
-    load(c);
-    for (int u = 0; u < width; u++)
-      sum += y[u];
-  }
+  s.each_value(x, a.cols, [&](float v) { sum += v; });
   const float mean = block_reduce<STREAM_THREADS>(sum, op_sum{}, scratch[0]) / (float)a.cols;
   float dev = 0.0f;
-  for (int64_t c = first; c < a.cols; c += step) {
-    load(c);
-    for (int u = 0; u < width; u++)
-      dev = fmaf(y[u] - mean, y[u] - mean, dev);
-  }
+  s.each_value(x, a.cols, [&](float v) { dev = fmaf(v - mean, v - mean, dev); });
   dev = block_reduce<STREAM_THREADS>(dev, op_sum{}, scratch[1]);
   float inv = rsqrtf(dev / (float)a.cols + a.eps);
   if (dev == INFINITY) /* rare: deviations above 1.8e19 (cuda_rows.cuh) */
     inv = rescaled_inv_rms_stream(
-        [&](auto f) {
-          for (int64_t c = first; c < a.cols; c += step) {
-            load(c);
-            for (int u = 0; u < width; u++)
-              f(y[u] - mean);
-          }
-        },
-        (float)a.cols, a.eps, scratch[2], scratch[3]);
+        [&](auto f) { s.each_value(x, a.cols, [&](float v) { f(v - mean); }); }, (float)a.cols,
+        a.eps, scratch[2], scratch[3]);
   const T *w = (const T *)a.weight, *b = (const T *)a.bias;
-  for (int64_t c = first; c < a.cols; c += step) {
-    load(c);
-    float wv[V], bv[V];
-    if (a.vec) {
+  s.each(a.cols, [&](int64_t c) {
+    float y[V], wv[V], bv[V];
+    s.load(x, c, y);
+    if (s.vec) {
       load_param<T, V>(w, c, 1.0f, wv);
       load_param<T, V>(b, c, 0.0f, bv);
     } else {
       load_param<T, 1>(w, c, 1.0f, wv);
       load_param<T, 1>(b, c, 0.0f, bv);
     }
-    for (int u = 0; u < width; u++)
+    for (int u = 0; u < s.width; u++)
       y[u] = fmaf((y[u] - mean) * inv, wv[u], bv[u]);
-    if (a.vec)
-      store16(out + c, y);
-    else
-      out[c] = from_f32<T>(y[0]);
-  }
+    s.store(out, c, y);
+  });
 }
 
 /* The kernels launch_rows (cuda_rows.cuh) picks from. */
@@ -187,9 +161,6 @@ struct layer_norm_kernels : row_kernels {
 } // namespace
 
 static kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *op) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_layer_norm";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
   layer_norm_args a;
   a.x = op->x->data;
   a.weight = op->weight ? op->weight->data : NULL;
@@ -198,11 +169,9 @@ static kiln_status kiln_cuda_layer_norm(void *state, const kiln_layer_norm_op *o
   a.rows = op->rows;
   a.cols = op->cols;
   a.eps = op->eps;
-  /* A NULL parameter is never loaded, so it cannot spoil the alignment. */
-  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
-          aligned16(a.weight) && aligned16(a.bias) && aligned16(a.out);
-  cudaError_t err = launch_rows<layer_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
-  return kiln_cuda_check(err, fn, "launching the layer_norm kernel");
+  a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.weight, a.bias, a.out);
+  return run_rows<layer_norm_kernels>((kiln_cuda *)state, "kiln_layer_norm",
+                                      "launching the layer_norm kernel", op->dtype, a);
 }
 
 KILN_CUDA_OP(layer_norm, kiln_cuda_layer_norm, NULL);

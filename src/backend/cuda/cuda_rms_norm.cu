@@ -72,62 +72,17 @@ __global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads
- * the row again and writes. */
+ * the row again and writes (stream_rms_store). */
 template <class T>
 __global__ void __launch_bounds__(STREAM_THREADS) rms_norm_stream_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
-  constexpr int V = VW<T>;
   __shared__ float scratch[3][32];
+  const stream_row<T> s(a.vec);
   const T *x = (const T *)a.x + (int64_t)blockIdx.x * a.cols;
-  const T *w = (const T *)a.weight;
   T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
-  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
-  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
-  const int width = a.vec ? V : 1;
-
   float squares = 0.0f;
-  for (int64_t c = first; c < a.cols; c += step) {
-    float y[V];
-    if (a.vec)
-      load16(x + c, y);
-    else
-      y[0] = to_f32(x[c]);
-    for (int u = 0; u < width; u++)
-      squares = fmaf(y[u], y[u], squares);
-  }
-  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
-  float inv = rsqrtf(squares / (float)a.cols + a.eps);
-  if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
-    inv = rescaled_inv_rms_stream(
-        [&](auto f) {
-          for (int64_t c = first; c < a.cols; c += step) {
-            float y[V];
-            if (a.vec)
-              load16(x + c, y);
-            else
-              y[0] = to_f32(x[c]);
-            for (int u = 0; u < width; u++)
-              f(y[u]);
-          }
-        },
-        (float)a.cols, a.eps, scratch[1], scratch[2]);
-
-  for (int64_t c = first; c < a.cols; c += step) {
-    float y[V], wv[V];
-    if (a.vec) {
-      load16(x + c, y);
-      load16(w + c, wv);
-    } else {
-      y[0] = to_f32(x[c]);
-      wv[0] = to_f32(w[c]);
-    }
-    for (int u = 0; u < width; u++)
-      y[u] = y[u] * inv * wv[u];
-    if (a.vec)
-      store16(out + c, y);
-    else
-      out[c] = from_f32<T>(y[0]);
-  }
+  s.each_value(x, a.cols, [&](float v) { squares = fmaf(v, v, squares); });
+  stream_rms_store<T, false>(s, squares, x, (const T *)a.weight, out, a.cols, a.eps, scratch);
 }
 
 /* The kernels launch_rows (cuda_rows.cuh) picks from. */
@@ -143,9 +98,6 @@ struct rms_norm_kernels : row_kernels {
 } // namespace
 
 static kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
-  kiln_cuda *st = (kiln_cuda *)state;
-  const char *fn = "kiln_rms_norm";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
   rms_norm_args a;
   a.x = op->x->data;
   a.weight = op->weight->data;
@@ -153,10 +105,9 @@ static kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   a.rows = op->rows;
   a.cols = op->cols;
   a.eps = op->eps;
-  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
-          aligned16(a.weight) && aligned16(a.out);
-  cudaError_t err = launch_rows<rms_norm_kernels>(op->dtype, a, st->sm_count, st->stream);
-  return kiln_cuda_check(err, fn, "launching the rms_norm kernel");
+  a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.weight, a.out);
+  return run_rows<rms_norm_kernels>((kiln_cuda *)state, "kiln_rms_norm",
+                                    "launching the rms_norm kernel", op->dtype, a);
 }
 
 KILN_CUDA_OP(rms_norm, kiln_cuda_rms_norm, NULL);

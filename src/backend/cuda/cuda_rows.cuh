@@ -16,6 +16,7 @@
 #include <cuda_pipeline_primitives.h>
 #include <type_traits>
 
+#include "cuda_backend.h"
 #include "cuda_common.cuh"
 
 namespace kiln_dev {
@@ -162,6 +163,23 @@ static cudaError_t launch_rows(kiln_dtype dtype, const A &a, int sm_count, cudaS
   });
 }
 
+/* The host side every row op shares: whether its rows can move in 16-byte
+ * vectors (cols a whole number of them, every base pointer 16-byte
+ * aligned; a NULL operand is never loaded, so it cannot spoil that)... */
+template <class... P>
+static inline bool rows_vectorized(kiln_dtype dtype, int64_t cols, const P *...ptrs) {
+  return cols % (16 / (int64_t)kiln_dtype_size(dtype)) == 0 && (aligned16(ptrs) && ...);
+}
+
+/* ...and its launch on the context's stream, a failure named after fn's
+ * `what` kernel. */
+template <class K, class A>
+static kiln_status run_rows(kiln_cuda *st, const char *fn, const char *what, kiln_dtype dtype,
+                            const A &a) {
+  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+  return kiln_cuda_check(launch_rows<K>(dtype, a, st->sm_count, st->stream), fn, what);
+}
+
 /* Launch bounds of a row kernel: its block size, with at least one block
  * per SM. Left to its own heuristic, ptxas holds small-block kernels to 32
  * registers and spills. */
@@ -254,6 +272,84 @@ __device__ __forceinline__ float rescaled_inv_rms_stream(Each each_value, float 
   });
   squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch_sum);
   return rsqrtf(squares / count + eps * k * k) * k;
+}
+
+/* One thread's walk over a streamed row (the two-pass kernels, a block of
+ * STREAM_THREADS per row): chunks of `width` elements (a 16-byte vector, or
+ * one element where the rows are not vectorized) starting at `first`, one
+ * block-wide step apart. */
+template <class T> struct stream_row {
+  static constexpr int V = VW<T>;
+  bool vec;
+  int width;
+  int64_t first, step;
+
+  __device__ __forceinline__ explicit stream_row(bool vectorized)
+      : vec(vectorized), width(vectorized ? V : 1),
+        first(vectorized ? (int64_t)threadIdx.x * V : threadIdx.x),
+        step(vectorized ? (int64_t)STREAM_THREADS * V : STREAM_THREADS) {}
+
+  /* f(c) for the first column c of each chunk this thread owns. */
+  template <class F> __device__ __forceinline__ void each(int64_t cols, F &&f) const {
+    for (int64_t c = first; c < cols; c += step)
+      f(c);
+  }
+  /* The chunk at c of row p as f32 (y[0 .. width)). */
+  __device__ __forceinline__ void load(const T *p, int64_t c, float (&y)[V]) const {
+    if (vec)
+      load16(p + c, y);
+    else
+      y[0] = to_f32(p[c]);
+  }
+  /* The same through the read-only cache (a weight every row reads). */
+  __device__ __forceinline__ void load_ro(const T *p, int64_t c, float (&y)[V]) const {
+    if (vec)
+      load16_ro(p + c, y);
+    else
+      y[0] = to_f32(__ldg(p + c));
+  }
+  __device__ __forceinline__ void store(T *p, int64_t c, const float (&y)[V]) const {
+    if (vec)
+      store16(p + c, y);
+    else
+      p[c] = from_f32<T>(y[0]);
+  }
+  /* f(v) for every value of this thread's share of row p, as f32. */
+  template <class F> __device__ __forceinline__ void each_value(const T *p, int64_t cols, F &&f) const {
+    each(cols, [&](int64_t c) {
+      float y[V];
+      load(p, c, y);
+      for (int u = 0; u < width; u++)
+        f(y[u]);
+    });
+  }
+};
+
+/* The end of RMSNorm on a streamed row, for rms_norm and add_rms_norm:
+ * squares (this thread's partial sum of src's squares) reduced into the
+ * inverse RMS, then out = src * inv_rms * w, src read again. WEIGHT_RO
+ * reads w through the read-only cache. */
+template <class T, bool WEIGHT_RO>
+__device__ __forceinline__ void stream_rms_store(const stream_row<T> &s, float squares,
+                                                 const T *src, const T *w, T *out, int64_t cols,
+                                                 float eps, float (&scratch)[3][32]) {
+  constexpr int V = VW<T>;
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / (float)cols + eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (rescaled_inv_rms) */
+    inv = rescaled_inv_rms_stream([&](auto f) { s.each_value(src, cols, f); }, (float)cols, eps,
+                                  scratch[1], scratch[2]);
+  s.each(cols, [&](int64_t c) {
+    float y[V], wv[V];
+    s.load(src, c, y);
+    if (WEIGHT_RO)
+      s.load_ro(w, c, wv);
+    else
+      s.load(w, c, wv);
+    for (int u = 0; u < s.width; u++)
+      y[u] = y[u] * inv * wv[u];
+    s.store(out, c, y);
+  });
 }
 
 /* A thread's PT elements of one row, kept as S: float, or T itself where

@@ -189,16 +189,14 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
   const T *x = (const T *)a.x + row * a.cols;
   T *out = (T *)a.out + row * a.cols;
   const T *mask = MASK ? mask_row<T>(a, row) : nullptr;
-  const int64_t step = a.vec ? (int64_t)STREAM_THREADS * V : STREAM_THREADS;
-  const int64_t first = a.vec ? (int64_t)threadIdx.x * V : threadIdx.x;
-  const int width = a.vec ? V : 1;
+  const stream_row<T> s(a.vec);
 
   online acc;
-  for (int64_t c = first; c < a.cols; c += step) {
+  s.each(a.cols, [&](int64_t c) {
     float y[V];
     load_logits<T, MASK>(a, x, mask, c, last, y);
-    acc.add(y, width, a.k);
-  }
+    acc.add(y, s.width, a.k);
+  });
   const float mx = visible_max(block_reduce<STREAM_THREADS>(acc.max, op_max{}, scratch[0]));
   /* With max -inf nothing was added: sum is 0, or NaN after a NaN logit. */
   const float mine = acc.max == -INFINITY ? acc.sum
@@ -207,16 +205,13 @@ __global__ void __launch_bounds__(STREAM_THREADS) softmax_stream_kernel(softmax_
   const float sum = block_reduce<STREAM_THREADS>(mine, op_sum{}, scratch[1]);
   const float inv = inverse_sum(sum);
 
-  for (int64_t c = first; c < a.cols; c += step) {
+  s.each(a.cols, [&](int64_t c) {
     float y[V];
     load_logits<T, MASK>(a, x, mask, c, last, y);
-    for (int u = 0; u < width; u++)
+    for (int u = 0; u < s.width; u++)
       y[u] = shifted_exp(y[u], mx, a.k) * inv;
-    if (a.vec)
-      store16(out + c, y);
-    else
-      out[c] = from_f32<T>(y[0]);
-  }
+    s.store(out, c, y);
+  });
 }
 
 /* The kernels launch_rows (cuda_rows.cuh) picks from. */
@@ -232,10 +227,10 @@ template <bool MASK> struct softmax_kernels : row_kernels {
   template <class T> static auto wide_kernel() { return softmax_wide_kernel<T>; }
 };
 
+} // namespace
+
 /* The op's fields, and the mask where there is one. */
-kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
-  const char *fn = "kiln_softmax";
-  KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
+static kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
   const float log2e = 1.4426950408889634f;
   softmax_args a;
   a.x = op->x->data;
@@ -248,18 +243,11 @@ kiln_status run_softmax(kiln_cuda *st, const kiln_softmax_op *op) {
   a.mask = op->mask ? op->mask->data : NULL;
   a.mask_group = op->mask ? op->mask_group : 1;
   a.k = op->mask ? log2e : (float)fmin((double)op->scale * log2e, FLT_MAX);
-  a.vec = op->cols % (16 / (int64_t)kiln_dtype_size(op->dtype)) == 0 && aligned16(a.x) &&
-          aligned16(a.out) && aligned16(a.mask);
-  cudaError_t err =
-      a.mask ? launch_rows<softmax_kernels<true>>(op->dtype, a, st->sm_count, st->stream)
-             : launch_rows<softmax_kernels<false>>(op->dtype, a, st->sm_count, st->stream);
-  return kiln_cuda_check(err, fn, "launching the softmax kernel");
-}
-
-} // namespace
-
-static kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
-  return run_softmax((kiln_cuda *)state, op);
+  a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.out, a.mask);
+  kiln_cuda *st = (kiln_cuda *)state;
+  const char *fn = "kiln_softmax", *what = "launching the softmax kernel";
+  return a.mask ? run_rows<softmax_kernels<true>>(st, fn, what, op->dtype, a)
+                : run_rows<softmax_kernels<false>>(st, fn, what, op->dtype, a);
 }
 
 KILN_CUDA_OP(softmax, kiln_cuda_softmax, NULL);
