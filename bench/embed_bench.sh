@@ -39,7 +39,8 @@ if [ "$device" = cpu ]; then
   # OpenBLAS picks its kernels from the CPU's model number; on VMs that
   # report a generic "Intel Xeon Processor" it falls back to Prescott (SSE3)
   # kernels, several times slower. Name the core the flags say it is.
-  if [ -z "${OPENBLAS_CORETYPE:-}" ] && OPENBLAS_VERBOSE=2 "$build"/kiln info 2>&1 | grep -q 'Core: Prescott'; then
+  blas_core=$(OPENBLAS_VERBOSE=2 "$build"/kiln info 2>&1 | sed -n 's/^Core: //p' | head -1)
+  if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$blas_core" = Prescott ] && grep -q avx2 /proc/cpuinfo; then
     if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; else export OPENBLAS_CORETYPE=Haswell; fi
     echo "embed_bench.sh: OpenBLAS detected Prescott on an AVX2 machine; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE" | tee "$out/note.txt" >&2
   fi
