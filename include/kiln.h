@@ -113,7 +113,8 @@ KILN_API void kiln_context_destroy(kiln_context *ctx);
 /* KILN_DEVICE_CPU or KILN_DEVICE_CUDA (never AUTO). */
 KILN_API kiln_device kiln_context_device(const kiln_context *ctx);
 /* One line describing the device and backend, for logs:
- *   "cpu: OpenBLAS 0.3.21 (8 threads, pthread), OpenMP 8 threads, AVX2 row kernels"
+ *   "cpu: OpenBLAS 0.3.21 (8 threads, pthread), OpenMP 8 threads (automatic),
+ *    AVX2 row kernels (attention tiles: AVX-512)"
  *   "cuda:0: NVIDIA H100 80GB HBM3, sm_90, 132 SMs, CUDA runtime 13.0, cuBLASLt 13.0.0" */
 KILN_API const char *kiln_context_describe(const kiln_context *ctx);
 /* Waits until all work enqueued on ctx has finished. Reports the failures
