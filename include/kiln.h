@@ -74,6 +74,17 @@ KILN_API const char *kiln_status_string(kiln_status s);
  * valid until this thread's next failing kiln call. */
 KILN_API const char *kiln_last_error(void);
 
+/* For code built on kiln (custom ops, and kiln's own embedder and tokenizer,
+ * which are written against this header alone): records a failure as this
+ * thread's kiln_last_error() and returns status, so a layer above the ops
+ * reports errors the way kiln's functions do. fmt is printf-style; the text
+ * is cut at 511 bytes. */
+KILN_API kiln_status kiln_set_error(kiln_status status, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* "0.1.0" */
 KILN_API const char *kiln_version(void);
 

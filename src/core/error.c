@@ -25,7 +25,7 @@ const char *kiln_status_string(kiln_status s) {
 
 const char *kiln_last_error(void) { return last_error; }
 
-kiln_status kiln_fail(kiln_status status, const char *fmt, ...) {
+kiln_status kiln_set_error(kiln_status status, const char *fmt, ...) {
   va_list args;
   va_start(args, fmt);
   vsnprintf(last_error, sizeof last_error, fmt, args);

@@ -80,13 +80,9 @@ struct kiln_tensor {
   bool dl_versioned;
 };
 
-/* Record a failure for kiln_last_error() and return its status.
- * fmt is printf-style; the text is cut at a fixed length. */
-kiln_status kiln_fail(kiln_status status, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* Record a failure for kiln_last_error() and return its status: the public
+ * kiln_set_error, under the short name the library's own code uses. */
+#define kiln_fail kiln_set_error
 
 /* "[64, 32]" into buf; returns buf. Fits any shape in 96 bytes. */
 #define KILN_SHAPE_STR_LEN 96

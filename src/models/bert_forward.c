@@ -2,8 +2,7 @@
  * each batch shape captured once as a graph on the GPU and replayed. */
 #include "bert_model.h"
 
-/* kiln_fail only: the thread's last-error text. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,7 @@
 #include "bert_model.h"
 #include "safetensors.h"
 
-/* kiln_fail only: the thread's last-error text. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,19 +45,19 @@ static kiln_status fetch(loader *L, const char *name, int ndim, const int64_t *s
   if (!t)
     t = kiln_st_find(L->st, prefixed);
   if (!t)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: no tensor '%s' (nor '%s')", L->fn,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: no tensor '%s' (nor '%s')", L->fn,
                      kiln_st_path(L->st), name, prefixed);
   bool same = t->ndim == ndim;
   for (int i = 0; same && i < ndim; i++)
     same = t->shape[i] == shape[i];
   if (!same) {
     char got[128], want[128];
-    return kiln_fail(KILN_ERR_SHAPE, "%s: %s: tensor '%s' is %s, config.json says %s", L->fn,
+    return kiln_set_error(KILN_ERR_SHAPE, "%s: %s: tensor '%s' is %s, config.json says %s", L->fn,
                      kiln_st_path(L->st), t->name, shape_text(t->shape, t->ndim, got, sizeof got),
                      shape_text(shape, ndim, want, sizeof want));
   }
   if ((size_t)t->numel > L->host_elems)
-    return kiln_fail(KILN_ERR_SHAPE, "%s: %s: tensor '%s' larger than expected", L->fn,
+    return kiln_set_error(KILN_ERR_SHAPE, "%s: %s: tensor '%s' larger than expected", L->fn,
                      kiln_st_path(L->st), t->name);
   KILN_TRY_MODEL(kiln_st_to_f32(t, L->host, L->fn));
   *out = t;
@@ -114,7 +113,7 @@ static kiln_status load_embeddings(loader *L) {
                        (int64_t[]){c->type_vocab, H}, &t));
   float *type0 = malloc((size_t)H * sizeof *type0);
   if (!type0)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", L->fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", L->fn);
   memcpy(type0, L->host, (size_t)H * sizeof *type0);
   kiln_status s = fetch(L, "embeddings.position_embeddings.weight", 2,
                         (int64_t[]){c->max_positions, H}, &t);
@@ -138,7 +137,7 @@ static kiln_status load_layer(loader *L, int64_t li) {
    * projection is one matmul whose output is attention's packed qkv. */
   float *w = malloc((size_t)(3 * H * H + 3 * H) * sizeof *w);
   if (!w)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", L->fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", L->fn);
   float *b = w + 3 * H * H;
   static const char *const part[3] = {"query", "key", "value"};
   kiln_status s = KILN_OK;
@@ -210,11 +209,11 @@ static kiln_status make_buffers(kiln_bert *m, const char *fn) {
   m->staged_cu = malloc((size_t)(B + 1) * sizeof *m->staged_cu);
   m->staged_n = -1;
   if (!m->host_pos || !m->host_pooled || !m->staged_cu)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the staging buffers", fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the staging buffers", fn);
   /* l2_w = 1/sqrt(H): rms_norm(x) * l2_w = x / sqrt(|x|^2 + H eps). */
   float *w = malloc((size_t)H * sizeof *w);
   if (!w)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   for (int64_t i = 0; i < H; i++)
     w[i] = (float)(1.0 / sqrt((double)H));
   loader L = {.m = m, .fn = fn, .host16 = m->host_pooled};
@@ -225,7 +224,7 @@ static kiln_status make_buffers(kiln_bert *m, const char *fn) {
   void *zeros = calloc((size_t)(B * H), es);
   int32_t *cu_q = malloc((size_t)(B + 1) * sizeof *cu_q);
   if (s == KILN_OK && (!zeros || !cu_q))
-    s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   if (s == KILN_OK) {
     for (int64_t b = 0; b <= B; b++)
       cu_q[b] = (int32_t)b;
@@ -243,7 +242,7 @@ kiln_status kiln_bert_load(kiln_context *ctx, const char *model_dir, kiln_dtype 
   *out = NULL;
   kiln_bert *m = calloc(1, sizeof *m);
   if (!m)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   m->ctx = ctx;
   m->dtype = dtype;
   loader L = {.m = m, .fn = fn};
@@ -252,7 +251,7 @@ kiln_status kiln_bert_load(kiln_context *ctx, const char *model_dir, kiln_dtype 
   char path[4096];
   if (s == KILN_OK && snprintf(path, sizeof path, "%s/model.safetensors", model_dir) >=
                           (int)sizeof path)
-    s = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is too long", fn);
+    s = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is too long", fn);
   if (s == KILN_OK) {
     s = kiln_st_open(path, &L.st);
     if (s != KILN_OK) /* name the public function, keep the reader's detail */
@@ -274,7 +273,7 @@ kiln_status kiln_bert_load(kiln_context *ctx, const char *model_dir, kiln_dtype 
     L.host16 = malloc(L.host_elems * sizeof(uint16_t));
     m->layer = calloc((size_t)c->layers, sizeof *m->layer);
     if (!L.host || !L.host16 || !m->layer)
-      s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld weights", fn,
+      s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld weights", fn,
                     (long long)big);
   }
   if (s == KILN_OK)

@@ -3,8 +3,7 @@
  * token budget, and each batch's vectors written to its texts' rows. */
 #include "bert.h"
 
-/* kiln_fail only: the thread's last-error text. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +30,18 @@ kiln_status kiln_embedder_load(kiln_context *ctx, const char *model_dir, kiln_dt
                                kiln_embedder **out) {
   static const char *const fn = "kiln_embedder_load";
   if (!out)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   *out = NULL;
   if (!ctx)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
   if (!model_dir)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is NULL", fn);
   if (dtype != KILN_F32 && dtype != KILN_F16 && dtype != KILN_BF16)
-    return kiln_fail(KILN_ERR_DTYPE, "%s: dtype %s; the model runs in f32, f16 or bf16", fn,
+    return kiln_set_error(KILN_ERR_DTYPE, "%s: dtype %s; the model runs in f32, f16 or bf16", fn,
                      kiln_dtype_name(dtype));
   kiln_embedder *e = calloc(1, sizeof *e);
   if (!e)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   e->ctx = ctx;
   kiln_status s = kiln_tokenizer_load(model_dir, &e->tok);
   if (s != KILN_OK)
@@ -53,7 +52,7 @@ kiln_status kiln_embedder_load(kiln_context *ctx, const char *model_dir, kiln_dt
     const kiln_bert_config *c = kiln_bert_config_of(e->bert);
     const int64_t words = kiln_tokenizer_vocab_size(e->tok);
     if (words > c->vocab)
-      s = kiln_fail(KILN_ERR_SHAPE,
+      s = kiln_set_error(KILN_ERR_SHAPE,
                     "%s: %s: vocab.txt has %lld tokens but the word embeddings have %lld rows "
                     "(vocab_size)",
                     fn, model_dir, (long long)words, (long long)c->vocab);
@@ -71,7 +70,7 @@ kiln_status kiln_embedder_load(kiln_context *ctx, const char *model_dir, kiln_dt
     e->cu = malloc((size_t)(B + 1) * sizeof *e->cu);
     e->batch_out = malloc((size_t)(B * H) * sizeof *e->batch_out);
     if (!e->ids || !e->lengths || !e->order || !e->batch_ids || !e->cu || !e->batch_out)
-      s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the batch buffers", fn);
+      s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the batch buffers", fn);
   }
   if (s != KILN_OK) {
     kiln_embedder_destroy(e);
@@ -128,7 +127,7 @@ static kiln_status run_sorted(kiln_embedder *e, const int32_t *ids, const int32_
   if (stride == 0) {
     start = malloc((size_t)count * sizeof *start);
     if (!start)
-      return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_embedder_encode: out of memory");
+      return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "kiln_embedder_encode: out of memory");
     int64_t at = 0;
     for (int64_t i = 0; i < count; i++) {
       start[i] = at;
@@ -164,22 +163,22 @@ kiln_status kiln_embedder_encode(kiln_embedder *e, const char *const *texts, con
                                  int64_t n, float *out) {
   static const char *const fn = "kiln_embedder_encode";
   if (!e)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: e is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: e is NULL", fn);
   if (!texts)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: texts is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: texts is NULL", fn);
   if (!out)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   if (n < 1)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: n is %lld; at least one text is needed", fn,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: n is %lld; at least one text is needed", fn,
                      (long long)n);
   for (int64_t i = 0; i < n; i++)
     if (!texts[i] && !(lens && lens[i] == 0))
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: texts[%lld] is NULL", fn, (long long)i);
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: texts[%lld] is NULL", fn, (long long)i);
   const int64_t H = kiln_embedder_dim(e);
   /* Results go to a scratch copy first, so a failure leaves out untouched. */
   float *result = malloc((size_t)(n * H) * sizeof *result);
   if (!result)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld vectors", fn,
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld vectors", fn,
                      (long long)n);
   int64_t tokens = 0;
   kiln_status s = KILN_OK;
@@ -210,23 +209,23 @@ kiln_status kiln_embedder_encode_ids(kiln_embedder *e, const int32_t *ids,
                                      const int64_t *lengths, int64_t n, float *out) {
   static const char *const fn = "kiln_embedder_encode_ids";
   if (!e)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: e is NULL", fn);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: e is NULL", fn);
   if (!ids || !lengths || !out)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                      !ids ? "ids" : !lengths ? "lengths" : "out");
   if (n < 1)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: n is %lld; at least one text is needed", fn,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: n is %lld; at least one text is needed", fn,
                      (long long)n);
   const int64_t vocab = kiln_bert_config_of(e->bert)->vocab, H = kiln_embedder_dim(e);
   int64_t at = 0;
   for (int64_t i = 0; i < n; i++) {
     if (lengths[i] < 1 || lengths[i] > e->max_length)
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                        "%s: lengths[%lld] is %lld; each text has 1 to %lld tokens", fn,
                        (long long)i, (long long)lengths[i], (long long)e->max_length);
     for (int64_t j = 0; j < lengths[i]; j++)
       if (ids[at + j] < 0 || ids[at + j] >= vocab)
-        return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+        return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                          "%s: text %lld: ids[%lld] is %d, outside the vocabulary's %lld rows", fn,
                          (long long)i, (long long)(at + j), ids[at + j], (long long)vocab);
     at += lengths[i];
@@ -235,7 +234,7 @@ kiln_status kiln_embedder_encode_ids(kiln_embedder *e, const int32_t *ids,
   int32_t *len32 = malloc((size_t)n * sizeof *len32);
   kiln_status s = KILN_OK;
   if (!result || !len32)
-    s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld vectors", fn, (long long)n);
+    s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld vectors", fn, (long long)n);
   int64_t tokens = 0;
   for (int64_t base = 0, off = 0; base < n && s == KILN_OK; base += CHUNK) {
     const int64_t count = n - base < CHUNK ? n - base : CHUNK;

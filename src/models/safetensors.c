@@ -3,8 +3,7 @@
  * everything it says against the file, then hand out pointers. */
 #include "safetensors.h"
 
-/* kiln_fail only: the thread's last-error text, shared with the ops. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <cjson/cJSON.h>
 
@@ -72,13 +71,13 @@ static bool json_uint(const cJSON *v, uint64_t *out) {
 static kiln_status parse_entry(const kiln_safetensors *st, const cJSON *e, kiln_st_tensor *t) {
   const char *name = e->string;
   if (!cJSON_IsObject(e))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' is not a JSON object", FN,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' is not a JSON object", FN,
                      st->path, name);
   const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
   const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
   const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
   if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s' needs a string \"dtype\" and arrays \"shape\" and "
                      "\"data_offsets\"",
                      FN, st->path, name);
@@ -87,14 +86,14 @@ static kiln_status parse_entry(const kiln_safetensors *st, const cJSON *e, kiln_
     if (strcmp(dtype->valuestring, DTYPES[i].name) == 0)
       dt = i;
   if (dt < 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' has unknown dtype \"%.32s\"",
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' has unknown dtype \"%.32s\"",
                      FN, st->path, name, dtype->valuestring);
   t->dtype = (kiln_st_dtype)dt;
   const size_t esize = DTYPES[dt].size;
 
   const int ndim = cJSON_GetArraySize(shape);
   if (ndim > KILN_ST_MAX_DIMS)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' has %d dims (at most %d)",
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' has %d dims (at most %d)",
                      FN, st->path, name, ndim, KILN_ST_MAX_DIMS);
   t->ndim = ndim;
   uint64_t numel = 1, bytes = esize;
@@ -103,7 +102,7 @@ static kiln_status parse_entry(const kiln_safetensors *st, const cJSON *e, kiln_
   for (const cJSON *d = shape->child; d; d = d->next, i++) {
     uint64_t v;
     if (!json_uint(d, &v))
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                        "%s: %s: tensor '%s': shape[%d] is not a non-negative integer", FN,
                        st->path, name, i);
     t->shape[i] = (int64_t)v;
@@ -111,24 +110,24 @@ static kiln_status parse_entry(const kiln_safetensors *st, const cJSON *e, kiln_
     overflow |= __builtin_mul_overflow(bytes, v, &bytes);
   }
   if (overflow || numel > (uint64_t)INT64_MAX || bytes > SIZE_MAX)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s': the size of its shape overflows", FN, st->path, name);
   t->numel = (int64_t)numel;
 
   uint64_t begin, end;
   if (cJSON_GetArraySize(offs) != 2 || !json_uint(offs->child, &begin) ||
       !json_uint(offs->child->next, &end))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s': data_offsets must be two non-negative integers", FN,
                      st->path, name);
   if (begin > end || end > st->data_size)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s': data_offsets [%llu, %llu] outside the %zu bytes of "
                      "data",
                      FN, st->path, name, (unsigned long long)begin, (unsigned long long)end,
                      st->data_size);
   if (end - begin != bytes)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %s %s "
                      "needs %llu",
                      FN, st->path, name, (unsigned long long)begin, (unsigned long long)end,
@@ -137,7 +136,7 @@ static kiln_status parse_entry(const kiln_safetensors *st, const cJSON *e, kiln_
   /* The format keeps the header padded so that data stays aligned; a
    * misaligned tensor means a damaged or hand-made file. */
   if ((uintptr_t)(st->data + begin) % esize != 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: tensor '%s' at data offset %llu is not aligned to its %zu-byte "
                      "elements",
                      FN, st->path, name, (unsigned long long)begin, esize);
@@ -162,11 +161,11 @@ static int by_name(const void *pa, const void *pb) {
 
 static kiln_status check_metadata(const kiln_safetensors *st, const cJSON *meta) {
   if (!cJSON_IsObject(meta))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: __metadata__ is not a JSON object", FN,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: __metadata__ is not a JSON object", FN,
                      st->path);
   for (const cJSON *m = meta->child; m; m = m->next)
     if (!cJSON_IsString(m))
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                        "%s: %s: __metadata__ value '%s' is not a string", FN, st->path,
                        m->string);
   return KILN_OK;
@@ -175,29 +174,29 @@ static kiln_status check_metadata(const kiln_safetensors *st, const cJSON *meta)
 /* Everything after the mapping: header parse and checks. */
 static kiln_status parse(kiln_safetensors *st, const unsigned char *bytes, size_t size) {
   if (size < 8)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: %zu bytes, shorter than the 8-byte header length", FN, st->path,
                      size);
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--)
     n = n << 8 | bytes[i];
   if (n > size - 8)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: %s: header length %llu runs past the end of the %zu-byte file", FN,
                      st->path, (unsigned long long)n, size);
   if (n > ST_MAX_HEADER)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: header of %llu bytes (at most %llu)",
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: header of %llu bytes (at most %llu)",
                      FN, st->path, (unsigned long long)n, (unsigned long long)ST_MAX_HEADER);
   st->data = bytes + 8 + n;
   st->data_size = size - 8 - (size_t)n;
 
   cJSON *root = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)n);
   if (!root)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: the header is not valid JSON", FN,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: the header is not valid JSON", FN,
                      st->path);
   kiln_status s = KILN_OK;
   if (!cJSON_IsObject(root)) {
-    s = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: the header is not a JSON object", FN,
+    s = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: the header is not a JSON object", FN,
                   st->path);
     goto done;
   }
@@ -213,7 +212,7 @@ static kiln_status parse(kiln_safetensors *st, const unsigned char *bytes, size_
   st->by_name = calloc(count ? (size_t)count : 1, sizeof *st->by_name);
   st->names = malloc(name_bytes ? name_bytes : 1);
   if (!st->tensors || !st->by_name || !st->names) {
-    s = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: %s: out of memory for %lld tensor records", FN,
+    s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: %s: out of memory for %lld tensor records", FN,
                   st->path, (long long)count);
     goto done;
   }
@@ -249,7 +248,7 @@ static kiln_status parse(kiln_safetensors *st, const unsigned char *bytes, size_
       continue;
     const unsigned char *b = t->data;
     if (b < prev_end) {
-      s = kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+      s = kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                     "%s: %s: tensors '%s' and '%s' overlap in the data", FN, st->path,
                     prev_name, t->name);
       goto done;
@@ -260,7 +259,7 @@ static kiln_status parse(kiln_safetensors *st, const unsigned char *bytes, size_
   qsort(st->by_name, (size_t)count, sizeof *st->by_name, by_name);
   for (int64_t j = 1; j < count; j++)
     if (strcmp(st->by_name[j - 1]->name, st->by_name[j]->name) == 0) {
-      s = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' appears twice", FN,
+      s = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: tensor '%s' appears twice", FN,
                     st->path, st->by_name[j]->name);
       goto done;
     }
@@ -284,13 +283,13 @@ static kiln_safetensors *new_reader(const char *name) {
 kiln_status kiln_st_open_memory(const void *bytes, size_t size, const char *name,
                                 kiln_safetensors **out) {
   if (!out)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
   *out = NULL;
   if (!bytes && size)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: bytes is NULL", FN);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: bytes is NULL", FN);
   kiln_safetensors *st = new_reader(name);
   if (!st)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   kiln_status s = parse(st, bytes, size);
   if (s != KILN_OK) {
     kiln_st_close(st);
@@ -302,23 +301,23 @@ kiln_status kiln_st_open_memory(const void *bytes, size_t size, const char *name
 
 kiln_status kiln_st_open(const char *path, kiln_safetensors **out) {
   if (!out)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
   *out = NULL;
   if (!path)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: path is NULL", FN);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: path is NULL", FN);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: cannot open %s: %s", FN, path,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: cannot open %s: %s", FN, path,
                      strerror(errno));
   struct stat sb;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(fd);
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s is not a regular file", FN, path);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s is not a regular file", FN, path);
   }
   kiln_safetensors *st = new_reader(path);
   if (!st) {
     close(fd);
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   }
   const size_t size = (size_t)sb.st_size;
   const unsigned char *bytes = (const unsigned char *)"";
@@ -327,7 +326,7 @@ kiln_status kiln_st_open(const char *path, kiln_safetensors **out) {
     if (m == MAP_FAILED) {
       close(fd);
       kiln_st_close(st);
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: cannot map %s: %s", FN, path,
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: cannot map %s: %s", FN, path,
                        strerror(errno));
     }
     st->map = m;
@@ -393,7 +392,7 @@ kiln_status kiln_st_to_f32(const kiln_st_tensor *t, float *dst, const char *fn) 
     return KILN_OK;
   }
   default:
-    return kiln_fail(KILN_ERR_DTYPE, "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64",
+    return kiln_set_error(KILN_ERR_DTYPE, "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64",
                      fn, t->name, kiln_st_dtype_name(t->dtype));
   }
 }

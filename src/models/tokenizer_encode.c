@@ -2,8 +2,7 @@
  * kiln_tokenizer_encode. */
 #include "tokenizer_internal.h"
 
-/* kiln_fail only: the thread's last-error text, shared with the ops. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -76,20 +75,20 @@ kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tok, const char *text, s
                                   int64_t max_length, int32_t *ids, int64_t capacity,
                                   int64_t *n_ids) {
   static const char *FN = "kiln_tokenizer_encode";
-  if (!tok) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: tok is NULL", FN);
-  if (!n_ids) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: n_ids is NULL", FN);
+  if (!tok) return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: tok is NULL", FN);
+  if (!n_ids) return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: n_ids is NULL", FN);
   if (!text && len > 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: text is NULL but len is %zu", FN, len);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: text is NULL but len is %zu", FN, len);
   if (max_length == 0) max_length = tok->max_length;
   if (max_length < 2)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: max_length is %lld; it must be 0 (the tokenizer's %lld) or at least 2 "
                      "([CLS] and [SEP])",
                      FN, (long long)max_length, (long long)tok->max_length);
   if (capacity < 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: capacity is %lld", FN, (long long)capacity);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: capacity is %lld", FN, (long long)capacity);
   if (!ids && capacity > 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: ids is NULL but capacity is %lld", FN,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: ids is NULL but capacity is %lld", FN,
                      (long long)capacity);
 
   kiln_wp_out o = {.tok = tok, .limit = max_length - 2};
@@ -107,14 +106,14 @@ kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tok, const char *text, s
   if (o.limit > 0) kiln_wp_scan(tok, (const unsigned char *)text, len, &o);
   if (o.oom) {
     free(o.own);
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory holding %lld pieces of a %zu-byte text",
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory holding %lld pieces of a %zu-byte text",
                      FN, (long long)o.n_pieces, len);
   }
   int64_t need = o.n_pieces + 2;
   if (need > capacity) {
     free(o.own);
     *n_ids = need;
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                      "%s: the text needs %lld ids (max_length %lld) but ids has room for %lld", FN,
                      (long long)need, (long long)max_length, (long long)capacity);
   }

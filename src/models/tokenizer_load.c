@@ -3,8 +3,7 @@
 #include "tokenizer_internal.h"
 #include "tokenizer_unicode.h"
 
-/* kiln_fail only: the thread's last-error text, shared with the ops. */
-#include "internal.h"
+#include "kiln.h"
 
 #include <cjson/cJSON.h>
 
@@ -27,14 +26,14 @@ static kiln_status read_file(const char *dir, const char *name, bool optional, c
   *size = 0;
   size_t n = strlen(dir) + strlen(name) + 2;
   char *path = malloc(n);
-  if (!path) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+  if (!path) return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   snprintf(path, n, "%s/%s", dir, name);
   FILE *f = fopen(path, "rb");
   if (!f) {
     int err = errno;
     kiln_status st = KILN_OK;
     if (!optional || err != ENOENT)
-      st = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: cannot open %s: %s", FN, path, strerror(err));
+      st = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: cannot open %s: %s", FN, path, strerror(err));
     free(path);
     return st;
   }
@@ -43,14 +42,14 @@ static kiln_status read_file(const char *dir, const char *name, bool optional, c
   long len = -1;
   if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
   if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    st = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: cannot read %s (not a regular file?)", FN, path);
+    st = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: cannot read %s (not a regular file?)", FN, path);
   } else if (len > MAX_FILE_BYTES) {
-    st = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s is %ld bytes, more than the %lld allowed", FN,
+    st = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s is %ld bytes, more than the %lld allowed", FN,
                    path, len, MAX_FILE_BYTES);
   } else if (!(buf = malloc((size_t)len + 1))) {
-    st = kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %s (%ld bytes)", FN, path, len);
+    st = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %s (%ld bytes)", FN, path, len);
   } else if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-    st = kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: cannot read %s: %s", FN, path, strerror(errno));
+    st = kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: cannot read %s: %s", FN, path, strerror(errno));
   }
   fclose(f);
   if (st != KILN_OK) {
@@ -77,7 +76,7 @@ static kiln_status read_json(const char *dir, const char *name, cJSON **json) {
     long at = end ? (long)(end - text) : 0;
     cJSON_Delete(j);
     free(text);
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s/%s is not a JSON object (error near byte %ld)",
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s/%s is not a JSON object (error near byte %ld)",
                      FN, dir, name, at);
   }
   free(text);
@@ -93,7 +92,7 @@ static kiln_status get_bool(const cJSON *j, const char *file, const char *key, b
   if (present) *present = false;
   if (!v || cJSON_IsNull(v)) return KILN_OK;
   if (!cJSON_IsBool(v))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: \"%s\" must be true, false or null", FN,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: \"%s\" must be true, false or null", FN,
                      file, key);
   *value = cJSON_IsTrue(v);
   if (present) *present = true;
@@ -106,7 +105,7 @@ static kiln_status get_length(const cJSON *j, const char *file, const char *key,
   *value = 0;
   if (!v || cJSON_IsNull(v)) return KILN_OK;
   if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s: \"%s\" must be a positive number", FN, file,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s: \"%s\" must be a positive number", FN, file,
                      key);
   *value = v->valuedouble;
   return KILN_OK;
@@ -121,7 +120,7 @@ static kiln_status get_token(const cJSON *j, const char *key, const char *fallba
   const char *text = fallback;
   if (v && !cJSON_IsNull(v)) {
     if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= cap)
-      return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+      return kiln_set_error(KILN_ERR_INVALID_ARGUMENT,
                        "%s: tokenizer_config.json: \"%s\" must be a non-empty string shorter than "
                        "%zu bytes",
                        FN, key, cap);
@@ -142,14 +141,14 @@ static kiln_status load_vocab(kiln_tokenizer *tok, const char *dir) {
   for (size_t i = 0; i < size; i++) lines += blob[i] == '\n';
   if (size > 0 && blob[size - 1] != '\n') lines++;
   if (lines == 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt is empty", FN, dir);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt is empty", FN, dir);
   if (lines > INT32_MAX)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt has %lld lines, too many", FN, dir,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt has %lld lines, too many", FN, dir,
                      (long long)lines);
   tok->tokens = malloc((size_t)lines * sizeof *tok->tokens);
-  if (!tok->tokens) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+  if (!tok->tokens) return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   if (kiln_wp_trie_init(&tok->trie, (int64_t)size) != KILN_OK)
-    return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
+    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
   int64_t id = 0;
   char *p = blob, *end = blob + size;
   while (p < end) {
@@ -165,7 +164,7 @@ static kiln_status load_vocab(kiln_tokenizer *tok, const char *dir) {
       if (st == KILN_OK && len > 2 && p[0] == '#' && p[1] == '#')
         st = kiln_wp_trie_add(&tok->trie, 1, p + 2, len - 2, (int32_t)id);
       if (st != KILN_OK)
-        return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
+        return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: %s/vocab.txt: out of memory (or over 16M trie nodes)", FN, dir);
     }
     id++;
     p = stop + 1;
@@ -190,7 +189,7 @@ static kiln_status load_special(kiln_tokenizer *tok, const char *dir, const cJSO
     bool required = k == 0 || k == 1 || k == 3; /* [UNK], [SEP], [CLS] */
     if (sp->id < 0) {
       if (required)
-        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt has no %s token \"%s\"", FN,
+        return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: %s/vocab.txt has no %s token \"%s\"", FN,
                          dir, names[k].key, sp->text);
       continue; /* an absent optional token is not special */
     }
@@ -245,17 +244,17 @@ static kiln_status load_settings(kiln_tokenizer *tok, const char *dir) {
 }
 
 kiln_status kiln_tokenizer_load(const char *model_dir, kiln_tokenizer **out) {
-  if (!out) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
+  if (!out) return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: out is NULL", FN);
   *out = NULL;
-  if (!model_dir) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is NULL", FN);
+  if (!model_dir) return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir is NULL", FN);
   struct stat sb;
   if (stat(model_dir, &sb) != 0)
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir %s: %s", FN, model_dir,
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir %s: %s", FN, model_dir,
                      strerror(errno));
   if (!S_ISDIR(sb.st_mode))
-    return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir %s is not a folder", FN, model_dir);
+    return kiln_set_error(KILN_ERR_INVALID_ARGUMENT, "%s: model_dir %s is not a folder", FN, model_dir);
   kiln_tokenizer *tok = calloc(1, sizeof *tok);
-  if (!tok) return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
+  if (!tok) return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", FN);
   kiln_wp_unicode_init(); /* once per process, about 64k lookups */
   kiln_status st = load_vocab(tok, model_dir);
   if (st == KILN_OK) st = load_settings(tok, model_dir);
