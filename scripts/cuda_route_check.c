@@ -157,7 +157,12 @@ typedef struct mm_case {
 } mm_case;
 
 static const mm_case mm_cases[] = {
-    /* thin, m side, b [k, n]: L-major */
+    /* m side, b [k, n]: the n-major GEMV (k split into slabs; n not a
+     * multiple of the vector width takes scalar loads) */
+    {1, 1, 4096, 4096, 0, 0, 0, 1, 0, 0},  {1, 1, 4099, 1000, 0, 0, 0, 1, 0, 1},
+    {1, 3, 17, 4099, 0, 0, 0, 0.5f, -1.25f, 1}, {1, 16, 1000, 4099, 0, 0, 0, 1, 0.5f, 1},
+    {1, 16, 4099, 17, 0, 0, 0, 1, 0, 0},   {3, 5, 4099, 300, 0, 0, 1, 1, 0, 1},
+    /* thin, m side, b [k, n]: the GEMV too now (L-major before) */
     {1, 1, 1024, 300, 0, 0, 0, 1, 0, 0},   {1, 2, 1024, 300, 0, 0, 0, 1, 0, 1},
     {1, 3, 512, 77, 0, 0, 0, -0.5f, 0, 0}, {1, 5, 1000, 64, 0, 0, 0, 1, 0.5f, 1},
     {1, 8, 4096, 256, 0, 0, 0, 1, 0, 0},   {1, 11, 512, 100, 0, 0, 0, 1, 0, 1},

@@ -34,6 +34,21 @@ const kt_matmul_case kt_matmul_cases[] = {
   {"batch2x3_shared_ta_beta_bias", 2, {2, 3}, 5, 9, 12, 1, 0, 0, -0.5f,  0.5f,  1, 0},
   {"batch2x3_shared_tb_n1",  2, {2, 3}, 12,    1,   70, 0, 1, 0,  1.0f,  0.0f,  0, 0},
   {"batch1x5_b_gemv",        2, {1, 5},  1,   33,   17, 0, 0, 1,  1.0f,  0.0f,  0, 1},
+  /* Few rows of a and b [K, N]: on a GPU the n-major GEMV (K split across
+   * blocks, the slabs' partial sums added by the last block of each column
+   * span); N not a multiple of 4 / 8 takes its scalar loads. */
+  {"gemv_1x4099x1000_bias",  0, {0},     1, 4099, 1000, 0, 0, 0,  1.0f,  0.0f,  1, 0},
+  {"gemv_1x3x4099",          0, {0},     1,    3, 4099, 0, 0, 0,  1.0f,  0.0f,  0, 1},
+  {"gemv_1x1x17",            0, {0},     1,    1,   17, 0, 0, 0,  1.0f,  0.0f,  0, 1},
+  {"gemv_1x4096x4096",       0, {0},     1, 4096, 4096, 0, 0, 0,  1.0f,  0.0f,  0, 1},
+  {"gemv_3x1000x4099_alpha_beta", 0, {0}, 3, 1000, 4099, 0, 0, 0, 0.5f, -1.25f, 0, 0},
+  {"gemv_3x17x3_beta_bias",  0, {0},     3,   17,    3, 0, 0, 0,  1.0f,  0.75f, 1, 0},
+  {"gemv_16x1000x4099_bias", 0, {0},    16, 1000, 4099, 0, 0, 0, -0.5f,  0.0f,  1, 0},
+  {"gemv_16x17x1000_alpha_beta_bias", 0, {0}, 16, 17, 1000, 0, 0, 0, 2.0f, 0.5f, 1, 0},
+  {"gemv_16x4099x17",        0, {0},    16, 4099,   17, 0, 0, 0,  1.0f,  0.0f,  0, 0},
+  {"gemv_ta_3x1000x1000_bias", 0, {0},   3, 1000, 1000, 1, 0, 0,  1.0f,  0.0f,  1, 0},
+  {"gemv_batch3_b_5x4099x300_beta_bias", 1, {3}, 5, 4099, 300, 0, 0, 1, 1.0f, 0.5f, 1, 0},
+  {"gemv_batch2x3_b_1x1000x4099", 2, {2, 3}, 1, 1000, 4099, 0, 0, 1, 1.0f, 0.0f, 0, 0},
   /* Empty products: K = 0 leaves beta * out + bias; M = 0 has nothing to do. */
   {"k0",                     0, {0},     5,    7,    0, 0, 0, 0,  1.0f,  0.0f,  0, 1},
   {"k0_beta_bias",           0, {0},     5,    7,    0, 0, 0, 0,  1.0f,  0.5f,  1, 0},

@@ -51,6 +51,7 @@ static kiln_status init(kiln_cuda *st, const char *fn) {
   KILN_CUDA_TRY(kiln_cuda_check(
       cudaMallocFromPoolAsync(&st->workspace, st->workspace_size, st->pool, st->stream), fn,
       "cudaMallocFromPoolAsync (cuBLASLt workspace)"));
+  KILN_CUDA_TRY(kiln_cuda_gemv_init(st, fn));
   return kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize");
 }
 
@@ -63,6 +64,8 @@ static void release(kiln_cuda *st) {
   kiln_cuda_release_deferred(st);
   if (st->workspace)
     (void)cudaFreeAsync(st->workspace, st->stream);
+  if (st->gemv_workspace)
+    (void)cudaFreeAsync(st->gemv_workspace, st->stream);
   if (st->stream)
     (void)cudaStreamSynchronize(st->stream);
   kiln_cuda_deferred_release(st);

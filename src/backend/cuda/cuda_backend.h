@@ -23,6 +23,7 @@ typedef struct kiln_cuda {
   cublasLtHandle_t lt;
   void *workspace; /* cuBLASLt's scratch, workspace_size bytes */
   size_t workspace_size;
+  void *gemv_workspace; /* the GEMV's slab partials and counters (cuda_gemv.cu) */
   bool tf32;
   /* KILN_CUDA_MATMUL at creation: 0 auto, 1 "own" (our kernels wherever
    * one takes the shape), 2 "cublaslt" (cuBLASLt wherever k > 0). For
@@ -89,6 +90,9 @@ kiln_status kiln_cuda_deferred_report(kiln_cuda *st, const char *fn);
 /* Makes and frees the record (context creation and teardown). */
 kiln_status kiln_cuda_deferred_init(kiln_cuda *st, const char *fn);
 void kiln_cuda_deferred_release(kiln_cuda *st);
+/* Makes the GEMV's workspace, counters zeroed (cuda_gemv.cu); freed with
+ * the context. */
+kiln_status kiln_cuda_gemv_init(kiln_cuda *st, const char *fn);
 
 /* kiln_stream_wait: stream waits for the work on st->stream (cuda_stream_wait.cu). */
 kiln_status kiln_cuda_stream_wait(void *state, void *stream);

@@ -49,6 +49,21 @@ bool kiln_cuda_gemm_thin_fits(const kiln_cuda_gemm *g);
 bool kiln_cuda_thin_wins(bool tensor_cores, int64_t rows, int64_t long_elems);
 cudaError_t kiln_cuda_gemm_thin(const kiln_cuda_gemm *g, cudaStream_t stream);
 
+/* The n-major GEMV (cuda_gemv.cu): a with 1 <= m <= KILN_CUDA_GEMV_MAX_ROWS
+ * rows (m <= n) and b stored [k, n] (no transpose_b), any alignment, any
+ * batch; alpha, beta and bias as above. k is split across blocks when n
+ * alone cannot fill the GPU; the slabs' partial sums meet in `workspace`,
+ * the context's KILN_CUDA_GEMV_WORKSPACE_BYTES (kiln_cuda_gemv_init zeroes
+ * its counters once; each launch leaves them zero). Launches on stream in
+ * order only: two launches sharing a workspace must not overlap.
+ * KILN_CUDA_GEMV=0 in the environment turns it off (fits says no), for
+ * timing it against the thin kernels. */
+#define KILN_CUDA_GEMV_MAX_ROWS 16
+#define KILN_CUDA_GEMV_WORKSPACE_BYTES (((int64_t)4 << 20) + ((int64_t)64 << 10)) /* partials + counters */
+bool kiln_cuda_gemv_fits(const kiln_cuda_gemm *g);
+cudaError_t kiln_cuda_gemv(const kiln_cuda_gemm *g, int sm_count, void *workspace,
+                           cudaStream_t stream);
+
 /* A whole LoRA linear in one launch of the thin k-major kernel:
  *   out [rows, n] = x [rows, in] w^T (+ bias) + scale (x a^T) b^T,
  * w [n, in], a [rank, in], b [n, rank], all row-major and contiguous;

@@ -41,7 +41,7 @@ bool kiln_cuda_thin_wins(bool tensor_cores, int64_t rows, int64_t long_elems) {
   return rows <= 4 || (rows <= 8 && long_elems < ((int64_t)1 << 22));
 }
 
-enum class route { fill, small, thin, cublaslt };
+enum class route { fill, small, gemv, thin, cublaslt };
 
 /* The one place that decides which kernel runs a matmul. The context's
  * KILN_CUDA_MATMUL (matmul_route: 0 auto, 1 our kernels wherever one takes
@@ -53,11 +53,18 @@ static route choose_route(const kiln_cuda *st, const kiln_cuda_gemm *g) {
   if (forced == 2)
     return route::cublaslt;
   if (forced == 1)
-    return kiln_cuda_gemm_thin_fits(g)    ? route::thin
+    return kiln_cuda_gemv_fits(g)         ? route::gemv
+           : kiln_cuda_gemm_thin_fits(g)  ? route::thin
            : kiln_cuda_gemm_small_fits(g) ? route::small
                                           : route::cublaslt;
   const int64_t rows = g->m < g->n ? g->m : g->n, len = g->m < g->n ? g->n : g->m;
   const bool tensor_cores = g->dtype != KILN_F32 || st->tf32;
+  /* b stored [k, n] under few rows of a (m <= n): the n-major GEMV, by the
+   * thin kernels' crossover (rows = m). Provisional: the crossover was
+   * measured for the thin kernels on an H100; the lead measures the GEMV's
+   * on the H200 (KILN_CUDA_MATMUL=own against =cublaslt). */
+  if (kiln_cuda_thin_wins(tensor_cores, rows, len * g->k) && kiln_cuda_gemv_fits(g))
+    return route::gemv;
   if (kiln_cuda_thin_wins(tensor_cores, rows, len * g->k) && kiln_cuda_gemm_thin_fits(g))
     return route::thin;
   const int64_t work = g->m * g->n * g->k; /* each <= SMALL_MAX_WORK below: no overflow */
@@ -275,6 +282,9 @@ static kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
                            "launching gemm_fill");
   case route::small:
     return kiln_cuda_check(kiln_cuda_gemm_small(&g, st->stream), FN, "launching gemm_small");
+  case route::gemv:
+    return kiln_cuda_check(kiln_cuda_gemv(&g, st->sm_count, st->gemv_workspace, st->stream), FN,
+                           "launching gemv");
   case route::thin:
     return kiln_cuda_check(kiln_cuda_gemm_thin(&g, st->stream), FN, "launching gemm_thin");
   case route::cublaslt: break;
