@@ -13,5 +13,5 @@ for route in auto own cublaslt; do
     "$kiln" bench --device cuda --cases bench/crossover.tsv
   else
     KILN_CUDA_MATMUL=$route "$kiln" bench --device cuda --cases bench/crossover.tsv
-  fi | grep -E '^(thin|small)_'
+  fi | grep -E '^(thin|small|gemv)_'
 done

@@ -12,7 +12,7 @@
  *     element: one transaction, from L1/L2 after the first block);
  *   - the warps' sums meet in shared memory; with one slab (n alone gives
  *     enough blocks) the block writes out directly;
- *   - otherwise k is split into slabs so that about MIN_BLOCKS blocks run
+ *   - otherwise k is split into slabs so that about min_blocks() blocks run
  *     on every SM (at n = 4096 f32 there are only 32 spans: 16 slabs of
  *     256 rows). Each block writes its per-(row, column) partial sums to the
  *     context's GEMV workspace; the last block of a span to finish (a
@@ -24,8 +24,11 @@
  *
  * Rows of b whose start is not aligned for vector loads (n not a multiple
  * of E, or b itself unaligned) take the same kernel with scalar loads:
- * lane l reads columns l, l + 32, ... of the span, still one coalesced
- * 128-byte access per warp and load.
+ * lane l reads columns l, l + 32, ... of the span, each load still one
+ * coalesced access per warp.
+ *
+ * 16 rows of 16-bit x take 4 columns a lane (8-byte loads) so that the sums
+ * stay at 64 registers a thread.
  *
  * All of it in f32; f16/bf16 are converted on load and rounded once at the
  * store. out = alpha * sum + beta * out + bias, as the thin kernels do; with
