@@ -24,3 +24,14 @@ bool kiln_cuda_env_pdl(void) {
   }();
   return on;
 }
+
+/* KILN_CUDA_GEMV=0 leaves few-row products with b [K, N] to the thin
+ * kernels instead of the n-major GEMV (cuda_gemv.cu), read once per
+ * process. */
+bool kiln_cuda_env_gemv(void) {
+  static const bool on = [] {
+    const char *v = getenv("KILN_CUDA_GEMV");
+    return !(v && v[0] == '0' && v[1] == 0);
+  }();
+  return on;
+}

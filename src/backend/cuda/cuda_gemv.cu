@@ -317,19 +317,8 @@ cudaError_t launch_rows(gemv_args<T> &a, int64_t batch, int sm_count, void *work
 
 static_assert(KILN_CUDA_GEMV_MAX_ROWS == 16, "the GEMV is compiled for 1, 2, 4, 8, 16 rows");
 
-/* KILN_CUDA_GEMV=0 in the environment (read once per process) leaves
- * these shapes to the thin kernels, as before the GEMV: for timing one
- * against the other in one build. */
-static bool gemv_enabled() {
-  static const bool on = [] {
-    const char *v = getenv("KILN_CUDA_GEMV");
-    return !(v && v[0] == '0' && v[1] == 0);
-  }();
-  return on;
-}
-
 bool kiln_cuda_gemv_fits(const kiln_cuda_gemm *g) {
-  if (!gemv_enabled())
+  if (!kiln_cuda_env_gemv()) /* KILN_CUDA_GEMV=0: timing the thin kernels instead */
     return false;
   if (g->transpose_b || g->m < 1 || g->m > KILN_CUDA_GEMV_MAX_ROWS || g->m > g->n || g->k < 1)
     return false;
