@@ -145,8 +145,8 @@ static void test_texts(kt_env *env) {
   static const char *const texts[] = {
       "the cat sat on the mat.", "", "hello, world!", "dogs running (kiln fire) 0123",
       "unknownword and zzz", "the the the the the the the the the the the the the the",
-      "a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p q r s "
-      "t u v w x y z a b c d e f g h i j k l m n o p q r s t u v w x y z",
+      ("a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p q r s "
+       "t u v w x y z a b c d e f g h i j k l m n o p q r s t u v w x y z"), /* one text, split */
       "Hello World"};
   enum { N = sizeof texts / sizeof texts[0] };
   const int64_t H = tiny.hidden;
