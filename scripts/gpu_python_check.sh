@@ -23,9 +23,11 @@ if [ -d "$deps" ]; then
   export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 work=$(mktemp -d)
-venv=$work/venv
-python3 -m venv --system-site-packages "$venv"
-py=$venv/bin/python
+# The machine's python3 (itself a venv holding PyTorch, NumPy, pytest and
+# scikit-build-core: a venv made from it would not see them), with kiln
+# installed into a folder of its own on PYTHONPATH.
+py=python3
+export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
 # A wheel for this Python: the carried one when its tag fits, else one built
 # here (the machine has cmake, nvcc and scikit-build-core; it may run
 # another Python than the machine that made .whl).
@@ -47,9 +49,9 @@ fi
 # pytest (and NumPy) from the carried wheels, only where the system lacks them.
 for need in pytest numpy; do
   "$py" -c "import $need" 2>/dev/null ||
-    "$py" -m pip install -q --no-index --find-links "$root/.whl" "$need" 2>&1 | tail -2
+    "$py" -m pip install -q --no-index --target "$work/site" --find-links "$root/.whl" "$need" 2>&1 | tail -2
 done
-"$py" -m pip install -q --no-index --no-deps --force-reinstall "$whl"
+"$py" -m pip install -q --no-index --no-deps --target "$work/site" "$whl"
 summary=()
 run_dir=$(mktemp -d)
 cd "$run_dir" || exit 2
