@@ -130,7 +130,9 @@ sanitize() {
       "KILN_TEST_FILTER=cuda/*" "$sanitizer" --tool "$tool" --error-exitcode 99 "$@" "$exe" \
       >"$log" 2>&1
     status=$?
-    echo "$tool $name $status $(grep -h -E 'ERROR SUMMARY|LEAK SUMMARY' "$log" | tr '\n' ' ')"
+    # A test program that never calls CUDA (test_deferred) has nothing to check.
+    grep -q 'terminated before first instrumented API call' "$log" && status=0
+    echo "$tool $name $status $(grep -h -E 'ERROR SUMMARY|LEAK SUMMARY|before first instrumented' "$log" | tr '\n' ' ')"
   done
 }
 
