@@ -39,7 +39,9 @@ def main():
         torch.set_num_threads(a.threads)
     dev = a.device
     dtype = a.dtype or ("f16" if dev == "cuda" else "f32")
-    kwargs = {"torch_dtype": torch.float16} if dtype == "f16" else {}
+    # Explicit in both: transformers loads a checkpoint in its stored dtype
+    # otherwise (an fp16 copy would run "f32" in fp16).
+    kwargs = {"torch_dtype": torch.float16 if dtype == "f16" else torch.float32}
     m = SentenceTransformer(a.model, device=dev, model_kwargs=kwargs)
     m.max_seq_length = 256
 
