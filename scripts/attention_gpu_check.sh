@@ -43,24 +43,7 @@ trap finish EXIT
 
 # Build as scripts/gpu_check.sh does (its .gpu-deps handling included).
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
-run_vars=()
-deps=$root/.gpu-deps
-arch=x86_64-linux-gnu
-if [ -d "$deps" ]; then
-  cmake_args+=("-DCMAKE_PREFIX_PATH=$deps/usr")
-  if ! [ -e /usr/include/cblas.h ] && ! [ -e /usr/include/$arch/cblas.h ]; then
-    cmake_args+=("-DCBLAS_INCLUDE_DIR=$deps/usr/include/$arch")
-  fi
-  system_blas=$(ldconfig -p 2>/dev/null | awk '/libopenblas\.so/ {print $NF; exit}')
-  lib_path=$deps/usr/lib/$arch
-  if [ -n "$system_blas" ]; then
-    cmake_args+=("-DOPENBLAS_LIBRARY=$system_blas")
-  else
-    cmake_args+=("-DOPENBLAS_LIBRARY=$deps/usr/lib/$arch/openblas-pthread/libopenblas.so")
-    lib_path=$lib_path:$deps/usr/lib/$arch/openblas-pthread
-  fi
-  run_vars=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-fi
+. scripts/gpu_deps_env.sh # .gpu-deps into cmake_args; run_vars
 if ! { cmake "${cmake_args[@]}" >"$logs/configure.log" 2>&1 &&
   cmake --build build -j"$(nproc)" --target kiln kiln_cli test_attention \
     >"$logs/build.log" 2>&1; }; then

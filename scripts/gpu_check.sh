@@ -75,27 +75,8 @@ finish() {
 trap finish EXIT
 
 # ---------------------------------------------------------------- build
-deps=$root/.gpu-deps
-arch=x86_64-linux-gnu
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_FUZZ_REPLAY=ON)
-run_vars=() # environment for our own executables
-if [ -d "$deps" ]; then
-  cmake_args+=("-DCMAKE_PREFIX_PATH=$deps/usr")
-  if ! [ -e /usr/include/cblas.h ] && ! [ -e /usr/include/$arch/cblas.h ]; then
-    cmake_args+=("-DCBLAS_INCLUDE_DIR=$deps/usr/include/$arch")
-  fi
-  # The machine's own OpenBLAS when it has one (it surely runs there), with
-  # Debian's header; else Debian's library and its Fortran runtime.
-  system_blas=$(ldconfig -p 2>/dev/null | awk '/libopenblas\.so/ {print $NF; exit}')
-  lib_path=$deps/usr/lib/$arch
-  if [ -n "$system_blas" ]; then
-    cmake_args+=("-DOPENBLAS_LIBRARY=$system_blas")
-  else
-    cmake_args+=("-DOPENBLAS_LIBRARY=$deps/usr/lib/$arch/openblas-pthread/libopenblas.so")
-    lib_path=$lib_path:$deps/usr/lib/$arch/openblas-pthread
-  fi
-  run_vars=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-fi
+. scripts/gpu_deps_env.sh # .gpu-deps into cmake_args; run_vars
 
 step 30 60 configure.log cmake "${cmake_args[@]}"
 rc=$?

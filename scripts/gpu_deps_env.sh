@@ -1,0 +1,25 @@
+# Sourced by the GPU-machine scripts (gpu_check.sh, attention_gpu_check.sh):
+# given root (the repository) and cmake_args, adds what .gpu-deps supplies
+# (scripts/prepare_gpu_deps.sh: headers and libraries the GPU machine lacks)
+# to cmake_args, and sets run_vars, the environment our own executables
+# need there. The machine's own OpenBLAS when it has one (it surely runs
+# there), with Debian's header; else Debian's library and its Fortran
+# runtime.
+deps=$root/.gpu-deps
+arch=x86_64-linux-gnu
+run_vars=()
+if [ -d "$deps" ]; then
+  cmake_args+=("-DCMAKE_PREFIX_PATH=$deps/usr")
+  if ! [ -e /usr/include/cblas.h ] && ! [ -e /usr/include/$arch/cblas.h ]; then
+    cmake_args+=("-DCBLAS_INCLUDE_DIR=$deps/usr/include/$arch")
+  fi
+  system_blas=$(ldconfig -p 2>/dev/null | awk '/libopenblas\.so/ {print $NF; exit}')
+  lib_path=$deps/usr/lib/$arch
+  if [ -n "$system_blas" ]; then
+    cmake_args+=("-DOPENBLAS_LIBRARY=$system_blas")
+  else
+    cmake_args+=("-DOPENBLAS_LIBRARY=$deps/usr/lib/$arch/openblas-pthread/libopenblas.so")
+    lib_path=$lib_path:$deps/usr/lib/$arch/openblas-pthread
+  fi
+  run_vars=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+fi
