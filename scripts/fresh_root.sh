@@ -117,11 +117,20 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/upper/root" "$work/ovl" "$work/root"
 git clone -q "$repo" "$work/upper/root/kiln"
+# The machine's network settings, as resolv.conf and the apt sources are:
+# certificate authorities it trusts beyond Debian's (a proxy's, where the
+# network has one) and pip's configuration, so that the README's commands
+# reach PyPI the way this machine does. Nothing the project installs.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$work/upper/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$work/upper/usr/local/share/ca-certificates/"
+fi
+[ -f /etc/pip.conf ] && mkdir -p "$work/upper/etc" && cp /etc/pip.conf "$work/upper/etc/"
 echo "fresh_root: $(git -C "$work/upper/root/kiln" log -1 --format='clone of %h %s' | cut -c1-100)" >&2
 git -C "$repo" diff --quiet HEAD 2>/dev/null || echo "fresh_root: note: uncommitted changes are not in the clone" >&2
 
 run_env=(env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-  TERM=dumb LANG=C.UTF-8 bash -c 'cd /root/kiln && exec "$@"' bash "$@")
+  TERM=dumb LANG=C.UTF-8 bash -c 'update-ca-certificates >/dev/null 2>&1; cd /root/kiln && exec "$@"' bash "$@")
 echo "fresh_root: running in a clean $suite root ($work)" >&2
 SECONDS=0
 set +e
