@@ -6,7 +6,8 @@
 # (tests/data/embed_texts.txt repeated). Writes bench/results/embed-DEVICE-DATE/
 # (raw JSON lines, report.md) and the table into BENCHMARKS.md.
 #   bench/embed_bench.sh [--device cpu|cuda|auto] [--model DIR] [--quick]
-# On the CPU both sides get 2 cores (taskset, 2 threads). Without PyTorch
+# On the CPU every side gets 2 cores (taskset, 2 threads), and ONNX Runtime
+# runs the same model beside them where it is installed. Without PyTorch
 # the CPU table compares against the recorded 2-core anchors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ out=bench/results/embed-$device-$(date -u +%Y-%m-%d)
 mkdir -p "$out"
 : >"$out/kiln.jsonl"
 : >"$out/torch.jsonl"
+: >"$out/onnx.jsonl"
 
 run=()
 if [ "$device" = cpu ]; then
@@ -60,7 +62,9 @@ for dt in "${dtypes[@]}"; do
     --dtype "$dt" "${quick[@]}" | sed 's/^{/{"side": "kiln", /' >>"$out/kiln.jsonl"
 done
 
-py=$(command -v python3 || true)
+# KILN_BENCH_PYTHON: a Python with torch and sentence-transformers (and, for
+# the CPU, onnxruntime, onnx and transformers), e.g. a venv of its own.
+py=${KILN_BENCH_PYTHON:-$(command -v python3 || true)}
 if [ -n "$py" ] && "$py" -c 'import torch, sentence_transformers' 2>/dev/null; then
   threads=()
   [ "$device" = cpu ] && threads=(--threads 2)
@@ -69,6 +73,11 @@ if [ -n "$py" ] && "$py" -c 'import torch, sentence_transformers' 2>/dev/null; t
     "${run[@]}" "$py" bench/embed_torch.py --model "$model" --corpus "$corpus" --device "$device" \
       --dtype "$dt" "${threads[@]}" ${quick:+--repeat 2} >>"$out/torch.jsonl"
   done
+  if [ "$device" = cpu ] && "$py" -c 'import onnxruntime, onnx' 2>/dev/null; then
+    echo "embed_bench.sh: ONNX Runtime cpu f32" >&2
+    "${run[@]}" "$py" bench/embed_onnx.py --model "$model" --corpus "$corpus" --threads 2 \
+      ${quick:+--repeat 2} >>"$out/onnx.jsonl"
+  fi
 else
   echo "embed_bench.sh: no PyTorch + sentence-transformers here; comparing with recorded anchors" | tee -a "$out/note.txt" >&2
 fi

@@ -49,9 +49,10 @@ def pick(rows, case, dtype):
     return None
 
 
-def table(kiln, torch, device):
-    out = ["| case | dtype | kiln | sentence-transformers | kiln vs PyTorch | goal (#12) |",
-           "|---|---|---:|---:|---:|---|"]
+def table(kiln, torch, onnx, device):
+    out = ["| case | dtype | kiln | sentence-transformers | kiln vs PyTorch | ONNX Runtime "
+           "| kiln vs ORT | goal (#12) |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
     goals = {
         ("cuda", "latency"): "<= 0.25 ms",
         ("cuda", "b128x128"): ">= 2x",
@@ -66,11 +67,14 @@ def table(kiln, torch, device):
             if not k:
                 continue
             t = pick(torch, case, dt)
+            o = pick(onnx, case, dt)
             goal = goals.get((device, case), "")
             if case == "latency":
                 kv, tv = k["median_ms"], t["median_ms"] if t else None
                 ks, ts = f"{kv:.3f} ms", f"{tv:.3f} ms" if t else "-"
                 ratio = f"{tv / kv:.1f}x faster" if t else "-"
+                os_ = f"{o['median_ms']:.3f} ms" if o else "-"
+                oratio = f"{o['median_ms'] / kv:.1f}x faster" if o else "-"
             else:
                 kv, tv = k["texts_per_s"], t["texts_per_s"] if t else None
                 ks = f"{kv:,.0f} texts/s"
@@ -78,6 +82,8 @@ def table(kiln, torch, device):
                     ks += f" ({k['tokens_per_s']:,.0f} tok/s)"
                 ts = f"{tv:,.0f} texts/s" if t else "-"
                 ratio = f"{kv / tv:.2f}x" if t else "-"
+                os_ = f"{o['texts_per_s']:,.0f} texts/s" if o else "-"
+                oratio = f"{kv / o['texts_per_s']:.2f}x" if o else "-"
             if not t and device == "cpu" and case == "corpus":
                 a = CPU_ANCHORS
                 ts = (f"anchor: {a['torch_b32_sorted']} texts/s (ONNX Runtime "
@@ -87,7 +93,7 @@ def table(kiln, torch, device):
             label = {"latency": "1 short text", "b128x128": "128 x 128 tokens",
                      "b128x128_model": "128 x 128, model only",
                      "corpus": "real corpus"}[case]
-            out.append(f"| {label} | {dt} | {ks} | {ts} | {ratio} | {goal} |")
+            out.append(f"| {label} | {dt} | {ks} | {ts} | {ratio} | {os_} | {oratio} | {goal} |")
     return "\n".join(out)
 
 
@@ -95,6 +101,7 @@ def main():
     res, bench_md = sys.argv[1:3]
     kiln = load(os.path.join(res, "kiln.jsonl"))
     torch = load(os.path.join(res, "torch.jsonl"))
+    onnx = load(os.path.join(res, "onnx.jsonl"))
     if not kiln:
         sys.exit(f"embed_report.py: no kiln results in {res}")
     device = kiln[0]["device"]
@@ -102,7 +109,7 @@ def main():
         os.path.join(res, "environment.txt")) else ""
     note = open(os.path.join(res, "note.txt")).read().strip() if os.path.exists(
         os.path.join(res, "note.txt")) else ""
-    body = [f"### {device.upper()} ({os.path.basename(res)})", "", table(kiln, torch, device), ""]
+    body = [f"### {device.upper()} ({os.path.basename(res)})", "", table(kiln, torch, onnx, device), ""]
     if note:
         body += ["Notes: " + " ".join(note.split("\n")), ""]
     if env:
