@@ -111,8 +111,9 @@ __device__ __forceinline__ void load_tile(T *dst, const T *base, int64_t stride,
   }
 }
 
-template <class T, int D>
-__global__ void __launch_bounds__(MMA_THREADS) attn_mma_kernel(attn_args a) {
+/* MINB: resident blocks per SM asked of the compiler (a register cap). */
+template <class T, int D, int MINB>
+__global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a) {
   KILN_KERNEL_BEGIN();
   using S = mma_shape<D>;
   constexpr int SD = S::SD, NT = BN / 8, KS = D / 16, DT = D / 8;
@@ -310,19 +311,42 @@ __global__ void __launch_bounds__(MMA_THREADS) attn_mma_kernel(attn_args a) {
   }
 }
 
-template <class T, int D> cudaError_t launch_mma(const attn_args &a, cudaStream_t stream) {
+template <class T, int D, int MINB>
+cudaError_t launch_mma_blocks(const attn_args &a, cudaStream_t stream) {
   constexpr size_t smem = mma_shape<D>::SMEM;
   /* Above 48 KiB a kernel must ask for its shared memory; the attribute
    * is per device, so it is set on every launch (as cuda_rows.cuh does). */
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(
-        attn_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        attn_mma_kernel<T, D, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (err != cudaSuccess)
       return err;
   }
   const int64_t tiles = (a.sq + BQ - 1) / BQ;
   const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
-  return launch(attn_mma_kernel<T, D>, grid, dim3(MMA_THREADS), smem, stream, a);
+  return launch(attn_mma_kernel<T, D, MINB>, grid, dim3(MMA_THREADS), smem, stream, a);
+}
+
+/* Register caps (KILN_CUDA_MMA_BLOCKS) built for measuring: uncapped, ptxas
+ * takes 138 registers at D = 32 (3 blocks of 4 warps per SM), 168 at 64
+ * and 240 at 128. Capped for 4 blocks, D = 32 fits 128 (32 bytes spilled);
+ * for 5, 96 (40 spilled); D = 64 for 3 blocks fits 168 unchanged, for 4,
+ * 128 (60 spilled). Short sequences (the MiniLM shape: 128 sequences of
+ * 16-128 tokens, 3072 blocks) are latency-bound, so more resident blocks
+ * may pay for the spills. */
+template <class T, int D> cudaError_t launch_mma(const attn_args &a, cudaStream_t stream) {
+  const int want = kiln_cuda_env_mma_blocks();
+  if constexpr (D == 32) {
+    if (want == 4)
+      return launch_mma_blocks<T, D, 4>(a, stream);
+    if (want == 5)
+      return launch_mma_blocks<T, D, 5>(a, stream);
+  }
+  if constexpr (D == 64) {
+    if (want == 4)
+      return launch_mma_blocks<T, D, 4>(a, stream);
+  }
+  return launch_mma_blocks<T, D, 1>(a, stream);
 }
 
 template <class T> cudaError_t launch_mma_for(const attn_args &a, cudaStream_t stream) {

@@ -60,6 +60,7 @@ void kiln_cuda_release_deferred(kiln_cuda *st);
 int kiln_cuda_env_matmul_route(void);
 bool kiln_cuda_env_pdl(void);
 bool kiln_cuda_env_gemv(void); /* KILN_CUDA_GEMV=0: no n-major GEMV (cuda_gemv.cu) */
+int kiln_cuda_env_mma_blocks(void); /* KILN_CUDA_MMA_BLOCKS (cuda_attention_mma.cu) */
 
 /* The backend table's infrastructure entries (cuda_backend.cu, lifecycle;
  * cuda_memory.cu; cuda_transfer.cu); see kiln_backend in backend.h for
