@@ -5,13 +5,20 @@
 # against the composite path. Summary printed last; full logs in
 # $OUT/attention_logs.tar.gz (or ./attention-check-out).
 #
-#   scripts/attention_gpu_check.sh [test|bench|all]     (default all)
+#   scripts/attention_gpu_check.sh [test|bench|all|cudnn]     (default all)
+#
+# cudnn: the cudnn route alone (cuDNN's fused attention,
+# src/backend/cuda/cuda_attention_cudnn.cu): its tests, memcheck of them,
+# and the bf16 prefill sweep timed with --check under cudnn, then under
+# mma for comparison. KILN_CUDNN_DEBUG=1 makes each process print, per
+# shape, whether cuDNN built a plan ("plan") or refused it ("refused": that
+# shape then ran on kiln's own kernel).
 #
 # Every step is time-boxed so the whole run ends inside ATTN_CHECK_SECONDS
 # (default 540); a step that no longer fits is skipped and says so. On a
 # 10-minute command limit, run `test` and `bench` as two commands.
 #
-# What proves it: "tests <route>: ok" for auto, general, mma and decode;
+# What proves it: "tests <route>: ok" for auto, general, mma, decode and cudnn;
 # "memcheck: 0 errors" and "racecheck: 0 hazards"; every bench line of
 # --check ending in "ok". The routes are forced with KILN_CUDA_ATTENTION
 # (src/backend/cuda/cuda_attention.cu), which runs every test case through
@@ -55,9 +62,47 @@ cc -std=c11 -O2 -Iinclude scripts/attention_gpu_bench.c -Lbuild -Wl,-rpath,"$roo
   -lm -o build/attention_gpu_bench >"$logs/bench_build.log" 2>&1 ||
   note "bench build: FAILED: $(head -3 "$logs/bench_build.log")"
 note "build: ok; $(grep -c -i warning "$logs/build.log") warning lines"
+note "$(grep -h 'kiln: cuDNN' "$logs/configure.log")"
+# cuDNN loads its engine libraries from beside itself: put its folder on
+# the library path (a pip wheel's cuDNN is on no default path).
+cudnn_lib=$(sed -n 's/^KILN_CUDNN_LIBRARY:FILEPATH=//p' build/CMakeCache.txt)
+if [ -n "$cudnn_lib" ] && [ -e "$cudnn_lib" ]; then
+  cudnn_path=$(dirname "$(readlink -f "$cudnn_lib")")
+  lp=${LD_LIBRARY_PATH:-}
+  kept=()
+  for v in "${run_vars[@]}"; do
+    case $v in LD_LIBRARY_PATH=*) lp=${v#LD_LIBRARY_PATH=} ;; *) kept+=("$v") ;; esac
+  done
+  run_vars=("${kept[@]}" "LD_LIBRARY_PATH=$cudnn_path${lp:+:$lp}")
+fi
+
+if [ "$mode" = cudnn ]; then
+  log=$logs/tests_cudnn.log
+  { env "${run_vars[@]}" KILN_CUDNN_DEBUG=1 KILN_CUDA_ATTENTION=cudnn KILN_TEST_FILTER='cuda/*' \
+      timeout $(box 120) build/tests/test_attention
+    echo "exit $?"; } >"$log" 2>&1
+  grep -q '^exit 0$' "$log" && note "tests cudnn: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')" ||
+    { note "tests cudnn: FAILED"; note "$(grep -E 'FAIL|rror' "$log" | head -12)"; }
+  note "cudnn plans in the tests: $(grep -c ': plan (' "$log") built, $(grep -c ': refused' "$log") refused"
+  note "$(grep -h 'kiln cudnn:' "$log" | sort | uniq | head -30)"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  log=$logs/sanitizer_memcheck_cudnn.log
+  env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=cudnn KILN_TEST_FILTER='cuda/*' \
+    timeout $(box 70) "$sanitizer" --tool memcheck --error-exitcode 99 build/tests/test_attention \
+    >"$log" 2>&1
+  note "memcheck cudnn: exit $? $(grep -h 'ERROR SUMMARY' "$log")"
+  for route in cudnn mma; do
+    log=$logs/bench_$route.log
+    env "${run_vars[@]}" KILN_CUDNN_DEBUG=1 KILN_CUDA_ATTENTION=$route timeout $(box 60) \
+      build/attention_gpu_bench --check bf16_d >"$log" 2>&1
+    note "bench $route (exit $?):"
+    note "$(cat "$log")"
+  done
+  exit 0
+fi
 
 if [ "$mode" != bench ]; then
-  for route in auto general mma decode; do
+  for route in auto general mma decode cudnn; do
     log=$logs/tests_$route.log
     # test_attention holds the error cases too (test_attention_errors.c).
     {
@@ -78,7 +123,7 @@ if [ "$mode" != bench ]; then
   # above 300 cut to a quarter).
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for tool in memcheck racecheck; do
-    for route in general mma decode; do
+    for route in general mma decode $([ $tool = memcheck ] && echo cudnn); do
       log=$logs/sanitizer_${tool}_$route.log
       env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=$route \
         KILN_TEST_FILTER='cuda/*' \
@@ -94,10 +139,10 @@ if [ "$mode" != bench ]; then
 fi
 
 if [ "$mode" != test ] && [ -x build/attention_gpu_bench ]; then
-  for route in auto general; do
+  for route in auto general cudnn; do
     log=$logs/bench_$route.log
     env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route timeout $(box 240) build/attention_gpu_bench \
-      $([ $route = auto ] && echo --check) >"$log" 2>&1
+      $([ $route != general ] && echo --check) >"$log" 2>&1
     note "bench $route (exit $?):"
     note "$(cat "$log")"
   done

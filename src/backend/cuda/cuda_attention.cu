@@ -5,6 +5,11 @@
  * deferred error (cuda_attention.cuh).
  *
  * Routes (choose_route), in order:
+ *   cudnn   cuDNN's fused flash attention (cuda_attention_cudnn.cu): f16/bf16,
+ *           padded layout, no mask, no seqlens_k; only when forced for now
+ *           (cudnn_preferred says where auto mode is to take it once the
+ *           GPU's numbers show it faster). A shape cuDNN refuses falls
+ *           back to the route auto mode would take.
  *   decode  a few queries per sequence (sq <= DECODE_MAX_SQ) against at
  *           least DECODE_MIN_SK keys, or any keys where mma does not take
  *           the shape: split over the keys so that every SM streams part
@@ -15,7 +20,7 @@
  *           FlashAttention-2 style (cuda_attention_mma.cu);
  *   general everything else, f32 included (cuda_attention_general.cu).
  * The thresholds are first guesses from the kernels' shapes, to be replaced
- * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode in the
+ * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode|cudnn in the
  * environment of a process (read once) forces a route wherever that kernel
  * takes the shape, so every kernel can be tested and timed on any case.
  */
@@ -33,7 +38,16 @@ namespace {
 constexpr int64_t DECODE_MAX_SQ = 8;
 constexpr int64_t DECODE_MIN_SK = 512;
 
-enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE };
+enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE, ROUTE_CUDNN };
+
+/* Where auto mode is to send a shape to cuDNN: the issue's prefill shapes
+ * (D 64 and 128, long sequences). Off until the GPU's measurements say
+ * where cuDNN is faster than mma: CUDNN_IN_AUTO turns it on. */
+constexpr bool CUDNN_IN_AUTO = false;
+bool cudnn_preferred(const attn_args &a, kiln_dtype dtype) {
+  return CUDNN_IN_AUTO && kiln_cuda_attention_cudnn_fits(a, dtype) && (a.d == 64 || a.d == 128) &&
+         a.sq >= 512;
+}
 
 attn_route forced_route() {
   static const attn_route r = [] {
@@ -44,18 +58,24 @@ attn_route forced_route() {
       return ROUTE_MMA;
     if (v && strcmp(v, "decode") == 0)
       return ROUTE_DECODE;
+    if (v && strcmp(v, "cudnn") == 0)
+      return ROUTE_CUDNN;
     return ROUTE_AUTO;
   }();
   return r;
 }
 
-/* The one routing function. */
-attn_route choose_route(const attn_args &a, kiln_dtype dtype) {
+/* The one routing function. cudnn false: cuDNN refused the shape, route
+ * among kiln's kernels. */
+attn_route choose_route(const attn_args &a, kiln_dtype dtype, bool cudnn = true) {
   const attn_route forced = forced_route();
   const bool decode = kiln_cuda_attention_decode_fits(a, dtype);
   const bool mma = kiln_cuda_attention_mma_fits(a, dtype);
   if (forced == ROUTE_GENERAL || (forced == ROUTE_DECODE && decode) || (forced == ROUTE_MMA && mma))
     return forced;
+  if (cudnn && (forced == ROUTE_CUDNN || cudnn_preferred(a, dtype)) &&
+      kiln_cuda_attention_cudnn_fits(a, dtype))
+    return ROUTE_CUDNN;
   /* A few queries: split over keys when the cache is long, and always
    * where the alternative is the general kernel (its blocks hold 128 rows). */
   if (decode && a.sq <= DECODE_MAX_SQ && (a.sk >= DECODE_MIN_SK || !mma))
@@ -113,8 +133,16 @@ static kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op)
                      "got batch %lld, Hq %lld, D %lld", fn, (long long)op->batch,
                      (long long)op->hq, (long long)op->d);
   const attn_args a = args_of(st, op);
+  attn_route route = choose_route(a, op->dtype);
+  if (route == ROUTE_CUDNN) {
+    bool ran = false;
+    KILN_CUDA_TRY(kiln_cuda_attention_cudnn(st, a, op->dtype, op->scale, fn, &ran));
+    if (ran)
+      return KILN_OK;
+    route = choose_route(a, op->dtype, false); /* cuDNN has no plan for the shape */
+  }
   cudaError_t err;
-  switch (choose_route(a, op->dtype)) {
+  switch (route) {
   case ROUTE_DECODE:
     /* The partials share cuBLASLt's workspace: both are only used by work
      * on st->stream, which runs one kernel's use after the other's. */

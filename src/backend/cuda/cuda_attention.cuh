@@ -187,4 +187,13 @@ cudaError_t kiln_cuda_attention_decode(const kiln_dev::attn_args &a, kiln_dtype 
                                        int sm_count, void *work, size_t work_bytes,
                                        cudaStream_t stream);
 
+/* cuDNN's fused attention (cuda_attention_cudnn.cu): f16/bf16, padded
+ * layout, no additive mask and no seqlens_k; always false in a build
+ * without cuDNN. The call sets *ran to false, and returns KILN_OK, where
+ * cuDNN has no plan for the shape (remembered per context): the caller
+ * then runs one of kiln's kernels. scale: the op's own (not in base 2). */
+bool kiln_cuda_attention_cudnn_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
+kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &a,
+                                      kiln_dtype dtype, float scale, const char *fn, bool *ran);
+
 #endif /* KILN_CUDA_ATTENTION_CUH */

@@ -61,6 +61,7 @@ static void release(kiln_cuda *st) {
   if (st->stream)
     (void)cudaStreamSynchronize(st->stream);
   kiln_cuda_plan_cache_clear(&st->plans);
+  kiln_cuda_cudnn_release(st);
   kiln_cuda_release_deferred(st);
   if (st->workspace)
     (void)cudaFreeAsync(st->workspace, st->stream);

@@ -34,6 +34,9 @@ typedef struct kiln_cuda {
   void **deferred;
   size_t deferred_count, deferred_capacity;
   kiln_cuda_plan_cache plans;
+  /* cuDNN's handle and attention plans (cuda_attention_cudnn.cu), made at
+   * the first attention routed there; NULL until then. */
+  struct kiln_cuda_cudnn *cudnn;
   /* Deferred errors (backend.h, cuda_deferred.cuh): the record kernels
    * raise into, in device memory, and a flag in mapped host memory that
    * they set beside it, so a sync learns whether to look without a copy. */
@@ -95,6 +98,9 @@ void kiln_cuda_deferred_release(kiln_cuda *st);
 /* Makes the GEMV's workspace, counters zeroed (cuda_gemv.cu); freed with
  * the context. */
 kiln_status kiln_cuda_gemv_init(kiln_cuda *st, const char *fn);
+
+/* Frees st->cudnn, if made (cuda_attention_cudnn.cu). */
+void kiln_cuda_cudnn_release(kiln_cuda *st);
 
 /* kiln_stream_wait: stream waits for the work on st->stream (cuda_stream_wait.cu). */
 kiln_status kiln_cuda_stream_wait(void *state, void *stream);

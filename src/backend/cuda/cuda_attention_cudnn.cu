@@ -1,0 +1,503 @@
+/*
+ * kiln_attention through cuDNN's fused flash attention (route "cudnn" of
+ * cuda_attention.cu). cuDNN has no attention call as such: it recognizes
+ * an operation graph of the form
+ *
+ *   S = Q K^T (f32)  ->  S * scale  ->  [causal: select(row + shift >= col, S, -inf)]
+ *     ->  softmax as max, sub, exp, sum, div (plus log + add, the row
+ *         statistics, left virtual)  ->  P (q's dtype)  ->  O = P V
+ *
+ * and runs the whole graph as one fused kernel. We build that graph with the
+ * backend C API (cudnn_graph.h) on kiln's own [B, S, H, D] tensors, through
+ * strides, so nothing is copied; heuristics (mode A) pick the engine
+ * configuration; the first one that finalizes becomes the plan.
+ *
+ * Plans are built once per key (everything a plan depends on: shape,
+ * strides, dtype, causal) and cached per context; the scale and the causal
+ * shift are by-value scalars given at execution, so they are not part of
+ * the key. A shape cuDNN refuses is remembered as refused, and the caller
+ * falls back to kiln's kernels: a refusal never reaches the user.
+ *
+ * The handle is made at the first use in a context (loading cuDNN costs
+ * tens of milliseconds; contexts that never route here never pay it) and
+ * bound to the context's stream.
+ */
+#include "cuda_attention.cuh"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef KILN_HAVE_CUDNN
+
+#include <cudnn.h>
+
+namespace {
+
+/* Unique ids of the graph's tensors: the variant pack's keys. */
+enum : int64_t {
+  UID_Q = 1,
+  UID_K,
+  UID_V,
+  UID_O,
+  UID_SCALE,
+  UID_NEG_INF,
+  UID_SHIFT,
+  UID_VIRTUAL = 100 /* virtual tensors from here on */
+};
+
+struct cudnn_key {
+  int64_t batch, hq, hkv, sq, sk, d;
+  int64_t q_row, k_row, v_row;
+  int32_t dtype;
+  int32_t causal;
+};
+
+/* One cached plan: the descriptors the plan was made of (kept alive with
+ * it), or none when cuDNN refused the key. */
+constexpr int MAX_DESCS = 96; /* a causal graph with statistics makes 61 */
+struct cudnn_entry {
+  cudnn_key key;
+  uint64_t last_used; /* 0: empty slot */
+  cudnnBackendDescriptor_t plan; /* NULL: refused */
+  int64_t workspace;
+  cudnnBackendDescriptor_t descs[MAX_DESCS];
+  int ndescs;
+};
+
+constexpr int CACHE_SLOTS = 32;
+
+} // namespace
+
+struct kiln_cuda_cudnn {
+  cudnnHandle_t handle;
+  uint64_t tick;
+  cudnn_entry slots[CACHE_SLOTS];
+};
+
+namespace {
+
+void entry_release(cudnn_entry *e) {
+  /* Destroyed newest first: the plan before what it was built from. */
+  if (e->plan)
+    (void)cudnnBackendDestroyDescriptor(e->plan);
+  for (int i = e->ndescs - 1; i >= 0; i--)
+    (void)cudnnBackendDestroyDescriptor(e->descs[i]);
+  memset(e, 0, sizeof *e);
+}
+
+/* The graph under construction: every descriptor made is recorded in the
+ * entry, so one release frees them whatever step failed. */
+struct builder {
+  cudnn_entry *e;
+  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+  int64_t next_uid = UID_VIRTUAL;
+
+  cudnnBackendDescriptor_t make(cudnnBackendDescriptorType_t type) {
+    if (status != CUDNN_STATUS_SUCCESS)
+      return nullptr;
+    if (e->ndescs == MAX_DESCS) {
+      status = CUDNN_STATUS_INTERNAL_ERROR;
+      return nullptr;
+    }
+    cudnnBackendDescriptor_t d = nullptr;
+    status = cudnnBackendCreateDescriptor(type, &d);
+    if (status == CUDNN_STATUS_SUCCESS)
+      e->descs[e->ndescs++] = d;
+    return d;
+  }
+  void set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+           cudnnBackendAttributeType_t type, int64_t count, const void *value) {
+    if (status == CUDNN_STATUS_SUCCESS)
+      status = cudnnBackendSetAttribute(d, name, type, count, value);
+  }
+  void finalize(cudnnBackendDescriptor_t d) {
+    if (status == CUDNN_STATUS_SUCCESS)
+      status = cudnnBackendFinalize(d);
+  }
+
+  /* A 4-d tensor; virtual ones get the next free uid. */
+  cudnnBackendDescriptor_t tensor(cudnnDataType_t type, const int64_t dims[4],
+                                  const int64_t strides[4], int64_t uid, bool is_virtual,
+                                  bool by_value = false) {
+    cudnnBackendDescriptor_t t = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    if (is_virtual)
+      uid = next_uid++;
+    const int64_t align = 16;
+    set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align);
+    if (is_virtual) {
+      const bool yes = true;
+      set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &yes);
+    }
+    if (by_value) {
+      const bool yes = true;
+      set(t, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &yes);
+    }
+    finalize(t);
+    return t;
+  }
+  /* A virtual tensor shaped like the scores [b, h, sq, sk] or the row
+   * statistics [b, h, sq, 1], dense. */
+  cudnnBackendDescriptor_t scores(cudnnDataType_t type, const int64_t dims[4]) {
+    const int64_t strides[4] = {dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+    return tensor(type, dims, strides, 0, true);
+  }
+  cudnnBackendDescriptor_t scalar(cudnnDataType_t type, int64_t uid) {
+    const int64_t ones[4] = {1, 1, 1, 1};
+    return tensor(type, ones, ones, uid, false, true);
+  }
+
+  /* y = mode(x[, b[, t]]); compute precision prec; axis for GEN_INDEX. */
+  cudnnBackendDescriptor_t pointwise(cudnnPointwiseMode_t mode, cudnnDataType_t prec,
+                                     cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
+                                     cudnnBackendDescriptor_t t, cudnnBackendDescriptor_t y,
+                                     int64_t axis = -1) {
+    cudnnBackendDescriptor_t pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    if (mode == CUDNN_POINTWISE_GEN_INDEX)
+      set(pw, CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64, 1, &axis);
+    finalize(pw);
+    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    set(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw);
+    set(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
+    if (b)
+      set(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b);
+    if (t)
+      set(op, CUDNN_ATTR_OPERATION_POINTWISE_TDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &t);
+    set(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
+    finalize(op);
+    return op;
+  }
+  cudnnBackendDescriptor_t reduction(cudnnReduceTensorOp_t mode, cudnnBackendDescriptor_t x,
+                                     cudnnBackendDescriptor_t y) {
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    cudnnBackendDescriptor_t r = make(CUDNN_BACKEND_REDUCTION_DESCRIPTOR);
+    set(r, CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &mode);
+    set(r, CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    finalize(r);
+    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR);
+    set(op, CUDNN_ATTR_OPERATION_REDUCTION_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &r);
+    set(op, CUDNN_ATTR_OPERATION_REDUCTION_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
+    set(op, CUDNN_ATTR_OPERATION_REDUCTION_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
+    finalize(op);
+    return op;
+  }
+  cudnnBackendDescriptor_t matmul(cudnnBackendDescriptor_t a, cudnnBackendDescriptor_t b,
+                                  cudnnBackendDescriptor_t c) {
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    cudnnBackendDescriptor_t m = make(CUDNN_BACKEND_MATMUL_DESCRIPTOR);
+    set(m, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &prec);
+    finalize(m);
+    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR);
+    set(op, CUDNN_ATTR_OPERATION_MATMUL_ADESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &a);
+    set(op, CUDNN_ATTR_OPERATION_MATMUL_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b);
+    set(op, CUDNN_ATTR_OPERATION_MATMUL_CDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &c);
+    set(op, CUDNN_ATTR_OPERATION_MATMUL_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &m);
+    finalize(op);
+    return op;
+  }
+};
+
+/* Builds the operation graph for key into e (its descriptors recorded
+ * there); with_stats: the softmax also computes its row statistics
+ * (log-sum-exp, left virtual), the form cuDNN's frontend gives it. */
+cudnnBackendDescriptor_t build_graph(cudnnHandle_t handle, const cudnn_key &k, bool with_stats,
+                                     builder &g) {
+  const cudnnDataType_t io = k.dtype == KILN_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+  const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
+  /* kiln's padded layout, token rows q_row apart, heads d apart. */
+  const int64_t q_dims[4] = {k.batch, k.hq, k.sq, k.d};
+  const int64_t q_strides[4] = {k.sq * k.q_row, k.d, k.q_row, 1};
+  /* K read as K^T: [b, hkv, d, sk]. */
+  const int64_t kt_dims[4] = {k.batch, k.hkv, k.d, k.sk};
+  const int64_t kt_strides[4] = {k.sk * k.k_row, k.d, 1, k.k_row};
+  const int64_t v_dims[4] = {k.batch, k.hkv, k.sk, k.d};
+  const int64_t v_strides[4] = {k.sk * k.v_row, k.d, k.v_row, 1};
+  const int64_t o_strides[4] = {k.sq * k.hq * k.d, k.d, k.hq * k.d, 1};
+  const int64_t s_dims[4] = {k.batch, k.hq, k.sq, k.sk};
+  const int64_t row_dims[4] = {k.batch, k.hq, k.sq, 1};
+
+  cudnnBackendDescriptor_t ops[20]; /* 15 at most */
+  int nops = 0;
+  cudnnBackendDescriptor_t q = g.tensor(io, q_dims, q_strides, UID_Q, false);
+  cudnnBackendDescriptor_t kt = g.tensor(io, kt_dims, kt_strides, UID_K, false);
+  cudnnBackendDescriptor_t v = g.tensor(io, v_dims, v_strides, UID_V, false);
+  cudnnBackendDescriptor_t o = g.tensor(io, q_dims, o_strides, UID_O, false);
+  cudnnBackendDescriptor_t scale = g.scalar(f32, UID_SCALE);
+
+  cudnnBackendDescriptor_t s = g.scores(f32, s_dims);
+  ops[nops++] = g.matmul(q, kt, s);
+  cudnnBackendDescriptor_t scaled = g.scores(f32, s_dims);
+  ops[nops++] = g.pointwise(CUDNN_POINTWISE_MUL, f32, s, scale, nullptr, scaled);
+  cudnnBackendDescriptor_t logits = scaled;
+  if (k.causal) {
+    /* Key j visible to query i when i + (sk - sq) >= j (bottom-right
+     * aligned); the shift term only when it is not 0, so that self
+     * attention has exactly the graph of cuDNN's own causal mask. */
+    cudnnBackendDescriptor_t row = g.scores(CUDNN_DATA_INT32, s_dims);
+    ops[nops++] = g.pointwise(CUDNN_POINTWISE_GEN_INDEX, f32, scaled, nullptr, nullptr, row, 2);
+    cudnnBackendDescriptor_t col = g.scores(CUDNN_DATA_INT32, s_dims);
+    ops[nops++] = g.pointwise(CUDNN_POINTWISE_GEN_INDEX, f32, scaled, nullptr, nullptr, col, 3);
+    if (k.sk != k.sq) {
+      cudnnBackendDescriptor_t shift = g.scalar(CUDNN_DATA_INT32, UID_SHIFT);
+      cudnnBackendDescriptor_t shifted = g.scores(CUDNN_DATA_INT32, s_dims);
+      ops[nops++] =
+          g.pointwise(CUDNN_POINTWISE_ADD, CUDNN_DATA_INT32, row, shift, nullptr, shifted);
+      row = shifted;
+    }
+    cudnnBackendDescriptor_t keep = g.scores(CUDNN_DATA_BOOLEAN, s_dims);
+    ops[nops++] = g.pointwise(CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN, row, col, nullptr, keep);
+    cudnnBackendDescriptor_t neg_inf = g.scalar(f32, UID_NEG_INF);
+    logits = g.scores(f32, s_dims);
+    ops[nops++] =
+        g.pointwise(CUDNN_POINTWISE_BINARY_SELECT, f32, scaled, neg_inf, keep, logits);
+  }
+  cudnnBackendDescriptor_t max = g.scores(f32, row_dims);
+  ops[nops++] = g.reduction(CUDNN_REDUCE_TENSOR_MAX, logits, max);
+  cudnnBackendDescriptor_t centered = g.scores(f32, s_dims);
+  ops[nops++] = g.pointwise(CUDNN_POINTWISE_SUB, f32, logits, max, nullptr, centered);
+  cudnnBackendDescriptor_t e = g.scores(f32, s_dims);
+  ops[nops++] = g.pointwise(CUDNN_POINTWISE_EXP, f32, centered, nullptr, nullptr, e);
+  cudnnBackendDescriptor_t sum = g.scores(f32, row_dims);
+  ops[nops++] = g.reduction(CUDNN_REDUCE_TENSOR_ADD, e, sum);
+  if (with_stats) {
+    cudnnBackendDescriptor_t log_sum = g.scores(f32, row_dims);
+    ops[nops++] = g.pointwise(CUDNN_POINTWISE_LOG, f32, sum, nullptr, nullptr, log_sum);
+    cudnnBackendDescriptor_t stats = g.scores(f32, row_dims);
+    ops[nops++] = g.pointwise(CUDNN_POINTWISE_ADD, f32, max, log_sum, nullptr, stats);
+  }
+  /* P in q's dtype: the second matmul's A takes the i/o type. */
+  cudnnBackendDescriptor_t p = g.scores(io, s_dims);
+  ops[nops++] = g.pointwise(CUDNN_POINTWISE_DIV, f32, e, sum, nullptr, p);
+  ops[nops++] = g.matmul(p, v, o);
+
+  cudnnBackendDescriptor_t graph = g.make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  g.set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, nops, ops);
+  g.set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+  g.finalize(graph);
+  return graph;
+}
+
+/* The first engine configuration, in heuristics' order, that finalizes
+ * into a plan needing at most max_workspace bytes; NULL when none. */
+cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t graph,
+                                   int64_t max_workspace, builder &g, int64_t *workspace) {
+  cudnnBackendDescriptor_t heur = g.make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+  g.set(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
+  g.set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+  g.finalize(heur);
+  int64_t count = 0;
+  if (g.status == CUDNN_STATUS_SUCCESS)
+    g.status = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
+  if (g.status != CUDNN_STATUS_SUCCESS || count <= 0)
+    return nullptr;
+  constexpr int MAX_CONFIGS = 8;
+  cudnnBackendDescriptor_t configs[MAX_CONFIGS];
+  const int64_t want = count < MAX_CONFIGS ? count : MAX_CONFIGS;
+  for (int64_t i = 0; i < want; i++)
+    configs[i] = g.make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+  if (g.status != CUDNN_STATUS_SUCCESS)
+    return nullptr;
+  g.status = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, want, &count, configs);
+  if (g.status != CUDNN_STATUS_SUCCESS)
+    return nullptr;
+  for (int64_t i = 0; i < count && i < want; i++) {
+    cudnnBackendDescriptor_t plan = nullptr;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+        CUDNN_STATUS_SUCCESS)
+      return nullptr;
+    int64_t ws = 0, got = 0;
+    bool ok =
+        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                 &handle) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                 &configs[i]) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                 1, &got, &ws) == CUDNN_STATUS_SUCCESS &&
+        ws <= max_workspace;
+    if (ok) {
+      *workspace = ws;
+      return plan;
+    }
+    (void)cudnnBackendDestroyDescriptor(plan);
+  }
+  return nullptr;
+}
+
+/* Fills e with key's plan, or leaves it refused (plan NULL). The graph
+ * with the statistics first (the frontend's form), then without. */
+void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace) {
+  for (int with_stats = 1; with_stats >= 0; with_stats--) {
+    builder g{e};
+    cudnnBackendDescriptor_t graph = build_graph(c->handle, k, with_stats != 0, g);
+    if (g.status == CUDNN_STATUS_SUCCESS)
+      e->plan = make_plan(c->handle, graph, max_workspace, g, &e->workspace);
+    if (e->plan)
+      break;
+    const cudnn_key keep = e->key;
+    entry_release(e);
+    e->key = keep;
+  }
+  if (getenv("KILN_CUDNN_DEBUG"))
+    fprintf(stderr,
+            "kiln cudnn: B %lld Hq %lld Hkv %lld Sq %lld Sk %lld D %lld %s%s: %s (workspace "
+            "%lld)\n",
+            (long long)k.batch, (long long)k.hq, (long long)k.hkv, (long long)k.sq,
+            (long long)k.sk, (long long)k.d, k.dtype == KILN_BF16 ? "bf16" : "f16",
+            k.causal ? " causal" : "", e->plan ? "plan" : "refused", (long long)e->workspace);
+}
+
+/* The cached entry for key, built on a miss (evicting the least recently
+ * used slot when all are taken). */
+cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_workspace) {
+  cudnn_entry *victim = &c->slots[0];
+  for (cudnn_entry &e : c->slots) {
+    if (e.last_used && memcmp(&e.key, &k, sizeof k) == 0) {
+      e.last_used = ++c->tick;
+      return &e;
+    }
+    if (e.last_used < victim->last_used)
+      victim = &e;
+  }
+  if (victim->last_used)
+    entry_release(victim);
+  victim->key = k;
+  build_entry(c, victim, k, max_workspace);
+  victim->last_used = ++c->tick;
+  return victim;
+}
+
+bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+} // namespace
+
+bool kiln_cuda_attention_cudnn_fits(const kiln_dev::attn_args &a, kiln_dtype dtype) {
+  /* The graph has no additive mask, no per-sequence lengths and the
+   * padded layout; cuDNN wants 16-byte aligned rows, D a multiple of 8.
+   * Causal with more queries than keys has rows with no visible key,
+   * which kiln defines as zeros and cuDNN does not. */
+  return (dtype == KILN_F16 || dtype == KILN_BF16) && !a.mask && !a.seqlens_k && !a.cu_q &&
+         a.d % 8 == 0 && a.d <= 256 && a.sk >= 1 && !(a.causal && a.sq > a.sk) &&
+         a.q_row % 8 == 0 && a.k_row % 8 == 0 && a.v_row % 8 == 0 && aligned16(a.q) &&
+         aligned16(a.k) && aligned16(a.v) && aligned16(a.out);
+}
+
+kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &a,
+                                      kiln_dtype dtype, float scale, const char *fn, bool *ran) {
+  *ran = false;
+  if (!st->cudnn) {
+    kiln_cuda_cudnn *c = (kiln_cuda_cudnn *)calloc(1, sizeof *c);
+    if (!c)
+      return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "%s: out of host memory for cuDNN's state", fn);
+    cudnnStatus_t s = cudnnCreate(&c->handle);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnSetStream(c->handle, st->stream);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      /* No usable cuDNN at run time (library or driver): kiln's kernels
+       * take every shape, so this is a refusal, remembered as a handle-
+       * less state. */
+      if (c->handle)
+        (void)cudnnDestroy(c->handle);
+      c->handle = nullptr;
+      if (getenv("KILN_CUDNN_DEBUG"))
+        fprintf(stderr, "kiln cudnn: no handle: %s\n", cudnnGetErrorString(s));
+    }
+    st->cudnn = c;
+  }
+  kiln_cuda_cudnn *c = st->cudnn;
+  if (!c->handle)
+    return KILN_OK;
+  cudnn_key k;
+  memset(&k, 0, sizeof k);
+  k.batch = a.batch;
+  k.hq = a.hq;
+  k.hkv = a.hkv;
+  k.sq = a.sq;
+  k.sk = a.sk;
+  k.d = a.d;
+  k.q_row = a.q_row;
+  k.k_row = a.k_row;
+  k.v_row = a.v_row;
+  k.dtype = dtype;
+  k.causal = a.causal;
+  cudnn_entry *e = entry_for(c, k, (int64_t)st->workspace_size);
+  if (!e->plan)
+    return KILN_OK;
+
+  const float neg_inf = -INFINITY;
+  const int32_t shift = (int32_t)(a.sk - a.sq);
+  int64_t uids[7] = {UID_Q, UID_K, UID_V, UID_O, UID_SCALE};
+  void *ptrs[7] = {(void *)a.q, (void *)a.k, (void *)a.v, a.out, (void *)&scale};
+  int n = 5;
+  if (a.causal) {
+    uids[n] = UID_NEG_INF;
+    ptrs[n++] = (void *)&neg_inf;
+    if (a.sk != a.sq) {
+      uids[n] = UID_SHIFT;
+      ptrs[n++] = (void *)&shift;
+    }
+  }
+  /* The workspace is cuBLASLt's: both are used only by work on st->stream,
+   * one after the other. */
+  void *ws = st->workspace;
+  cudnnBackendDescriptor_t pack = nullptr;
+  cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                                 uids);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                 CUDNN_TYPE_VOID_PTR, n, ptrs);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                 &ws);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendFinalize(pack);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendExecute(c->handle, e->plan, pack);
+  if (pack)
+    (void)cudnnBackendDestroyDescriptor(pack);
+  if (s != CUDNN_STATUS_SUCCESS)
+    return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: cuDNN's fused attention failed: %s", fn,
+                     cudnnGetErrorString(s));
+  *ran = true;
+  return KILN_OK;
+}
+
+void kiln_cuda_cudnn_release(kiln_cuda *st) {
+  kiln_cuda_cudnn *c = st->cudnn;
+  if (!c)
+    return;
+  for (cudnn_entry &e : c->slots)
+    if (e.last_used)
+      entry_release(&e);
+  if (c->handle)
+    (void)cudnnDestroy(c->handle);
+  free(c);
+  st->cudnn = nullptr;
+}
+
+#else /* no cuDNN in this build: the route takes nothing */
+
+bool kiln_cuda_attention_cudnn_fits(const kiln_dev::attn_args &, kiln_dtype) { return false; }
+
+kiln_status kiln_cuda_attention_cudnn(kiln_cuda *, const kiln_dev::attn_args &, kiln_dtype,
+                                      float, const char *, bool *ran) {
+  *ran = false;
+  return KILN_OK;
+}
+
+void kiln_cuda_cudnn_release(kiln_cuda *) {}
+
+#endif
