@@ -77,6 +77,16 @@ if [ -n "$cudnn_lib" ] && [ -e "$cudnn_lib" ]; then
 fi
 
 if [ "$mode" = cudnn ]; then
+  # The timings first (the plan/refused lines and the checks are the main
+  # evidence), then the tests, memcheck, and mma's timings to compare.
+  bench() {
+    local log=$logs/bench_$1.log
+    env "${run_vars[@]}" KILN_CUDNN_DEBUG=1 KILN_CUDA_ATTENTION=$1 timeout $(box 60) \
+      build/attention_gpu_bench --check bf16_d >"$log" 2>&1
+    note "bench $1 (exit $?):"
+    note "$(cat "$log")"
+  }
+  bench cudnn
   log=$logs/tests_cudnn.log
   { env "${run_vars[@]}" KILN_CUDNN_DEBUG=1 KILN_CUDA_ATTENTION=cudnn KILN_TEST_FILTER='cuda/*' \
       timeout $(box 120) build/tests/test_attention
@@ -91,13 +101,7 @@ if [ "$mode" = cudnn ]; then
     timeout $(box 70) "$sanitizer" --tool memcheck --error-exitcode 99 build/tests/test_attention \
     >"$log" 2>&1
   note "memcheck cudnn: exit $? $(grep -h 'ERROR SUMMARY' "$log")"
-  for route in cudnn mma; do
-    log=$logs/bench_$route.log
-    env "${run_vars[@]}" KILN_CUDNN_DEBUG=1 KILN_CUDA_ATTENTION=$route timeout $(box 60) \
-      build/attention_gpu_bench --check bf16_d >"$log" 2>&1
-    note "bench $route (exit $?):"
-    note "$(cat "$log")"
-  done
+  bench mma
   exit 0
 fi
 
