@@ -93,28 +93,55 @@ struct builder {
   cudnn_entry *e;
   cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
   int64_t next_uid = UID_VIRTUAL;
+  cudnnBackendDescriptorType_t types[MAX_DESCS]; /* of e->descs, for why */
+  char why[384] = "";                             /* the first failure, for KILN_CUDNN_DEBUG */
 
+  explicit builder(cudnn_entry *entry) : e(entry) {}
+
+  /* Records the first failure: what was being done, and cuDNN's words. */
+  void failed(cudnnStatus_t s, const char *what, long long a, long long b) {
+    status = s;
+    char last[256] = "";
+    cudnnGetLastErrorString(last, sizeof last);
+    snprintf(why, sizeof why, "%s %lld/%lld: %s; %s", what, a, b, cudnnGetErrorString(s), last);
+  }
+  long long type_of(cudnnBackendDescriptor_t d) const {
+    for (int i = 0; i < e->ndescs; i++)
+      if (e->descs[i] == d)
+        return types[i];
+    return -1;
+  }
   cudnnBackendDescriptor_t make(cudnnBackendDescriptorType_t type) {
     if (status != CUDNN_STATUS_SUCCESS)
       return nullptr;
     if (e->ndescs == MAX_DESCS) {
-      status = CUDNN_STATUS_INTERNAL_ERROR;
+      failed(CUDNN_STATUS_INTERNAL_ERROR, "too many descriptors", MAX_DESCS, type);
       return nullptr;
     }
     cudnnBackendDescriptor_t d = nullptr;
-    status = cudnnBackendCreateDescriptor(type, &d);
-    if (status == CUDNN_STATUS_SUCCESS)
-      e->descs[e->ndescs++] = d;
+    const cudnnStatus_t s = cudnnBackendCreateDescriptor(type, &d);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      failed(s, "create descriptor type", type, 0);
+      return nullptr;
+    }
+    types[e->ndescs] = type;
+    e->descs[e->ndescs++] = d;
     return d;
   }
   void set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
            cudnnBackendAttributeType_t type, int64_t count, const void *value) {
-    if (status == CUDNN_STATUS_SUCCESS)
-      status = cudnnBackendSetAttribute(d, name, type, count, value);
+    if (status != CUDNN_STATUS_SUCCESS)
+      return;
+    const cudnnStatus_t s = cudnnBackendSetAttribute(d, name, type, count, value);
+    if (s != CUDNN_STATUS_SUCCESS)
+      failed(s, "set attribute (descriptor type/attribute)", type_of(d), name);
   }
   void finalize(cudnnBackendDescriptor_t d) {
-    if (status == CUDNN_STATUS_SUCCESS)
-      status = cudnnBackendFinalize(d);
+    if (status != CUDNN_STATUS_SUCCESS)
+      return;
+    const cudnnStatus_t s = cudnnBackendFinalize(d);
+    if (s != CUDNN_STATUS_SUCCESS)
+      failed(s, "finalize (descriptor type/-)", type_of(d), 0);
   }
 
   /* A 4-d tensor; virtual ones get the next free uid. */
@@ -294,11 +321,15 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
   g.set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
   g.finalize(heur);
   int64_t count = 0;
-  if (g.status == CUDNN_STATUS_SUCCESS)
-    g.status = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
-  if (g.status != CUDNN_STATUS_SUCCESS || count <= 0)
+  if (g.status != CUDNN_STATUS_SUCCESS)
     return nullptr;
+  cudnnStatus_t s = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
+  if (s != CUDNN_STATUS_SUCCESS || count <= 0) {
+    g.failed(s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED, "heuristics: configs",
+             count, 0);
+    return nullptr;
+  }
   constexpr int MAX_CONFIGS = 8;
   cudnnBackendDescriptor_t configs[MAX_CONFIGS];
   const int64_t want = count < MAX_CONFIGS ? count : MAX_CONFIGS;
@@ -306,30 +337,35 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
     configs[i] = g.make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
   if (g.status != CUDNN_STATUS_SUCCESS)
     return nullptr;
-  g.status = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, want, &count, configs);
-  if (g.status != CUDNN_STATUS_SUCCESS)
+  s = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                               want, &count, configs);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    g.failed(s, "heuristics: get configs", want, 0);
     return nullptr;
+  }
   for (int64_t i = 0; i < count && i < want; i++) {
     cudnnBackendDescriptor_t plan = nullptr;
     if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
         CUDNN_STATUS_SUCCESS)
       return nullptr;
     int64_t ws = 0, got = 0;
-    bool ok =
-        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
-                                 &handle) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                                 &configs[i]) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
-                                 1, &got, &ws) == CUDNN_STATUS_SUCCESS &&
-        ws <= max_workspace;
-    if (ok) {
+    s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                 &handle);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[i]);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnBackendFinalize(plan);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                   CUDNN_TYPE_INT64, 1, &got, &ws);
+    if (s == CUDNN_STATUS_SUCCESS && ws <= max_workspace) {
       *workspace = ws;
       return plan;
     }
+    /* Kept for the debug line: why the last config was passed over. */
+    g.failed(s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED,
+             "plan of config (index/workspace)", i, ws);
     (void)cudnnBackendDestroyDescriptor(plan);
   }
   return nullptr;
@@ -338,24 +374,29 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
 /* Fills e with key's plan, or leaves it refused (plan NULL). The graph
  * with the statistics first (the frontend's form), then without. */
 void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace) {
+  const bool debug = getenv("KILN_CUDNN_DEBUG") != nullptr;
+  char shape[160];
+  snprintf(shape, sizeof shape, "B %lld Hq %lld Hkv %lld Sq %lld Sk %lld D %lld %s%s",
+           (long long)k.batch, (long long)k.hq, (long long)k.hkv, (long long)k.sq,
+           (long long)k.sk, (long long)k.d, k.dtype == KILN_BF16 ? "bf16" : "f16",
+           k.causal ? " causal" : "");
   for (int with_stats = 1; with_stats >= 0; with_stats--) {
-    builder g{e};
+    builder g(e);
     cudnnBackendDescriptor_t graph = build_graph(c->handle, k, with_stats != 0, g);
     if (g.status == CUDNN_STATUS_SUCCESS)
       e->plan = make_plan(c->handle, graph, max_workspace, g, &e->workspace);
     if (e->plan)
       break;
+    if (debug)
+      fprintf(stderr, "kiln cudnn: %s: graph %s statistics: %s\n", shape,
+              with_stats ? "with" : "without", g.why);
     const cudnn_key keep = e->key;
     entry_release(e);
     e->key = keep;
   }
-  if (getenv("KILN_CUDNN_DEBUG"))
-    fprintf(stderr,
-            "kiln cudnn: B %lld Hq %lld Hkv %lld Sq %lld Sk %lld D %lld %s%s: %s (workspace "
-            "%lld)\n",
-            (long long)k.batch, (long long)k.hq, (long long)k.hkv, (long long)k.sq,
-            (long long)k.sk, (long long)k.d, k.dtype == KILN_BF16 ? "bf16" : "f16",
-            k.causal ? " causal" : "", e->plan ? "plan" : "refused", (long long)e->workspace);
+  if (debug)
+    fprintf(stderr, "kiln cudnn: %s: %s (workspace %lld)\n", shape, e->plan ? "plan" : "refused",
+            (long long)e->workspace);
 }
 
 /* The cached entry for key, built on a miss (evicting the least recently
