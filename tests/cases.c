@@ -72,6 +72,12 @@ const kt_softmax_case kt_softmax_cases[] = {
   {"causal_2x150x32768",  3, {2, 150, 32768},    0.25f,  1, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"in_place_300x32760",  2, {300, 32760},       1.0f,   0, 1, KT_UNIFORM,      0, KT_NO_MASK},
   {"cols_40009_in_place", 2, {2, 40009},         1.0f,   0, 1, KT_UNIFORM,      0, KT_NO_MASK},
+  /* Enough rows that a persistent grid's thread groups walk several
+   * (the CUDA variants of KILN_CUDA_ROWS), at the widths that tune. */
+  {"rows_5000x1000",      2, {5000, 1000},       1.0f,   0, 0, KT_UNIFORM,      0, KT_NO_MASK},
+  {"rows_2500x1021",      2, {2500, 1021},       0.5f,   0, 0, KT_UNIFORM,      0, KT_NO_MASK},
+  {"rows_3001x4000_in_place", 2, {3001, 4000},   0.125f, 0, 1, KT_UNIFORM,      0, KT_NO_MASK},
+  {"rows_600x32768",      2, {600, 32768},       1.0f,   0, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"batch_4d",            4, {2, 3, 5, 17},      1.3f,   0, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"causal_17x17",        4, {2, 3, 17, 17},     0.125f, 1, 0, KT_UNIFORM,      0, KT_NO_MASK},
   {"causal_sq1_sk17",     3, {4, 1, 17},         1.0f,   1, 0, KT_UNIFORM,      0, KT_NO_MASK},
@@ -116,6 +122,9 @@ const kt_rms_norm_case kt_rms_norm_cases[] = {
   {"h20001",              2, {3, 20001},         1e-6f,  0, KT_UNIFORM},
   {"h32768_in_place",     2, {3, 32768},         1e-5f,  1, KT_ROW_SCALES},
   {"h300x32768",          2, {300, 32768},       1e-6f,  0, KT_ROW_SCALES},
+  {"h5000x1000",          2, {5000, 1000},       1e-5f,  0, KT_UNIFORM},
+  {"h2500x1021",          2, {2500, 1021},       1e-6f,  0, KT_UNIFORM},
+  {"h3001x4000_in_place", 2, {3001, 4000},       1e-6f,  1, KT_ROW_SCALES},
   {"h70001",              2, {2, 70001},         1e-6f,  0, KT_UNIFORM},
   {"one_dim_4099",        1, {4099},             1e-6f,  0, KT_UNIFORM},
   {"batch_4d",            4, {2, 3, 4, 17},      1e-5f,  0, KT_UNIFORM},

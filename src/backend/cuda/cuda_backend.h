@@ -29,6 +29,9 @@ typedef struct kiln_cuda {
    * one takes the shape), 2 "cublaslt" (cuBLASLt wherever k > 0). For
    * measuring the crossover and testing every kernel; see cuda_matmul.cu. */
   int matmul_route;
+  /* Which row-op tuning table fits this card (cuda_rows.cuh, row_table):
+   * 1 on a 6144-bit memory bus (H200 and its kind), 0 otherwise (H100). */
+  int row_card;
   bool capturing; /* a graph capture is open on stream */
   /* Frees asked for while capturing, released at graph end. */
   void **deferred;
@@ -64,6 +67,16 @@ int kiln_cuda_env_matmul_route(void);
 bool kiln_cuda_env_pdl(void);
 bool kiln_cuda_env_gemv(void); /* KILN_CUDA_GEMV=0: no n-major GEMV (cuda_gemv.cu) */
 int kiln_cuda_env_mma_blocks(void); /* KILN_CUDA_MMA_BLOCKS (cuda_attention_mma.cu) */
+
+/* KILN_CUDA_ROWS (cuda_env.cu): a row-op variant forced over the tuning
+ * table, for measuring (cuda_rows.cuh, choose_row_plan). Widths are the
+ * table's slots of 1024, 4096 and 32768 columns; 0 or -1: the table's. */
+typedef struct kiln_cuda_rows_variant {
+  bool set;
+  int threads[3], per_thread[3];
+  int kept, pf, cs, wide, chunks;
+} kiln_cuda_rows_variant;
+const kiln_cuda_rows_variant *kiln_cuda_env_rows(void);
 
 /* The backend table's infrastructure entries (cuda_backend.cu, lifecycle;
  * cuda_memory.cu; cuda_transfer.cu); see kiln_backend in backend.h for

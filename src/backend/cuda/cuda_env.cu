@@ -2,6 +2,7 @@
  * They exist for measuring and testing, never for correctness. */
 #include "cuda_backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,51 @@ int kiln_cuda_env_mma_blocks(void) {
     return v ? atoi(v) : 0;
   }();
   return n;
+}
+
+/* KILN_CUDA_ROWS=token,token,... read once per process: a row-op variant
+ * forced over the tuning table, for the sweep (scripts/row_sweep.sh).
+ * Tokens: c1024=TxP, c4096=TxP, c32768=TxP (threads x elements per thread
+ * for rows of that slot, one of the configs cuda_rows.cuh compiles);
+ * kept / nokept (16-bit softmax rows kept as T, exp2 recomputed at the
+ * store); pf / nopf (persistent blocks, next row loaded during this one);
+ * cs / nocs (streaming stores); wide / nowide (the persistent cp.async
+ * kernel for the widest rows); chunks=N (its copies in N groups: 1, 2, 4).
+ * Unknown tokens are ignored. */
+const kiln_cuda_rows_variant *kiln_cuda_env_rows(void) {
+  static const kiln_cuda_rows_variant v = [] {
+    kiln_cuda_rows_variant r = {};
+    r.kept = r.pf = r.cs = r.wide = r.chunks = -1;
+    const char *e = getenv("KILN_CUDA_ROWS");
+    if (!e || !*e)
+      return r;
+    r.set = true;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", e);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+      int w = 0, th = 0, pt = 0, n = 0;
+      if (sscanf(t, "c%d=%dx%d", &w, &th, &pt) == 3) {
+        const int slot = w == 1024 ? 0 : w == 4096 ? 1 : w == 32768 ? 2 : -1;
+        if (slot >= 0) {
+          r.threads[slot] = th;
+          r.per_thread[slot] = pt;
+        }
+      } else if (sscanf(t, "chunks=%d", &n) == 1) {
+        r.chunks = n;
+      } else {
+        const bool no = strncmp(t, "no", 2) == 0;
+        const char *name = no ? t + 2 : t;
+        int *flag = strcmp(name, "kept") == 0   ? &r.kept
+                    : strcmp(name, "pf") == 0   ? &r.pf
+                    : strcmp(name, "cs") == 0   ? &r.cs
+                    : strcmp(name, "wide") == 0 ? &r.wide
+                                                : NULL;
+        if (flag)
+          *flag = no ? 0 : 1;
+      }
+    }
+    return r;
+  }();
+  return &v;
 }

@@ -20,6 +20,7 @@ struct rms_norm_args {
   int64_t rows, cols;
   float eps;
   bool vec; /* rows and weight start 16-byte aligned: vector loads */
+  bool cs;  /* streaming stores (row_plan) */
 };
 
 /* One row per warp or block, the weight read from L2 as the row is
@@ -44,7 +45,8 @@ __device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row
   if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
     inv = rescaled_inv_rms<THREADS, PT>([&](int s) { return x.at(s); }, (float)a.cols, a.eps,
                                         scratch[1], scratch[2]);
-  x.store_scaled((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, inv, (const T *)a.weight);
+  x.store_scaled((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, inv, (const T *)a.weight,
+                 a.cs);
 }
 
 template <class T, int THREADS, int PT>
@@ -60,15 +62,58 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) rms_norm_rows_kernel(rms_norm
   rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch);
 }
 
-/* The widest rows with the next row's loads in flight (wide_rows). */
-template <class T>
+/* The variant of row_plan: PF, a persistent grid whose thread groups walk
+ * rows with the next row's loads in flight while they work on this one
+ * (the scratch alternating between two sets from row to row, so a fast
+ * warp's next row cannot overwrite what a slow one has yet to read). */
+/* The register cap of rms_norm_rows_kernel where a thread's share of the
+ * row fits in 16 registers; where it does not (the alternatives of 32 f32
+ * or 64 bf16 values), or the next row sits beside it (PF), 64 registers,
+ * at least 1024 threads per SM. */
+template <class T, int PT, bool PF> constexpr int rms_min_threads() {
+  return PF || PT * sizeof(T) > 64 ? 1024 : 1536;
+}
+
+template <class T, int THREADS, int PT, bool PF>
+__global__ void KILN_ROW_BOUNDS_MIN(THREADS, (rms_min_threads<T, PT, PF>()))
+    rms_norm_tuned_kernel(rms_norm_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[PF ? 2 : 1][3][32];
+  int64_t row;
+  int r;
+  if (!row_of<THREADS>(a.rows, row, r))
+    return;
+  const int cols = (int)a.cols;
+  if constexpr (!PF) {
+    row_regs<T, THREADS, PT, T> x;
+    x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+    rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[0]);
+  } else {
+    const int64_t stride = row_stride<THREADS>();
+    row_words<T, THREADS, PT> next; /* packed: half the registers of row_regs for 16-bit */
+    next.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+    for (int it = 0; row < a.rows; row += stride, it ^= 1) {
+      row_regs<T, THREADS, PT, T> x;
+#pragma unroll
+      for (int s = 0; s < PT; s++)
+        x.v[s] = next.elem(s);
+      if (row + stride < a.rows)
+        next.load((const T *)a.x + (row + stride) * a.cols, cols, a.vec, r, 0.0f);
+      rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[it]);
+    }
+  }
+}
+
+/* The widest rows with the next row's copies in flight (wide_rows). */
+template <class T, int CHUNKS>
 __global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[3][32];
-  wide_rows<T, T>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
-                  [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
-                    rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x, scratch);
-                  });
+  wide_rows<T, T, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
+                          [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
+                            rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x,
+                                                                   scratch);
+                          });
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads
@@ -92,7 +137,14 @@ struct rms_norm_kernels : row_kernels {
   }
   template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T>; }
   static constexpr bool WIDE = true;
-  template <class T> static auto wide_kernel() { return rms_norm_wide_kernel<T>; }
+  static constexpr bool TUNES = true;
+  /* KEPT: rows are kept as T here anyway. */
+  template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
+    return rms_norm_tuned_kernel<T, THREADS, PT, PF>;
+  }
+  template <class T, int CHUNKS, bool KEPT> static auto wide_kernel() {
+    return rms_norm_wide_kernel<T, CHUNKS>;
+  }
 };
 
 } // namespace
@@ -106,6 +158,7 @@ static kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   a.cols = op->cols;
   a.eps = op->eps;
   a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.weight, a.out);
+  a.cs = false;
   return run_rows<rms_norm_kernels>((kiln_cuda *)state, "kiln_rms_norm",
                                     "launching the rms_norm kernel", op->dtype, a);
 }

@@ -9,6 +9,15 @@
  * cols * sizeof(T) is a multiple of 16); otherwise with coalesced scalar
  * loads, which is right for any width and alignment. Longer rows stream
  * through a block twice (see the op files).
+ *
+ * The choice per launch is a row_plan (row_table: by width, and by card,
+ * kiln_cuda's row_card). KILN_CUDA_ROWS in the environment of a process
+ * (read once, cuda_env.cu) forces a variant of it on softmax (unmasked)
+ * and rms_norm rows of the tuning slots (1024, 4096, 32768 columns; f32
+ * and bf16), for measuring: another threads x per-thread config, rows
+ * kept as T, persistent blocks with the next row in flight, streaming
+ * stores, the wide kernel and its copy groups. scripts/row_sweep.sh runs
+ * the row tests and the large row cases under each one.
  */
 #ifndef KILN_CUDA_ROWS_CUH
 #define KILN_CUDA_ROWS_CUH
@@ -28,45 +37,125 @@ namespace kiln_dev {
  * per row) without pushing 1024-thread blocks past their 64 registers.
  * Rows of 513 to 1024 take four warps, not one: on the H100 a 128 x 1024
  * softmax took 1.5 us per graph node against 2.6 us with a warp per row
- * (one warp's 8 serial 16-byte loads per lane were the latency). */
+ * (one warp's 8 serial 16-byte loads per lane were the latency).
+ * The first ROW_DEFAULTS entries are the table by width; the rest are
+ * alternatives for the widths of the tuning slots (row_plan), compiled
+ * only for the ops that tune (softmax, rms_norm). */
 struct row_config {
   int max_cols, threads, per_thread;
 };
 constexpr row_config ROW_CONFIGS[] = {
     {128, 32, 4},    {256, 32, 8},     {512, 32, 16},     {1024, 128, 8},    {2048, 128, 16},
     {4096, 256, 16}, {8192, 512, 16},  {16384, 1024, 16}, {32768, 1024, 32},
+    /* alternatives */
+    {1024, 32, 32},  {1024, 64, 16},   {4096, 128, 32},   {4096, 512, 8},    {32768, 512, 64},
 };
+constexpr int ROW_DEFAULTS = 9;
 constexpr int ROW_CONFIG_COUNT = (int)(sizeof ROW_CONFIGS / sizeof ROW_CONFIGS[0]);
+constexpr int ROW_WIDEST = ROW_DEFAULTS - 1;
 /* Longer rows stream: one block of STREAM_THREADS per row, two passes. */
 constexpr int STREAM_THREADS = 1024;
 /* Warp-per-row blocks hold at most this many rows. */
 constexpr int MAX_ROWS_PER_BLOCK = 4;
 
-/* The first config that holds cols elements of esize bytes in whole
- * 16-byte vectors per thread; -1: stream. */
+/* The first config of the table that holds cols elements of esize bytes
+ * in whole 16-byte vectors per thread; -1: stream. */
 static inline int row_config_index(int64_t cols, size_t esize) {
   const int vw = 16 / (int)esize;
-  for (int c = 0; c < ROW_CONFIG_COUNT; c++)
+  for (int c = 0; c < ROW_DEFAULTS; c++)
     if (cols <= ROW_CONFIGS[c].max_cols && ROW_CONFIGS[c].per_thread % vw == 0)
       return c;
   return -1;
 }
 
-/* Calls f(threads, per_thread), both std::integral_constant, with the
- * values of config `index`, for a kernel template to be instantiated on. */
-template <class T, class F, int I = 0> static cudaError_t with_row_config(int index, F &&f) {
+/* The tuning slots: row widths whose kernels come in variants (the large
+ * benchmark shapes: 1024, 4096 and 32768 columns). -1: not a slot. */
+constexpr int row_slot(int max_cols) {
+  return max_cols == 1024 ? 0 : max_cols == 4096 ? 1 : max_cols == 32768 ? 2 : -1;
+}
+
+/* Whether config I has its variant kernels compiled for T in an op that
+ * tunes: alternatives and slot widths, f32 and bf16 (f16 takes the
+ * table's plain kernels), the widest alternative for 16-bit rows only. */
+template <class T, int I> constexpr bool row_variants() {
+  return !std::is_same<T, __half>::value && row_slot(ROW_CONFIGS[I].max_cols) >= 0 &&
+         (sizeof(T) == 2 || ROW_CONFIGS[I].per_thread <= 32);
+}
+/* The next row fits beside this one in registers: at most 64 bytes. */
+template <class T, int PT> constexpr bool row_prefetch_fits() { return PT * sizeof(T) <= 64; }
+
+/* Calls f(index, threads, per_thread), each a std::integral_constant,
+ * with config `index`, for a kernel template to be instantiated on. */
+template <class T, bool TUNES, class F, int I = 0>
+static cudaError_t with_row_config(int index, F &&f) {
   if constexpr (I == ROW_CONFIG_COUNT) {
     return cudaErrorInvalidValue;
   } else {
     if (index == I) {
-      if constexpr (ROW_CONFIGS[I].per_thread % VW<T> == 0)
-        return f(std::integral_constant<int, ROW_CONFIGS[I].threads>{},
+      if constexpr (ROW_CONFIGS[I].per_thread % VW<T> == 0 &&
+                    (I < ROW_DEFAULTS || (TUNES && row_variants<T, I>())))
+        return f(std::integral_constant<int, I>{},
+                 std::integral_constant<int, ROW_CONFIGS[I].threads>{},
                  std::integral_constant<int, ROW_CONFIGS[I].per_thread>{});
       else
         return cudaErrorInvalidValue;
     }
-    return with_row_config<T, F, I + 1>(index, static_cast<F &&>(f));
+    return with_row_config<T, TUNES, F, I + 1>(index, static_cast<F &&>(f));
   }
+}
+
+/* How one launch runs its rows. */
+struct row_plan {
+  int config = -1;   /* ROW_CONFIGS index; -1: stream */
+  bool wide = false; /* the persistent cp.async kernel (config ROW_WIDEST, vectorized) */
+  int chunks = 1;    /* wide: the next row's copies in this many groups (1, 2, 4) */
+  bool kept = false; /* softmax, 16-bit: row kept as T, exp2 recomputed at the store */
+  bool pf = false;   /* persistent blocks; the next row's loads in flight in registers */
+  bool cs = false;   /* streaming (evict-first) stores of the output */
+};
+
+/* The tuning table: the config by width, and where the persistent wide
+ * kernel takes the widest rows. card: kiln_cuda's row_card. */
+static inline row_plan row_table(int64_t cols, size_t esize, bool vec, int card) {
+  (void)card;
+  row_plan p;
+  p.config = row_config_index(cols, esize);
+  p.wide = p.config == ROW_WIDEST && vec && esize == 4;
+  return p;
+}
+
+/* The table's plan, or KILN_CUDA_ROWS's variant of it for an op that
+ * tunes (variants: the op's kernels come in them, for this dtype). */
+static inline row_plan choose_row_plan(int64_t cols, size_t esize, bool vec, int card,
+                                       bool variants) {
+  row_plan p = row_table(cols, esize, vec, card);
+  const kiln_cuda_rows_variant *v = kiln_cuda_env_rows();
+  if (!variants || !v->set || p.config < 0)
+    return p;
+  const int slot = row_slot(ROW_CONFIGS[p.config].max_cols);
+  if (slot < 0)
+    return p;
+  if (v->threads[slot] > 0)
+    for (int c = 0; c < ROW_CONFIG_COUNT; c++)
+      if (ROW_CONFIGS[c].max_cols == ROW_CONFIGS[p.config].max_cols &&
+          ROW_CONFIGS[c].threads == v->threads[slot] &&
+          ROW_CONFIGS[c].per_thread == v->per_thread[slot] &&
+          ROW_CONFIGS[c].per_thread % (16 / (int)esize) == 0 &&
+          (esize == 2 || ROW_CONFIGS[c].per_thread <= 32))
+        p.config = c;
+  if (v->wide >= 0)
+    p.wide = v->wide == 1 && p.config == ROW_WIDEST && vec;
+  else if (p.config != ROW_WIDEST)
+    p.wide = false;
+  if (v->chunks == 1 || v->chunks == 2 || v->chunks == 4)
+    p.chunks = v->chunks;
+  if (v->kept >= 0)
+    p.kept = v->kept == 1 && esize == 2;
+  if (v->pf >= 0)
+    p.pf = v->pf == 1;
+  if (v->cs >= 0)
+    p.cs = v->cs == 1;
+  return p;
 }
 
 /* Grid and block for rows rows at `threads` threads per row. Warp-per-row
@@ -87,21 +176,37 @@ static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &g
   return true;
 }
 
+/* Blocks of `kernel` an SM holds at once (at least 1). */
+template <class A>
+static int resident_blocks(void (*kernel)(A), int block, size_t smem) {
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, block, smem) != cudaSuccess) {
+    (void)cudaGetLastError();
+    n = 1;
+  }
+  return n < 1 ? 1 : n;
+}
+
 /* What launch_rows needs of a row op besides its kernels; an op's struct
  * derives from this, overrides what differs, and adds
  *   template <class T, int THREADS, int PT> static auto rows_kernel();
  *   template <class T> static auto stream_kernel();
- * returning its kernel for a row in registers and for a streamed row. */
+ * returning its kernel for a row in registers and for a streamed row. An
+ * op that TUNES also has
+ *   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel();
+ * (its args a field `cs`), and one that is WIDE
+ *   template <class T, int CHUNKS, bool KEPT> static auto wide_kernel(); */
 struct row_kernels {
   /* Rows longer than this stream even where a config would hold them: an
    * op that keeps more than the row in registers spills in the widest. */
   static constexpr int64_t REG_COLS = INT64_MAX;
-  /* The op has wide_kernel<T>() for f32 rows of the widest config in
-   * 16-byte vectors (wide_rows). */
+  /* The op has wide_kernel (wide_rows) for the widest config. */
   static constexpr bool WIDE = false;
+  /* The op's kernels come in the variants of row_plan. */
+  static constexpr bool TUNES = false;
 };
 
-/* The widest config's f32 rows, in a persistent block per SM. One
+/* The widest config's rows, in a persistent block per SM. One
  * 1024-thread block fills an SM's registers (32 values a thread), so an SM
  * holds one row at a time, and with a block per row it idled through each
  * row's reductions and its launch. Here each block walks rows, and the
@@ -109,14 +214,14 @@ struct row_kernels {
  * slots) are in flight while it reduces and writes the current one. H100,
  * 4096 x 32768: softmax f32 2.27 -> 2.71 TB/s, rms_norm f32 2.48 -> 2.65;
  * but bf16 gained nothing in softmax (2.56 -> 2.58) and lost in rms_norm
- * (2.85 -> 2.56), so 16-bit rows keep a block per row. */
-constexpr int WIDE_THREADS = ROW_CONFIGS[ROW_CONFIG_COUNT - 1].threads;
-constexpr int WIDE_PT = ROW_CONFIGS[ROW_CONFIG_COUNT - 1].per_thread;
+ * (2.85 -> 2.56), so 16-bit rows keep a block per row there. */
+constexpr int WIDE_THREADS = ROW_CONFIGS[ROW_WIDEST].threads;
+constexpr int WIDE_PT = ROW_CONFIGS[ROW_WIDEST].per_thread;
 
-/* A wide kernel over a.rows rows, one block per SM, `bytes` of shared
- * memory for the row. Above 48 KiB a kernel must ask for its shared
- * memory; asking is a host-side attribute, set on every launch because it
- * is per device. */
+/* A wide kernel over a.rows rows, as many blocks as the SMs hold, `bytes`
+ * of shared memory for the row. Above 48 KiB a kernel must ask for its
+ * shared memory; asking is a host-side attribute, set on every launch
+ * because it is per device. */
 template <class A>
 static cudaError_t launch_wide(void (*kernel)(A), const A &a, size_t bytes, int sm_count,
                                cudaStream_t stream) {
@@ -124,42 +229,99 @@ static cudaError_t launch_wide(void (*kernel)(A), const A &a, size_t bytes, int 
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   if (err != cudaSuccess)
     return err;
-  const int64_t blocks = a.rows < sm_count ? a.rows : sm_count;
+  const int64_t most = (int64_t)sm_count * resident_blocks(kernel, WIDE_THREADS, bytes);
+  const int64_t blocks = a.rows < most ? a.rows : most;
   return launch(kernel, dim3((unsigned)blocks), dim3(WIDE_THREADS), bytes, stream, a);
 }
 
+/* A persistent rows kernel (PF): as many blocks as the SMs hold, each
+ * walking rows (row_stride). */
+template <int TH, class A>
+static cudaError_t launch_persistent(void (*kernel)(A), const A &a, int sm_count,
+                                     cudaStream_t stream) {
+  const int groups = TH == 32 ? MAX_ROWS_PER_BLOCK : 1, block = TH * groups;
+  const int64_t need = (a.rows + groups - 1) / groups;
+  const int64_t most = (int64_t)sm_count * resident_blocks(kernel, block, 0);
+  const int64_t blocks = need < most ? need : most;
+  return launch(kernel, dim3((unsigned)blocks), dim3((unsigned)block), 0, stream, a);
+}
+
 /* Op K's kernel for a.rows rows of a.cols elements of T: in registers
- * under the first config that holds the row, streamed otherwise. */
+ * under the plan's config, streamed where there is none. */
 template <class K, class T, class A>
-static cudaError_t launch_rows_of(const A &a, int sm_count, cudaStream_t stream) {
-  const int config = a.cols > K::REG_COLS ? -1 : row_config_index(a.cols, sizeof(T));
-  if (config < 0) {
+static cudaError_t launch_rows_of(const A &a_in, int sm_count, int card, cudaStream_t stream) {
+  constexpr bool VARIANTS = K::TUNES && !std::is_same<T, __half>::value;
+  const int64_t cols = a_in.cols;
+  row_plan p = choose_row_plan(cols, sizeof(T), a_in.vec, card, VARIANTS);
+  if (cols > K::REG_COLS)
+    p.config = -1;
+  A a = a_in;
+  if constexpr (K::TUNES)
+    a.cs = p.cs;
+  if (p.config < 0) {
     if (a.rows > INT32_MAX)
       return cudaErrorInvalidConfiguration;
     return launch(K::template stream_kernel<T>(), dim3((unsigned)a.rows), dim3(STREAM_THREADS), 0,
                   stream, a);
   }
-  if constexpr (K::WIDE && sizeof(T) == 4)
-    if (config == ROW_CONFIG_COUNT - 1 && a.vec)
-      return launch_wide(K::template wide_kernel<T>(), a, a.cols * sizeof(T), sm_count, stream);
-  return with_row_config<T>(config, [&](auto threads, auto per_thread) {
+  if constexpr (K::WIDE && !std::is_same<T, __half>::value) {
+    if (p.wide && p.config == ROW_WIDEST && a.vec) {
+      const size_t bytes = cols * sizeof(T);
+      auto wide = [&](auto kept) -> cudaError_t {
+        constexpr bool KP = decltype(kept)::value;
+        switch (p.chunks) {
+        case 2: return launch_wide(K::template wide_kernel<T, 2, KP>(), a, bytes, sm_count, stream);
+        case 4: return launch_wide(K::template wide_kernel<T, 4, KP>(), a, bytes, sm_count, stream);
+        default: return launch_wide(K::template wide_kernel<T, 1, KP>(), a, bytes, sm_count, stream);
+        }
+      };
+      if constexpr (sizeof(T) == 2)
+        if (p.kept)
+          return wide(std::true_type{});
+      return wide(std::false_type{});
+    }
+  }
+  return with_row_config<T, K::TUNES>(p.config, [&](auto index, auto threads, auto per_thread) {
+    constexpr int I = decltype(index)::value;
     constexpr int TH = decltype(threads)::value, PT = decltype(per_thread)::value;
     if constexpr (TH * PT > K::REG_COLS) {
       return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
     } else {
-      dim3 grid, block;
-      if (!row_geometry(a.rows, TH, sm_count, grid, block))
-        return cudaErrorInvalidConfiguration;
-      return launch(K::template rows_kernel<T, TH, PT>(), grid, block, 0, stream, a);
+      if constexpr (VARIANTS && row_variants<T, I>()) {
+        constexpr bool KEPT_OK = sizeof(T) == 2, PF_OK = row_prefetch_fits<T, PT>();
+        if (p.pf && PF_OK) {
+          if constexpr (PF_OK) {
+            if (p.kept && KEPT_OK)
+              return launch_persistent<TH>(
+                  K::template tuned_kernel<T, TH, PT, KEPT_OK, true>(), a, sm_count, stream);
+            return launch_persistent<TH>(K::template tuned_kernel<T, TH, PT, false, true>(), a,
+                                         sm_count, stream);
+          }
+        }
+        dim3 grid, block;
+        if (!row_geometry(a.rows, TH, sm_count, grid, block))
+          return cudaErrorInvalidConfiguration;
+        if (p.kept && KEPT_OK)
+          return launch(K::template tuned_kernel<T, TH, PT, KEPT_OK, false>(), grid, block, 0,
+                        stream, a);
+        return launch(K::template tuned_kernel<T, TH, PT, false, false>(), grid, block, 0, stream,
+                      a);
+      } else {
+        dim3 grid, block;
+        if (!row_geometry(a.rows, TH, sm_count, grid, block))
+          return cudaErrorInvalidConfiguration;
+        return launch(K::template rows_kernel<T, TH, PT>(), grid, block, 0, stream, a);
+      }
     }
   });
 }
 
 /* launch_rows_of for the element type of dtype. */
 template <class K, class A>
-static cudaError_t launch_rows(kiln_dtype dtype, const A &a, int sm_count, cudaStream_t stream) {
+static cudaError_t launch_rows(kiln_dtype dtype, const A &a, int sm_count, int card,
+                               cudaStream_t stream) {
   return with_dtype(dtype, [&](auto zero) {
-    return launch_rows_of<K, decltype(zero)>(a, sm_count, stream);
+    return launch_rows_of<K, decltype(zero)>(a, sm_count, card, stream);
   });
 }
 
@@ -177,7 +339,8 @@ template <class K, class A>
 static kiln_status run_rows(kiln_cuda *st, const char *fn, const char *what, kiln_dtype dtype,
                             const A &a) {
   KILN_CUDA_TRY(kiln_cuda_enter(st, fn));
-  return kiln_cuda_check(launch_rows<K>(dtype, a, st->sm_count, st->stream), fn, what);
+  return kiln_cuda_check(launch_rows<K>(dtype, a, st->sm_count, st->row_card, st->stream), fn,
+                         what);
 }
 
 /* Launch bounds of a row kernel: its block size, with at least one block
@@ -203,6 +366,12 @@ template <int THREADS> __device__ __forceinline__ bool row_of(int64_t rows, int6
     r = threadIdx.x;
   }
   return row < rows;
+}
+
+/* The rows between one row of a thread group and its next in a
+ * persistent grid (launch_persistent). */
+template <int THREADS> __device__ __forceinline__ int64_t row_stride() {
+  return THREADS == 32 ? (int64_t)gridDim.x * (blockDim.x / 32) : (int64_t)gridDim.x;
 }
 
 /* v reduced over the row's threads; every one of them gets the result.
@@ -352,6 +521,23 @@ __device__ __forceinline__ void stream_rms_store(const stream_row<T> &s, float s
   });
 }
 
+/* store16, or with a streaming hint (st.global.cs: evict first, for
+ * output no one reads soon). */
+template <class T>
+__device__ __forceinline__ void store16_hint(T *p, const float (&in)[VW<T>], bool cs) {
+  if (!cs) {
+    store16(p, in);
+    return;
+  }
+  vec16<T> v;
+#pragma unroll
+  for (int u = 0; u < VW<T>; u++)
+    v.e[u] = from_f32<T>(in[u]);
+  uint4 raw;
+  memcpy(&raw, &v, sizeof raw);
+  __stcs(reinterpret_cast<uint4 *>(p), raw);
+}
+
 /* A thread's PT elements of one row, kept as S: float, or T itself where
  * the values are only read back (half the registers for f16/bf16). With
  * 16-byte loads, slot s holds column ((s / V) * THREADS + r) * V + s % V:
@@ -399,9 +585,10 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
 
   /* row[col] = v * mul * scale[col], rounded once. scale is read-only for
    * the kernel (it never aliases the output), and slots past the row's end
-   * read column 0 of it, so its loads carry no branch and issue together. */
+   * read column 0 of it, so its loads carry no branch and issue together.
+   * cs: streaming stores (vectors only). */
   __device__ __forceinline__ void store_scaled(T *row, int cols, bool vec, int r, float mul,
-                                               const T *scale) const {
+                                               const T *scale, bool cs = false) const {
     if (vec) {
 #pragma unroll
       for (int j = 0; j < PT / V; j++) {
@@ -412,7 +599,7 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
         for (int u = 0; u < V; u++)
           out[u] = at(j * V + u) * mul * sc[u];
         if (c < cols)
-          store16(row + c, out);
+          store16_hint(row + c, out, cs);
       }
     } else {
 #pragma unroll
@@ -425,8 +612,10 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
     }
   }
 
-  /* row[col] = v, rounded once. */
-  __device__ __forceinline__ void store(T *row, int cols, bool vec, int r) const {
+  /* row[col] = value(s) for each slot s, rounded once. */
+  template <class F>
+  __device__ __forceinline__ static void store_with(T *row, int cols, bool vec, int r, bool cs,
+                                                    F value) {
     if (vec) {
 #pragma unroll
       for (int j = 0; j < PT / V; j++) {
@@ -434,55 +623,158 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
         float out[V];
 #pragma unroll
         for (int u = 0; u < V; u++)
-          out[u] = at(j * V + u);
+          out[u] = value(j * V + u);
         if (c < cols)
-          store16(row + c, out);
+          store16_hint(row + c, out, cs);
       }
     } else {
 #pragma unroll
       for (int s = 0; s < PT; s++) {
         const int c = s * THREADS + r;
         if (c < cols)
-          row[c] = from_f32<T>(at(s));
+          row[c] = from_f32<T>(value(s));
       }
+    }
+  }
+
+  /* row[col] = v, rounded once. */
+  __device__ __forceinline__ void store(T *row, int cols, bool vec, int r, bool cs = false) const {
+    store_with(row, cols, vec, r, cs, [&](int s) { return at(s); });
+  }
+
+  /* Slots of vectors [j0, j1) from buf, where this thread's copies put
+   * them (prefetch_row); the wide kernels' rows are vectorized. */
+  __device__ __forceinline__ void load_vectors(const T *buf, int cols, int r, float fill, int j0,
+                                               int j1) {
+    const S fill_s = kept(from_f32<T>(fill));
+#pragma unroll
+    for (int j = 0; j < PT / V; j++) {
+      if (j < j0 || j >= j1)
+        continue;
+      const int c = (j * THREADS + r) * V;
+      vec16<T> part;
+      if (c < cols)
+        part = *reinterpret_cast<const vec16<T> *>(buf + c);
+#pragma unroll
+      for (int u = 0; u < V; u++)
+        v[j * V + u] = c < cols ? kept(part.e[u]) : fill_s;
     }
   }
 };
 
-/* Starts the copies of this thread's vectors of row (cols elements) into
- * the same places of buf. */
-template <class T>
-__device__ __forceinline__ void prefetch_row(T *buf, const T *row, int cols, int r) {
-  constexpr int V = VW<T>;
+/* A thread's PT elements of T in the slot layout of row_regs, packed in
+ * 32-bit words, two 16-bit elements to a word: ptxas gives each 16-bit
+ * value a register of its own, so a row_regs of T saves nothing over
+ * floats, and this holds the row in half the registers. For the variants
+ * that keep rows as T (row_plan's kept, the next row of pf). */
+template <class T, int THREADS, int PT> struct row_words {
+  static constexpr int V = VW<T>, W = PT * (int)sizeof(T) / 4;
+  static_assert(PT * sizeof(T) % 16 == 0, "whole 16-byte vectors");
+  uint32_t w[W];
+
+  __device__ __forceinline__ T elem(int s) const {
+    T e[4 / sizeof(T)];
+    memcpy(e, &w[s * (int)sizeof(T) / 4], 4);
+    return e[s % (4 / (int)sizeof(T))];
+  }
+  __device__ __forceinline__ float at(int s) const { return to_f32(elem(s)); }
+
+  /* As row_regs::load. */
+  __device__ __forceinline__ void load(const T *row, int cols, bool vec, int r, float fill) {
+    const T fill_t = from_f32<T>(fill);
+    if (vec) {
 #pragma unroll
-  for (int j = 0; j < WIDE_PT / V; j++) {
-    const int c = (j * WIDE_THREADS + r) * V;
-    if (c < cols)
-      __pipeline_memcpy_async(buf + c, row + c, 16);
+      for (int j = 0; j < PT / V; j++) {
+        const int c = (j * THREADS + r) * V;
+        uint4 q;
+        if (c < cols) {
+          q = *reinterpret_cast<const uint4 *>(row + c);
+        } else {
+          vec16<T> f;
+#pragma unroll
+          for (int u = 0; u < V; u++)
+            f.e[u] = fill_t;
+          memcpy(&q, &f, sizeof q);
+        }
+        w[4 * j] = q.x;
+        w[4 * j + 1] = q.y;
+        w[4 * j + 2] = q.z;
+        w[4 * j + 3] = q.w;
+      }
+    } else {
+      T e[PT];
+#pragma unroll
+      for (int s = 0; s < PT; s++) {
+        const int c = s * THREADS + r;
+        e[s] = c < cols ? row[c] : fill_t;
+      }
+      memcpy(w, e, sizeof w);
+    }
+  }
+
+  /* Makes the words opaque to the compiler, as if just loaded: zero is 0
+   * at run time, unknown to the compiler (a kernel argument; ptxas sees
+   * through an empty asm). A kernel that reads the row in several passes,
+   * recomputing rather than keeping what it derived, calls this between
+   * passes: otherwise the compiler keeps each pass's floats for the next,
+   * twice the registers. */
+  __device__ __forceinline__ void touch(uint32_t zero) {
+#pragma unroll
+    for (int i = 0; i < W; i++)
+      w[i] ^= zero;
+  }
+};
+
+/* Starts the copies of this thread's vectors [j0, j1) of row (cols
+ * elements; none where row is NULL) into the same places of buf, as one
+ * commit group. */
+template <class T>
+__device__ __forceinline__ void prefetch_row(T *buf, const T *row, int cols, int r, int j0,
+                                             int j1) {
+  constexpr int V = VW<T>;
+  if (row) {
+#pragma unroll
+    for (int j = 0; j < WIDE_PT / V; j++) {
+      const int c = (j * WIDE_THREADS + r) * V;
+      if (j >= j0 && j < j1 && c < cols)
+        __pipeline_memcpy_async(buf + c, row + c, 16);
+    }
   }
   __pipeline_commit();
 }
 
 /* Calls body(row, x) for the rows of this block, rows blockIdx.x,
  * blockIdx.x + gridDim.x, ..., with x loaded from the shared copy (slots
- * past cols hold fill). The barrier after each load keeps the next
- * row's copies, which overwrite the buffer, behind every thread's reads of
- * it, and the body's scratch behind the last row's reductions. */
-template <class T, class S, class F>
+ * past cols hold fill). Each thread reads back only the slots it copied,
+ * so its own wait orders its reads; the copies come in CHUNKS groups, and
+ * as each group of this row reaches registers the same group of the next
+ * row starts, so copies stay in flight while a row is read back. The
+ * barrier after the first group keeps the body's scratch behind the last
+ * row's reductions. */
+template <class T, class S, int CHUNKS, class F>
 __device__ __forceinline__ void wide_rows(const T *x, int64_t rows, int cols, float fill, F &&body) {
   extern __shared__ __align__(16) unsigned char wide_buffer[];
+  constexpr int J = WIDE_PT / VW<T>; /* vectors per thread */
+  static_assert(J % CHUNKS == 0, "whole vectors per chunk");
   T *buf = reinterpret_cast<T *>(wide_buffer);
   const int r = threadIdx.x;
   int64_t row = blockIdx.x;
-  if (row < rows)
-    prefetch_row(buf, x + row * cols, cols, r);
+  if (row >= rows)
+    return;
+#pragma unroll
+  for (int k = 0; k < CHUNKS; k++)
+    prefetch_row(buf, x + row * cols, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
   for (; row < rows; row += gridDim.x) {
-    __pipeline_wait_prior(0);
+    const T *next = row + gridDim.x < rows ? x + (row + gridDim.x) * cols : nullptr;
     row_regs<T, WIDE_THREADS, WIDE_PT, S> v;
-    v.load(buf, cols, true, r, fill);
-    __syncthreads();
-    if (row + gridDim.x < rows)
-      prefetch_row(buf, x + (row + gridDim.x) * cols, cols, r);
+#pragma unroll
+    for (int k = 0; k < CHUNKS; k++) {
+      __pipeline_wait_prior(CHUNKS - 1);
+      v.load_vectors(buf, cols, r, fill, k * J / CHUNKS, (k + 1) * J / CHUNKS);
+      if (k == 0)
+        __syncthreads();
+      prefetch_row(buf, next, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
+    }
     body(row, v);
   }
 }

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The row ops' tuning sweep, on a GPU machine: builds, takes the device
+# copy ceiling, runs the row tests under each kernel variant
+# (KILN_CUDA_ROWS, src/backend/cuda/cuda_env.cu), then times the 12 large
+# row cases (softmax, rms_norm; f32, bf16; 16384x4096, 4096x32768,
+# 65536x1024) under each variant, and add_rms_norm / layer_norm 16384x4096
+# under the table, first and last (the spread of the two table columns is
+# the run's noise). Prints one table: case x variant, GB/s (bytes read +
+# written) and % of the copy ceiling. About 4 minutes on an H200.
+#   scripts/row_sweep.sh            all variants, `kiln bench --quick`
+#   FULL=1 scripts/row_sweep.sh     full-length samples (about 3x longer)
+#   VARIANTS="table;kept;pf" scripts/row_sweep.sh   chosen variants only
+# Output kept in ${OUT:-row-sweep-out}.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+root=$PWD
+out=${OUT:-$root/row-sweep-out}
+mkdir -p "$out"
+export PATH="/usr/local/cuda/bin:$PATH"
+cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
+. scripts/gpu_deps_env.sh
+tests=(test_softmax test_rms_norm test_norms test_edges)
+cmake "${cmake_args[@]}" >"$out/configure.log" 2>&1 &&
+  cmake --build build -j"$(nproc)" --target kiln_cli "${tests[@]}" >"$out/build.log" 2>&1 ||
+  { tail -30 "$out/build.log"; exit 1; }
+
+# Each column: a name and its KILN_CUDA_ROWS. One string sets all three
+# widths at once (each case reads only its own width's part), so the
+# global flags (kept, pf, cs) are shared by the widths of a column.
+default_variants="table=
+w1=c1024=32x32,c4096=128x32,wide
+w2=c1024=64x16,c4096=512x8,chunks=4
+kept=kept
+w1kept=c1024=32x32,c4096=128x32,wide,kept
+w2kept=c1024=64x16,c4096=512x8,c32768=512x64,kept
+pf=pf
+pfkept=pf,kept
+w2pf=c1024=64x16,c4096=512x8,pf,wide,chunks=4
+cs=cs
+w1pf=c1024=32x32,c4096=128x32,pf,chunks=2
+widekept4=c32768=1024x32,wide,kept,chunks=4,cs"
+if [ -n "${VARIANTS:-}" ]; then
+  variants=$(printf '%s\n' "$default_variants" | awk -F= -v want=";${VARIANTS};" \
+    'index(want, ";" $1 ";")')
+else
+  variants=$default_variants
+fi
+
+# The copy ceiling: a 1 GiB device-to-device copy, best of 20, bytes read +
+# written (as bench/torch_side.py measures it).
+copy=$(python3 - <<'EOF' 2>"$out/copy.err"
+import torch
+n = 1 << 30
+src = torch.empty(n, dtype=torch.uint8, device="cuda")
+dst = torch.empty_like(src)
+for _ in range(3):
+    dst.copy_(src)
+torch.cuda.synchronize()
+best = float("inf")
+for _ in range(20):
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record(); dst.copy_(src); b.record(); b.synchronize()
+    best = min(best, a.elapsed_time(b) / 1e3)
+print(f"{2 * n / best / 1e9:.0f}")
+EOF
+)
+[ -n "$copy" ] || { echo "copy ceiling: torch failed ($(tail -1 "$out/copy.err")); using 4260"; copy=4260; }
+echo "copy ceiling: $copy GB/s"
+
+# The cases, from bench/cases.tsv: the 12 row cases, and the two others.
+grep -E '^#|^(softmax|rms_norm)_(f32|bf16)_(16384x4096|4096x32768|65536x1024)\b' bench/cases.tsv \
+  >"$out/rows.tsv"
+grep -E '^#|^(add_rms_norm|layer_norm)_(f32|bf16)_16384x4096\b' bench/cases.tsv >"$out/others.tsv"
+quick=--quick
+[ "${FULL:-0}" = 1 ] && quick=
+
+bench() { # name KILN_CUDA_ROWS cases-file
+  env "${run_vars[@]}" KILN_CUDA_ROWS="$2" timeout 180 build/kiln bench --device cuda \
+    --cases "$3" $quick 2>&1 | tee "$out/bench_$1.txt" |
+    awk -v v="$1" '$2 == "large" && $(NF) == "GB/s" {print $1, v, $(NF-1)}'
+}
+test_variant() { # name KILN_CUDA_ROWS
+  local failed=0
+  for t in "${tests[@]}"; do
+    env "${run_vars[@]}" KILN_CUDA_ROWS="$2" KILN_TEST_FILTER='cuda/*' timeout 120 \
+      "build/tests/$t" >"$out/test_$1_$t.txt" 2>&1 || { failed=1; echo "FAILED: $t under $1 ($2)"; }
+  done
+  return $failed
+}
+
+: >"$out/results.txt"
+bench table0 "" "$out/others.tsv" >>"$out/results.txt"
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  name=${line%%=*} spec=${line#*=}
+  if test_variant "$name" "$spec"; then status=ok; else status=FAILED; fi
+  echo "variant $name ($spec): tests $status"
+  bench "$name" "$spec" "$out/rows.tsv" >>"$out/results.txt"
+done <<<"$variants"
+bench table_again "" "$out/rows.tsv" >>"$out/results.txt"
+bench table1 "" "$out/others.tsv" >>"$out/results.txt"
+
+# The table: a row per case, a column per variant, GB/s and % of copy;
+# the best column of each case marked with *.
+python3 - "$out/results.txt" "$copy" <<'EOF'
+import sys
+rows, cols, val = [], [], {}
+for line in open(sys.argv[1]):
+    case, var, gbs = line.split()
+    if case not in rows: rows.append(case)
+    if var not in cols: cols.append(var)
+    val[case, var] = float(gbs)
+copy = float(sys.argv[2])
+w = max(len(r) for r in rows)
+print(f"{'case':<{w}} " + " ".join(f"{c:>14}" for c in cols))
+for r in rows:
+    got = {c: val[r, c] for c in cols if (r, c) in val}
+    best = max(got.values())
+    cells = []
+    for c in cols:
+        if c not in got:
+            cells.append(f"{'':>14}")
+        else:
+            mark = "*" if got[c] == best else " "
+            cells.append(f"{got[c]:>6.0f} {100 * got[c] / copy:>5.1f}%{mark}")
+    print(f"{r:<{w}} " + " ".join(cells))
+print(f"(GB/s read + written, % of the copy ceiling {copy:.0f} GB/s; * best of the row)")
+EOF
