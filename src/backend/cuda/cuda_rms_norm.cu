@@ -21,6 +21,7 @@ struct rms_norm_args {
   float eps;
   bool vec; /* rows and weight start 16-byte aligned: vector loads */
   bool cs;  /* streaming stores (row_plan) */
+  uint32_t zero; /* 0, unknown to the compiler (row_words::touch) */
 };
 
 /* One row per warp or block, the weight read from L2 as the row is
@@ -32,9 +33,8 @@ struct rms_norm_args {
  * 4096 x 32768. The register cap (1536 threads per SM, 40 registers) keeps
  * ptxas from hoisting the weight loads into 64: f32 16384 x 4096 went from
  * 2.64 to 2.84 TB/s. */
-template <class T, int THREADS, int PT>
-__device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row, int r,
-                                             const row_regs<T, THREADS, PT, T> &x,
+template <class T, int THREADS, int PT, class R>
+__device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row, int r, R x,
                                              float (&scratch)[3][32]) {
   float squares = 0.0f;
 #pragma unroll
@@ -45,8 +45,11 @@ __device__ __forceinline__ void rms_norm_row(const rms_norm_args &a, int64_t row
   if (squares == INFINITY) /* rare: entries above 1.8e19 (cuda_rows.cuh) */
     inv = rescaled_inv_rms<THREADS, PT>([&](int s) { return x.at(s); }, (float)a.cols, a.eps,
                                         scratch[1], scratch[2]);
-  x.store_scaled((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, inv, (const T *)a.weight,
-                 a.cs);
+  if constexpr (std::is_same<R, row_words<T, THREADS, PT>>::value)
+    x.touch(a.zero); /* converted again at the store, not kept as floats */
+  row_regs<T, THREADS, PT, T>::store_scaled_with((T *)a.out + row * a.cols, (int)a.cols, a.vec, r,
+                                                 inv, (const T *)a.weight, a.cs,
+                                                 [&](int s) { return x.at(s); });
 }
 
 template <class T, int THREADS, int PT>
@@ -74,7 +77,9 @@ template <class T, int PT, bool PF> constexpr int rms_min_threads() {
   return PF || PT * sizeof(T) > 64 ? 1024 : 1536;
 }
 
-template <class T, int THREADS, int PT, bool PF>
+/* KEPT: the row packed in row_words (half the registers of row_regs for
+ * 16-bit T). */
+template <class T, int THREADS, int PT, bool KEPT, bool PF>
 __global__ void KILN_ROW_BOUNDS_MIN(THREADS, (rms_min_threads<T, PT, PF>()))
     rms_norm_tuned_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
@@ -84,35 +89,57 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, (rms_min_threads<T, PT, PF>()))
   if (!row_of<THREADS>(a.rows, row, r))
     return;
   const int cols = (int)a.cols;
+  const T *x0 = (const T *)a.x;
   if constexpr (!PF) {
-    row_regs<T, THREADS, PT, T> x;
-    x.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
-    rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[0]);
+    if constexpr (KEPT) {
+      row_words<T, THREADS, PT> x;
+      x.load(x0 + row * a.cols, cols, a.vec, r, 0.0f);
+      rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[0]);
+    } else {
+      row_regs<T, THREADS, PT, T> x;
+      x.load(x0 + row * a.cols, cols, a.vec, r, 0.0f);
+      rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[0]);
+    }
   } else {
     const int64_t stride = row_stride<THREADS>();
     row_words<T, THREADS, PT> next; /* packed: half the registers of row_regs for 16-bit */
-    next.load((const T *)a.x + row * a.cols, cols, a.vec, r, 0.0f);
+    next.load(x0 + row * a.cols, cols, a.vec, r, 0.0f);
     for (int it = 0; row < a.rows; row += stride, it ^= 1) {
-      row_regs<T, THREADS, PT, T> x;
+      if constexpr (KEPT) {
+        const row_words<T, THREADS, PT> x = next;
+        if (row + stride < a.rows)
+          next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, 0.0f);
+        rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[it]);
+      } else {
+        row_regs<T, THREADS, PT, T> x;
 #pragma unroll
-      for (int s = 0; s < PT; s++)
-        x.v[s] = next.elem(s);
-      if (row + stride < a.rows)
-        next.load((const T *)a.x + (row + stride) * a.cols, cols, a.vec, r, 0.0f);
-      rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[it]);
+        for (int s = 0; s < PT; s++)
+          x.v[s] = next.elem(s);
+        if (row + stride < a.rows)
+          next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, 0.0f);
+        rms_norm_row<T, THREADS, PT>(a, row, r, x, scratch[it]);
+      }
     }
   }
 }
 
-/* The widest rows with the next row's copies in flight (wide_rows). */
-template <class T, int CHUNKS>
+/* The widest rows with the next row's copies in flight (wide_rows);
+ * KEPT: packed (row_words) once in registers. */
+template <class T, int CHUNKS, bool KEPT>
 __global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[3][32];
   wide_rows<T, T, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
                           [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
-                            rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x,
-                                                                   scratch);
+                            if constexpr (KEPT) {
+                              row_words<T, WIDE_THREADS, WIDE_PT> w;
+                              memcpy(w.w, x.v, sizeof w.w);
+                              rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, w,
+                                                                     scratch);
+                            } else {
+                              rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x,
+                                                                     scratch);
+                            }
                           });
 }
 
@@ -138,12 +165,11 @@ struct rms_norm_kernels : row_kernels {
   template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T>; }
   static constexpr bool WIDE = true;
   static constexpr bool TUNES = true;
-  /* KEPT: rows are kept as T here anyway. */
   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
-    return rms_norm_tuned_kernel<T, THREADS, PT, PF>;
+    return rms_norm_tuned_kernel<T, THREADS, PT, KEPT, PF>;
   }
   template <class T, int CHUNKS, bool KEPT> static auto wide_kernel() {
-    return rms_norm_wide_kernel<T, CHUNKS>;
+    return rms_norm_wide_kernel<T, CHUNKS, KEPT>;
   }
 };
 
@@ -159,6 +185,7 @@ static kiln_status kiln_cuda_rms_norm(void *state, const kiln_rms_norm_op *op) {
   a.eps = op->eps;
   a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.weight, a.out);
   a.cs = false;
+  a.zero = 0;
   return run_rows<rms_norm_kernels>((kiln_cuda *)state, "kiln_rms_norm",
                                     "launching the rms_norm kernel", op->dtype, a);
 }

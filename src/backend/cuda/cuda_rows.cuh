@@ -246,6 +246,27 @@ static cudaError_t launch_persistent(void (*kernel)(A), const A &a, int sm_count
   return launch(kernel, dim3((unsigned)blocks), dim3((unsigned)block), 0, stream, a);
 }
 
+/* An op that TUNES, at a config with variants: the plan's kernel. */
+template <class K, class T, int TH, int PT, class A>
+static cudaError_t launch_tuned(const A &a, const row_plan &p, int sm_count, cudaStream_t stream) {
+  constexpr bool KEPT_OK = sizeof(T) == 2, PF_OK = row_prefetch_fits<T, PT>();
+  if constexpr (PF_OK) {
+    if (p.pf) {
+      if (p.kept && KEPT_OK)
+        return launch_persistent<TH>(K::template tuned_kernel<T, TH, PT, KEPT_OK, true>(), a,
+                                     sm_count, stream);
+      return launch_persistent<TH>(K::template tuned_kernel<T, TH, PT, false, true>(), a,
+                                   sm_count, stream);
+    }
+  }
+  dim3 grid, block;
+  if (!row_geometry(a.rows, TH, sm_count, grid, block))
+    return cudaErrorInvalidConfiguration;
+  if (p.kept && KEPT_OK)
+    return launch(K::template tuned_kernel<T, TH, PT, KEPT_OK, false>(), grid, block, 0, stream, a);
+  return launch(K::template tuned_kernel<T, TH, PT, false, false>(), grid, block, 0, stream, a);
+}
+
 /* Op K's kernel for a.rows rows of a.cols elements of T: in registers
  * under the plan's config, streamed where there is none. */
 template <class K, class T, class A>
@@ -288,24 +309,7 @@ static cudaError_t launch_rows_of(const A &a_in, int sm_count, int card, cudaStr
       return cudaErrorInvalidValue; /* streamed instead (above); never compiled */
     } else {
       if constexpr (VARIANTS && row_variants<T, I>()) {
-        constexpr bool KEPT_OK = sizeof(T) == 2, PF_OK = row_prefetch_fits<T, PT>();
-        if (p.pf && PF_OK) {
-          if constexpr (PF_OK) {
-            if (p.kept && KEPT_OK)
-              return launch_persistent<TH>(
-                  K::template tuned_kernel<T, TH, PT, KEPT_OK, true>(), a, sm_count, stream);
-            return launch_persistent<TH>(K::template tuned_kernel<T, TH, PT, false, true>(), a,
-                                         sm_count, stream);
-          }
-        }
-        dim3 grid, block;
-        if (!row_geometry(a.rows, TH, sm_count, grid, block))
-          return cudaErrorInvalidConfiguration;
-        if (p.kept && KEPT_OK)
-          return launch(K::template tuned_kernel<T, TH, PT, KEPT_OK, false>(), grid, block, 0,
-                        stream, a);
-        return launch(K::template tuned_kernel<T, TH, PT, false, false>(), grid, block, 0, stream,
-                      a);
+        return launch_tuned<K, T, TH, PT>(a, p, sm_count, stream);
       } else {
         dim3 grid, block;
         if (!row_geometry(a.rows, TH, sm_count, grid, block))
@@ -589,6 +593,13 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
    * cs: streaming stores (vectors only). */
   __device__ __forceinline__ void store_scaled(T *row, int cols, bool vec, int r, float mul,
                                                const T *scale, bool cs = false) const {
+    store_scaled_with(row, cols, vec, r, mul, scale, cs, [&](int s) { return at(s); });
+  }
+  /* The same with value(s) for slot s. */
+  template <class F>
+  __device__ __forceinline__ static void store_scaled_with(T *row, int cols, bool vec, int r,
+                                                           float mul, const T *scale, bool cs,
+                                                           F value) {
     if (vec) {
 #pragma unroll
       for (int j = 0; j < PT / V; j++) {
@@ -597,7 +608,7 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
         load16_ro(scale + (c < cols ? c : 0), sc);
 #pragma unroll
         for (int u = 0; u < V; u++)
-          out[u] = at(j * V + u) * mul * sc[u];
+          out[u] = value(j * V + u) * mul * sc[u];
         if (c < cols)
           store16_hint(row + c, out, cs);
       }
@@ -607,7 +618,7 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
         const int c = s * THREADS + r;
         const float sc = to_f32(__ldg(scale + (c < cols ? c : 0)));
         if (c < cols)
-          row[c] = from_f32<T>(at(s) * mul * sc);
+          row[c] = from_f32<T>(value(s) * mul * sc);
       }
     }
   }
