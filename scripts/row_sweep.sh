@@ -79,11 +79,15 @@ bench() { # name KILN_CUDA_ROWS cases-file
     --cases "$3" $quick 2>&1 | tee "$out/bench_$1.txt" |
     awk -v v="$1" '$2 == "large" && $(NF) == "GB/s" {print $1, v, $(NF-1)}'
 }
-test_variant() { # name KILN_CUDA_ROWS
-  local failed=0
+test_variant() { # name KILN_CUDA_ROWS: the test executables side by side
+  local failed=0 pids=() t i
   for t in "${tests[@]}"; do
     env "${run_vars[@]}" KILN_CUDA_ROWS="$2" KILN_TEST_FILTER='cuda/*' timeout 120 \
-      "build/tests/$t" >"$out/test_$1_$t.txt" 2>&1 || { failed=1; echo "FAILED: $t under $1 ($2)"; }
+      "build/tests/$t" >"$out/test_$1_$t.txt" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!tests[@]}"; do
+    wait "${pids[$i]}" || { failed=1; echo "FAILED: ${tests[$i]} under $1 ($2)"; }
   done
   return $failed
 }
@@ -94,7 +98,7 @@ while IFS= read -r line; do
   [ -n "$line" ] || continue
   name=${line%%=*} spec=${line#*=}
   if test_variant "$name" "$spec"; then status=ok; else status=FAILED; fi
-  echo "variant $name ($spec): tests $status"
+  echo "variant $name ($spec): tests $status ($SECONDS s)"
   bench "$name" "$spec" "$out/rows.tsv" >>"$out/results.txt"
 done <<<"$variants"
 bench table_again "" "$out/rows.tsv" >>"$out/results.txt"
