@@ -355,11 +355,34 @@ static void test_packed_vs_unpacked(kt_env *env) {
   check(env, "unpacked against packed", kt_read(env, out), packed, s.out_n, s.vmax, 2 * tol);
 }
 
+/* Captured graphs: varlen; padded with the shape first seen inside the
+ * capture (a route with per-shape plans, cuDNN's, must not build one
+ * there); padded with the shape run once before the capture (the cached
+ * plan's work captured). */
+typedef struct graph_case {
+  attn_case c;
+  int warm; /* one call, checked, before the capture */
+} graph_case;
+static const graph_case graph_cases[] = {
+    {{"graph", L_VARLEN, 4, 33, 33, 4, 2, 32, 1, M_NONE, 0, 0, 0, 0, 0}, 0},
+    {{"graph_padded", L_PADDED, 2, 65, 65, 4, 2, 64, 1, M_NONE, 0, 0, 0, 0, 0}, 0},
+    {{"graph_padded_warm", L_PADDED, 2, 67, 67, 4, 2, 64, 0, M_NONE, 0, 0, 0, 0, 0}, 1},
+};
+
 /* A captured graph replays the fused op on whatever the inputs hold then. */
 static void test_graph(kt_env *env) {
-  static const attn_case c = {"graph", L_VARLEN, 4, 33, 33, 4, 2, 32, 1, M_NONE, 0, 0, 0, 0, 0};
+  const graph_case *gc = env->param;
+  const attn_case c = gc->c;
   attn_setup s = setup(env, &c);
   kx_use_fused(env, 1);
+  if (gc->warm) {
+    kt_poison(env, s.out);
+    KT_OK(env, kiln_attention(env->ctx, s.q, s.k, s.v, s.out, &s.p));
+    double *ref = kt_alloc((size_t)s.out_n * sizeof *ref);
+    const double big = ref_attention(&s.rs, s.qv, s.kv, s.vv, ref);
+    check(env, "out (before the capture)", kt_read(env, s.out), ref, s.out_n, s.vmax,
+          tolerance(env->dtype, &s, big, 0));
+  }
   KT_OK(env, kiln_graph_begin(env->ctx));
   kiln_status st = kiln_attention(env->ctx, s.q, s.k, s.v, s.out, &s.p);
   kiln_graph *g = NULL;
@@ -452,7 +475,8 @@ int main(void) {
       if (cases[i].packed)
         kt_add(test_packed_vs_unpacked, &cases[i], dtypes[di], "attention_%s_%s_vs_unpacked",
                dt, cases[i].name);
-    kt_add(test_graph, NULL, dtypes[di], "attention_%s_graph", dt);
+    for (size_t i = 0; i < sizeof graph_cases / sizeof graph_cases[0]; i++)
+      kt_add(test_graph, &graph_cases[i], dtypes[di], "attention_%s_%s", dt, graph_cases[i].c.name);
     kt_add(test_same_bits_as_baseline, NULL, dtypes[di], "attention_%s_same_bits_as_baseline",
            dt);
   }

@@ -20,7 +20,9 @@
  *
  * The handle is made at the first use in a context (loading cuDNN costs
  * tens of milliseconds; contexts that never route here never pay it) and
- * bound to the context's stream.
+ * bound to the context's stream. Neither the handle nor a plan is made
+ * inside a graph capture; a cached plan's execution is captured as any
+ * kernel's.
  */
 #include "cuda_attention.cuh"
 
@@ -400,8 +402,9 @@ void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t
 }
 
 /* The cached entry for key, built on a miss (evicting the least recently
- * used slot when all are taken). */
-cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_workspace) {
+ * used slot when all are taken); NULL on a miss when !may_build. */
+cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_workspace,
+                       bool may_build) {
   cudnn_entry *victim = &c->slots[0];
   for (cudnn_entry &e : c->slots) {
     if (e.last_used && memcmp(&e.key, &k, sizeof k) == 0) {
@@ -411,6 +414,8 @@ cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_works
     if (e.last_used < victim->last_used)
       victim = &e;
   }
+  if (!may_build)
+    return nullptr;
   if (victim->last_used)
     entry_release(victim);
   victim->key = k;
@@ -437,6 +442,11 @@ bool kiln_cuda_attention_cudnn_fits(const kiln_dev::attn_args &a, kiln_dtype dty
 kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &a,
                                       kiln_dtype dtype, float scale, const char *fn, bool *ran) {
   *ran = false;
+  /* Inside a graph capture nothing is built (cuDNN's plan building may
+   * make calls a capture forbids): a shape not yet seen runs on kiln's
+   * kernels there, and is not remembered as refused. */
+  if (!st->cudnn && st->capturing)
+    return KILN_OK;
   if (!st->cudnn) {
     kiln_cuda_cudnn *c = (kiln_cuda_cudnn *)calloc(1, sizeof *c);
     if (!c)
@@ -472,8 +482,8 @@ kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &
   k.v_row = a.v_row;
   k.dtype = dtype;
   k.causal = a.causal;
-  cudnn_entry *e = entry_for(c, k, (int64_t)st->workspace_size);
-  if (!e->plan)
+  cudnn_entry *e = entry_for(c, k, (int64_t)st->workspace_size, !st->capturing);
+  if (!e || !e->plan)
     return KILN_OK;
 
   const float neg_inf = -INFINITY;
