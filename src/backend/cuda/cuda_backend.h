@@ -29,8 +29,9 @@ typedef struct kiln_cuda {
    * one takes the shape), 2 "cublaslt" (cuBLASLt wherever k > 0). For
    * measuring the crossover and testing every kernel; see cuda_matmul.cu. */
   int matmul_route;
-  /* Which row-op tuning table fits this card (cuda_rows.cuh, row_table):
-   * 1 on a 6144-bit memory bus (H200 and its kind), 0 otherwise (H100). */
+  /* Which row-op tuning fits this card:
+   * 1 on a 6144-bit memory bus (H200 and its kind), 0 otherwise (H100);
+   * ROW_TUNING in cuda_rows.cuh. */
   int row_card;
   bool capturing; /* a graph capture is open on stream */
   /* Frees asked for while capturing, released at graph end. */

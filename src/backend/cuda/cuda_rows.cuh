@@ -10,8 +10,8 @@
  * loads, which is right for any width and alignment. Longer rows stream
  * through a block twice (see the op files).
  *
- * The choice per launch is a row_plan (row_table: by width, and by card,
- * kiln_cuda's row_card). KILN_CUDA_ROWS in the environment of a process
+ * The choice per launch is a row_plan (choose_row_plan: the table by
+ * width, then ROW_TUNING by card, kiln_cuda's row_card). KILN_CUDA_ROWS in the environment of a process
  * (read once, cuda_env.cu) forces a variant of it on softmax (unmasked)
  * and rms_norm rows of the tuning slots (1024, 4096, 32768 columns; f32
  * and bf16), for measuring: another threads x per-thread config, rows
@@ -23,6 +23,7 @@
 #define KILN_CUDA_ROWS_CUH
 
 #include <cuda_pipeline_primitives.h>
+#include <mutex>
 #include <type_traits>
 
 #include "cuda_backend.h"
@@ -114,47 +115,72 @@ struct row_plan {
   bool cs = false;   /* streaming (evict-first) stores of the output */
 };
 
-/* The tuning table: the config by width, and where the persistent wide
- * kernel takes the widest rows. card: kiln_cuda's row_card. */
-static inline row_plan row_table(int64_t cols, size_t esize, bool vec, int card) {
-  (void)card;
-  row_plan p;
-  p.config = row_config_index(cols, esize);
-  p.wide = p.config == ROW_WIDEST && vec && esize == 4;
-  return p;
-}
+/* A change to the plan of one tuning slot: 0 / -1 fields leave the
+ * plan's as they are. The tuning table's rows and KILN_CUDA_ROWS both
+ * take this form. */
+struct row_variant {
+  int threads, per_thread;         /* another config of the slot's width; 0: keep */
+  int wide, chunks, kept, pf, cs;  /* -1: keep */
+};
 
-/* The table's plan, or KILN_CUDA_ROWS's variant of it for an op that
- * tunes (variants: the op's kernels come in them, for this dtype). */
-static inline row_plan choose_row_plan(int64_t cols, size_t esize, bool vec, int card,
-                                       bool variants) {
-  row_plan p = row_table(cols, esize, vec, card);
-  const kiln_cuda_rows_variant *v = kiln_cuda_env_rows();
-  if (!variants || !v->set || p.config < 0)
-    return p;
-  const int slot = row_slot(ROW_CONFIGS[p.config].max_cols);
-  if (slot < 0)
-    return p;
-  if (v->threads[slot] > 0)
+/* The tuning table by card: row_card (kiln_cuda), the slot's width, the
+ * element size, and the change to the width table's plan. Cards and
+ * slots without a row keep the width table (measured on the H100). */
+struct row_tuning {
+  int card, max_cols, esize;
+  row_variant v;
+};
+constexpr row_tuning ROW_TUNING[] = {
+    {-1, 0, 0, {0, 0, -1, -1, -1, -1, -1}}, /* (none yet) */
+};
+
+/* p changed by v, for rows of esize bytes; a config must be one that
+ * with_row_config compiles for the op's variants. */
+static inline void apply_row_variant(row_plan &p, const row_variant &v, size_t esize, bool vec) {
+  if (v.threads > 0)
     for (int c = 0; c < ROW_CONFIG_COUNT; c++)
       if (ROW_CONFIGS[c].max_cols == ROW_CONFIGS[p.config].max_cols &&
-          ROW_CONFIGS[c].threads == v->threads[slot] &&
-          ROW_CONFIGS[c].per_thread == v->per_thread[slot] &&
+          ROW_CONFIGS[c].threads == v.threads && ROW_CONFIGS[c].per_thread == v.per_thread &&
           ROW_CONFIGS[c].per_thread % (16 / (int)esize) == 0 &&
           (esize == 2 || ROW_CONFIGS[c].per_thread <= 32))
         p.config = c;
-  if (v->wide >= 0)
-    p.wide = v->wide == 1 && p.config == ROW_WIDEST && vec;
+  if (v.wide >= 0)
+    p.wide = v.wide == 1 && p.config == ROW_WIDEST && vec;
   else if (p.config != ROW_WIDEST)
     p.wide = false;
-  if (v->chunks == 1 || v->chunks == 2 || v->chunks == 4)
-    p.chunks = v->chunks;
-  if (v->kept >= 0)
-    p.kept = v->kept == 1 && esize == 2;
-  if (v->pf >= 0)
-    p.pf = v->pf == 1;
-  if (v->cs >= 0)
-    p.cs = v->cs == 1;
+  if (v.chunks == 1 || v.chunks == 2 || v.chunks == 4)
+    p.chunks = v.chunks;
+  if (v.kept >= 0)
+    p.kept = v.kept == 1 && esize == 2;
+  if (v.pf >= 0)
+    p.pf = v.pf == 1;
+  if (v.cs >= 0)
+    p.cs = v.cs == 1;
+}
+
+/* The plan for rows of cols elements of esize bytes: the width table (the
+ * config; the persistent wide kernel for the widest f32 rows), then the
+ * card's row of ROW_TUNING, then KILN_CUDA_ROWS, the last two only for an
+ * op whose kernels come in the variants for this dtype. */
+static inline row_plan choose_row_plan(int64_t cols, size_t esize, bool vec, int card,
+                                       bool variants) {
+  row_plan p;
+  p.config = row_config_index(cols, esize);
+  p.wide = p.config == ROW_WIDEST && vec && esize == 4;
+  if (!variants || p.config < 0)
+    return p;
+  const int max_cols = ROW_CONFIGS[p.config].max_cols, slot = row_slot(max_cols);
+  if (slot < 0)
+    return p;
+  for (const row_tuning &t : ROW_TUNING)
+    if (t.card == card && t.max_cols == max_cols && t.esize == (int)esize)
+      apply_row_variant(p, t.v, esize, vec);
+  const kiln_cuda_rows_variant *e = kiln_cuda_env_rows();
+  if (e->set)
+    apply_row_variant(p,
+                      row_variant{e->threads[slot], e->per_thread[slot], e->wide, e->chunks,
+                                  e->kept, e->pf, e->cs},
+                      esize, vec);
   return p;
 }
 
@@ -176,15 +202,39 @@ static inline bool row_geometry(int64_t rows, int threads, int sm_count, dim3 &g
   return true;
 }
 
-/* Blocks of `kernel` an SM holds at once (at least 1). */
-template <class A>
-static int resident_blocks(void (*kernel)(A), int block, size_t smem) {
+/* Blocks of `kernel` an SM of the current device holds at once (at least
+ * 1), asked of the runtime once per kernel, block, shared memory and
+ * device: the persistent kernels size their grids by it on every launch. */
+static inline int resident_blocks_of(const void *kernel, int block, size_t smem) {
+  struct entry {
+    const void *kernel;
+    int block, device;
+    size_t smem;
+    int n;
+  };
+  static entry cache[64];
+  static int used = 0;
+  static std::mutex lock;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess)
+    (void)cudaGetLastError();
+  std::lock_guard<std::mutex> hold(lock);
+  for (int i = 0; i < used; i++)
+    if (cache[i].kernel == kernel && cache[i].block == block && cache[i].smem == smem &&
+        cache[i].device == device)
+      return cache[i].n;
   int n = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, block, smem) != cudaSuccess) {
     (void)cudaGetLastError();
     n = 1;
   }
-  return n < 1 ? 1 : n;
+  n = n < 1 ? 1 : n;
+  if (used < 64)
+    cache[used++] = entry{kernel, block, device, smem, n};
+  return n;
+}
+template <class A> static int resident_blocks(void (*kernel)(A), int block, size_t smem) {
+  return resident_blocks_of((const void *)kernel, block, smem);
 }
 
 /* What launch_rows needs of a row op besides its kernels; an op's struct
