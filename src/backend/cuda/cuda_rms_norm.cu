@@ -124,23 +124,17 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, (rms_min_threads<T, PT, PF>()))
 }
 
 /* The widest rows with the next row's copies in flight (wide_rows);
- * KEPT: packed (row_words) once in registers. */
-template <class T, int CHUNKS, bool KEPT>
-__global__ void __launch_bounds__(WIDE_THREADS, 1) rms_norm_wide_kernel(rms_norm_args a) {
+ * KEPT: packed (row_words), at WIDE_THREADS or half as many threads. */
+template <class T, int CHUNKS, bool KEPT, int TH>
+__global__ void __launch_bounds__(TH, WIDE_THREADS / TH) rms_norm_wide_kernel(rms_norm_args a) {
   KILN_KERNEL_BEGIN();
+  constexpr int PT = WIDE_THREADS * WIDE_PT / TH;
+  using R = typename std::conditional<KEPT, row_words<T, TH, PT>, row_regs<T, TH, PT, T>>::type;
   __shared__ float scratch[3][32];
-  wide_rows<T, T, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
-                          [&](int64_t row, const row_regs<T, WIDE_THREADS, WIDE_PT, T> &x) {
-                            if constexpr (KEPT) {
-                              row_words<T, WIDE_THREADS, WIDE_PT> w;
-                              memcpy(w.w, x.v, sizeof w.w);
-                              rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, w,
-                                                                     scratch);
-                            } else {
-                              rms_norm_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x,
-                                                                     scratch);
-                            }
-                          });
+  wide_rows<T, R, TH, PT, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, 0.0f,
+                                  [&](int64_t row, const R &x) {
+                                    rms_norm_row<T, TH, PT>(a, row, threadIdx.x, x, scratch);
+                                  });
 }
 
 /* A row too long for registers: pass one sums the squares, pass two reads
@@ -168,8 +162,8 @@ struct rms_norm_kernels : row_kernels {
   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
     return rms_norm_tuned_kernel<T, THREADS, PT, KEPT, PF>;
   }
-  template <class T, int CHUNKS, bool KEPT> static auto wide_kernel() {
-    return rms_norm_wide_kernel<T, CHUNKS, KEPT>;
+  template <class T, int CHUNKS, bool KEPT, int TH> static auto wide_kernel() {
+    return rms_norm_wide_kernel<T, CHUNKS, KEPT, TH>;
   }
 };
 

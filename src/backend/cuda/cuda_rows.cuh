@@ -54,6 +54,12 @@ constexpr row_config ROW_CONFIGS[] = {
 constexpr int ROW_DEFAULTS = 9;
 constexpr int ROW_CONFIG_COUNT = (int)(sizeof ROW_CONFIGS / sizeof ROW_CONFIGS[0]);
 constexpr int ROW_WIDEST = ROW_DEFAULTS - 1;
+/* The widest rows at half the threads, two blocks an SM: the wide kernel
+ * with 16-bit rows packed (row_words), a variant. */
+constexpr int ROW_WIDE_HALF = ROW_CONFIG_COUNT - 1;
+static_assert(ROW_CONFIGS[ROW_WIDE_HALF].max_cols == ROW_CONFIGS[ROW_WIDEST].max_cols &&
+                  ROW_CONFIGS[ROW_WIDE_HALF].threads * 2 == ROW_CONFIGS[ROW_WIDEST].threads,
+              "the half-threads wide config is the last alternative");
 /* Longer rows stream: one block of STREAM_THREADS per row, two passes. */
 constexpr int STREAM_THREADS = 1024;
 /* Warp-per-row blocks hold at most this many rows. */
@@ -144,8 +150,8 @@ static inline void apply_row_variant(row_plan &p, const row_variant &v, size_t e
           ROW_CONFIGS[c].per_thread % (16 / (int)esize) == 0 &&
           (esize == 2 || ROW_CONFIGS[c].per_thread <= 32))
         p.config = c;
-  if (v.wide >= 0)
-    p.wide = v.wide == 1 && p.config == ROW_WIDEST && vec;
+  if (v.wide >= 0) /* at half the threads: kept rows only (launch_rows_of) */
+    p.wide = v.wide == 1 && (p.config == ROW_WIDEST || p.config == ROW_WIDE_HALF) && vec;
   else if (p.config != ROW_WIDEST)
     p.wide = false;
   if (v.chunks == 1 || v.chunks == 2 || v.chunks == 4)
@@ -245,7 +251,7 @@ template <class A> static int resident_blocks(void (*kernel)(A), int block, size
  * op that TUNES also has
  *   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel();
  * (its args a field `cs`), and one that is WIDE
- *   template <class T, int CHUNKS, bool KEPT> static auto wide_kernel(); */
+ *   template <class T, int CHUNKS, bool KEPT, int THREADS> static auto wide_kernel(); */
 struct row_kernels {
   /* Rows longer than this stream even where a config would hold them: an
    * op that keeps more than the row in registers spills in the widest. */
@@ -272,16 +278,16 @@ constexpr int WIDE_PT = ROW_CONFIGS[ROW_WIDEST].per_thread;
  * of shared memory for the row. Above 48 KiB a kernel must ask for its
  * shared memory; asking is a host-side attribute, set on every launch
  * because it is per device. */
-template <class A>
+template <int TH = WIDE_THREADS, class A>
 static cudaError_t launch_wide(void (*kernel)(A), const A &a, size_t bytes, int sm_count,
                                cudaStream_t stream) {
   const cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   if (err != cudaSuccess)
     return err;
-  const int64_t most = (int64_t)sm_count * resident_blocks(kernel, WIDE_THREADS, bytes);
+  const int64_t most = (int64_t)sm_count * resident_blocks(kernel, TH, bytes);
   const int64_t blocks = a.rows < most ? a.rows : most;
-  return launch(kernel, dim3((unsigned)blocks), dim3(WIDE_THREADS), bytes, stream, a);
+  return launch(kernel, dim3((unsigned)blocks), dim3(TH), bytes, stream, a);
 }
 
 /* A persistent rows kernel (PF): as many blocks as the SMs hold, each
@@ -336,20 +342,32 @@ static cudaError_t launch_rows_of(const A &a_in, int sm_count, int card, cudaStr
                   stream, a);
   }
   if constexpr (K::WIDE && !std::is_same<T, __half>::value) {
-    if (p.wide && p.config == ROW_WIDEST && a.vec) {
+    if (p.wide && a.vec) {
       const size_t bytes = cols * sizeof(T);
-      auto wide = [&](auto kept) -> cudaError_t {
+      auto wide = [&](auto kept, auto threads) -> cudaError_t {
         constexpr bool KP = decltype(kept)::value;
+        constexpr int TH = decltype(threads)::value;
         switch (p.chunks) {
-        case 2: return launch_wide(K::template wide_kernel<T, 2, KP>(), a, bytes, sm_count, stream);
-        case 4: return launch_wide(K::template wide_kernel<T, 4, KP>(), a, bytes, sm_count, stream);
-        default: return launch_wide(K::template wide_kernel<T, 1, KP>(), a, bytes, sm_count, stream);
+        case 2:
+          return launch_wide<TH>(K::template wide_kernel<T, 2, KP, TH>(), a, bytes, sm_count,
+                                 stream);
+        case 4:
+          return launch_wide<TH>(K::template wide_kernel<T, 4, KP, TH>(), a, bytes, sm_count,
+                                 stream);
+        default:
+          return launch_wide<TH>(K::template wide_kernel<T, 1, KP, TH>(), a, bytes, sm_count,
+                                 stream);
         }
       };
-      if constexpr (sizeof(T) == 2)
-        if (p.kept)
-          return wide(std::true_type{});
-      return wide(std::false_type{});
+      using full = std::integral_constant<int, WIDE_THREADS>;
+      if constexpr (sizeof(T) == 2) {
+        if (p.kept && p.config == ROW_WIDE_HALF)
+          return wide(std::true_type{}, std::integral_constant<int, WIDE_THREADS / 2>{});
+        if (p.kept && p.config == ROW_WIDEST)
+          return wide(std::true_type{}, full{});
+      }
+      if (p.config == ROW_WIDEST)
+        return wide(std::false_type{}, full{});
     }
   }
   return with_row_config<T, K::TUNES>(p.config, [&](auto index, auto threads, auto per_thread) {
@@ -773,6 +791,29 @@ template <class T, int THREADS, int PT> struct row_words {
     }
   }
 
+  /* Slots of vectors [j0, j1) from buf, where this thread's copies put
+   * them (prefetch_row). */
+  __device__ __forceinline__ void load_vectors(const T *buf, int cols, int r, float fill, int j0,
+                                               int j1) {
+    vec16<T> f;
+#pragma unroll
+    for (int u = 0; u < V; u++)
+      f.e[u] = from_f32<T>(fill);
+    uint4 fq;
+    memcpy(&fq, &f, sizeof fq);
+#pragma unroll
+    for (int j = 0; j < PT / V; j++) {
+      if (j < j0 || j >= j1)
+        continue;
+      const int c = (j * THREADS + r) * V;
+      const uint4 q = c < cols ? *reinterpret_cast<const uint4 *>(buf + c) : fq;
+      w[4 * j] = q.x;
+      w[4 * j + 1] = q.y;
+      w[4 * j + 2] = q.z;
+      w[4 * j + 3] = q.w;
+    }
+  }
+
   /* Makes the words opaque to the compiler, as if just loaded: zero is 0
    * at run time, unknown to the compiler (a kernel argument; ptxas sees
    * through an empty asm). A kernel that reads the row in several passes,
@@ -788,15 +829,15 @@ template <class T, int THREADS, int PT> struct row_words {
 
 /* Starts the copies of this thread's vectors [j0, j1) of row (cols
  * elements; none where row is NULL) into the same places of buf, as one
- * commit group. */
-template <class T>
+ * commit group; TH threads, PT elements each. */
+template <int TH, int PT, class T>
 __device__ __forceinline__ void prefetch_row(T *buf, const T *row, int cols, int r, int j0,
                                              int j1) {
   constexpr int V = VW<T>;
   if (row) {
 #pragma unroll
-    for (int j = 0; j < WIDE_PT / V; j++) {
-      const int c = (j * WIDE_THREADS + r) * V;
+    for (int j = 0; j < PT / V; j++) {
+      const int c = (j * TH + r) * V;
       if (j >= j0 && j < j1 && c < cols)
         __pipeline_memcpy_async(buf + c, row + c, 16);
     }
@@ -805,17 +846,18 @@ __device__ __forceinline__ void prefetch_row(T *buf, const T *row, int cols, int
 }
 
 /* Calls body(row, x) for the rows of this block, rows blockIdx.x,
- * blockIdx.x + gridDim.x, ..., with x loaded from the shared copy (slots
- * past cols hold fill). Each thread reads back only the slots it copied,
- * so its own wait orders its reads; the copies come in CHUNKS groups, and
- * as each group of this row reaches registers the same group of the next
- * row starts, so copies stay in flight while a row is read back. The
- * barrier after the first group keeps the body's scratch behind the last
- * row's reductions. */
-template <class T, class S, int CHUNKS, class F>
+ * blockIdx.x + gridDim.x, ..., with x (R: a row_regs or row_words of TH
+ * threads, PT elements each) loaded from the shared copy (slots past cols
+ * hold fill). Each thread reads back only the slots it copied, so its own
+ * wait orders its reads; the copies come in CHUNKS groups, and as each
+ * group of this row reaches registers the same group of the next row
+ * starts, so copies stay in flight while a row is read back. The barrier
+ * after the first group keeps the body's scratch behind the last row's
+ * reductions. */
+template <class T, class R, int TH, int PT, int CHUNKS, class F>
 __device__ __forceinline__ void wide_rows(const T *x, int64_t rows, int cols, float fill, F &&body) {
   extern __shared__ __align__(16) unsigned char wide_buffer[];
-  constexpr int J = WIDE_PT / VW<T>; /* vectors per thread */
+  constexpr int J = PT / VW<T>; /* vectors per thread */
   static_assert(J % CHUNKS == 0, "whole vectors per chunk");
   T *buf = reinterpret_cast<T *>(wide_buffer);
   const int r = threadIdx.x;
@@ -824,17 +866,17 @@ __device__ __forceinline__ void wide_rows(const T *x, int64_t rows, int cols, fl
     return;
 #pragma unroll
   for (int k = 0; k < CHUNKS; k++)
-    prefetch_row(buf, x + row * cols, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
+    prefetch_row<TH, PT>(buf, x + row * cols, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
   for (; row < rows; row += gridDim.x) {
     const T *next = row + gridDim.x < rows ? x + (row + gridDim.x) * cols : nullptr;
-    row_regs<T, WIDE_THREADS, WIDE_PT, S> v;
+    R v;
 #pragma unroll
     for (int k = 0; k < CHUNKS; k++) {
       __pipeline_wait_prior(CHUNKS - 1);
       v.load_vectors(buf, cols, r, fill, k * J / CHUNKS, (k + 1) * J / CHUNKS);
       if (k == 0)
         __syncthreads();
-      prefetch_row(buf, next, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
+      prefetch_row<TH, PT>(buf, next, cols, r, k * J / CHUNKS, (k + 1) * J / CHUNKS);
     }
     body(row, v);
   }

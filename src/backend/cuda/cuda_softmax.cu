@@ -141,16 +141,6 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
                                          [&](int s) { return shifted_exp(y(s), base, a.k) * inv; });
 }
 
-/* A row kept as T in row_regs (the wide kernel's), packed first. */
-template <class T, int THREADS, int PT>
-__device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, int r,
-                                            const row_regs<T, THREADS, PT, T> &x_in,
-                                            float (&scratch)[2][32]) {
-  row_words<T, THREADS, PT> x;
-  memcpy(x.w, x_in.v, sizeof x.w);
-  softmax_row<T, THREADS, PT>(a, row, r, x, scratch);
-}
-
 template <class T, int THREADS, int PT, bool MASK>
 __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   KILN_KERNEL_BEGIN();
@@ -227,21 +217,22 @@ __global__ void __launch_bounds__(ROW_BLOCK<THREADS>,
   }
 }
 
-/* The widest rows with the next row's copies in flight (wide_rows). */
-template <class T, int CHUNKS, bool KEPT>
-__global__ void __launch_bounds__(WIDE_THREADS, 1) softmax_wide_kernel(softmax_args a) {
+/* The widest rows with the next row's copies in flight (wide_rows);
+ * KEPT: packed (row_words), at WIDE_THREADS or half as many threads. */
+template <class T, int CHUNKS, bool KEPT, int TH>
+__global__ void __launch_bounds__(TH, WIDE_THREADS / TH) softmax_wide_kernel(softmax_args a) {
   KILN_KERNEL_BEGIN();
-  using S = typename std::conditional<KEPT, T, float>::type;
+  constexpr int PT = WIDE_THREADS * WIDE_PT / TH;
+  using R = typename std::conditional<KEPT, row_words<T, TH, PT>, row_regs<T, TH, PT>>::type;
   __shared__ float scratch[2][32];
-  wide_rows<T, S, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, -INFINITY,
-                          [&](int64_t row, row_regs<T, WIDE_THREADS, WIDE_PT, S> &x) {
-                            if constexpr (KEPT)
-                              softmax_row<T, WIDE_THREADS, WIDE_PT>(a, row, threadIdx.x, x,
+  wide_rows<T, R, TH, PT, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, -INFINITY,
+                                  [&](int64_t row, R &x) {
+                                    if constexpr (KEPT)
+                                      softmax_row<T, TH, PT>(a, row, threadIdx.x, x, scratch);
+                                    else
+                                      softmax_row<T, TH, PT, false>(a, row, threadIdx.x, x,
                                                                     scratch);
-                            else
-                              softmax_row<T, WIDE_THREADS, WIDE_PT, false>(a, row, threadIdx.x,
-                                                                           x, scratch);
-                          });
+                                  });
 }
 
 /* Running (max, sum of exp2((y - max) * k)) over the logits seen so far. */
@@ -337,8 +328,8 @@ template <bool MASK> struct softmax_kernels : row_kernels {
   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
     return softmax_tuned_kernel<T, THREADS, PT, KEPT, PF>;
   }
-  template <class T, int CHUNKS, bool KEPT> static auto wide_kernel() {
-    return softmax_wide_kernel<T, CHUNKS, KEPT>;
+  template <class T, int CHUNKS, bool KEPT, int TH> static auto wide_kernel() {
+    return softmax_wide_kernel<T, CHUNKS, KEPT, TH>;
   }
 };
 
