@@ -519,6 +519,14 @@ kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &
     s = cudnnBackendExecute(c->handle, e->plan, pack);
   if (pack)
     (void)cudnnBackendDestroyDescriptor(pack);
+  /* "Not supported" at execution (a plan that built, but not for this
+   * run, inside a capture say) launched nothing: kiln's kernels take it. */
+  if (CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED) {
+    if (getenv("KILN_CUDNN_DEBUG"))
+      fprintf(stderr, "kiln cudnn: execution not supported, falling back: %s\n",
+              cudnnGetErrorString(s));
+    return KILN_OK;
+  }
   if (s != CUDNN_STATUS_SUCCESS)
     return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: cuDNN's fused attention failed: %s", fn,
                      cudnnGetErrorString(s));
