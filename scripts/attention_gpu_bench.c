@@ -4,7 +4,7 @@
  * and, with --check, compares each result with the composite path
  * (kiln_context_use_fused(ctx, 0): matmul, softmax, matmul) on the same
  * inputs. Uses kiln.h only. Which kernel runs is the library's routing, or
- * KILN_CUDA_ATTENTION=general|mma|decode|cudnn in the environment.
+ * KILN_CUDA_ATTENTION=general|mma|decode|decode_simt|cudnn in the environment.
  *
  *   attention_gpu_bench [--check] [--quick] [substring of case names]
  *

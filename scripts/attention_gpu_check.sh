@@ -5,7 +5,7 @@
 # against the composite path. Summary printed last; full logs in
 # $OUT/attention_logs.tar.gz (or ./attention-check-out).
 #
-#   scripts/attention_gpu_check.sh [test|bench|all|cudnn]     (default all)
+#   scripts/attention_gpu_check.sh [test|bench|all|cudnn|decode]     (default all)
 #
 # cudnn: the cudnn route alone (cuDNN's fused attention,
 # src/backend/cuda/cuda_attention_cudnn.cu): its tests, memcheck of them,
@@ -13,6 +13,14 @@
 # mma for comparison. KILN_CUDNN_DEBUG=1 makes each process print, per
 # shape, whether cuDNN built a plan ("plan") or refused it ("refused": that
 # shape then ran on kiln's own kernel).
+#
+# decode: the decode kernels alone, in one command of under 5 minutes
+# (ATTN_CHECK_SECONDS=300): the tests under the decode route, auto and
+# decode_simt, memcheck and racecheck on the decode route, then the decode
+# bench with --check, each line's GB/s as a share of the H200's copy
+# ceiling (ATTN_COPY_GBS, default 4260), the CUDA-core split kernel
+# (decode_simt) on the same shapes for comparison, and, time left, Nsight
+# Compute's view of the tensor-core kernel on two shapes.
 #
 # Every step is time-boxed so the whole run ends inside ATTN_CHECK_SECONDS
 # (default 540); a step that no longer fits is skipped and says so. On a
@@ -52,7 +60,7 @@ trap finish EXIT
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
 . scripts/gpu_deps_env.sh # .gpu-deps into cmake_args; run_vars
 if ! { cmake "${cmake_args[@]}" >"$logs/configure.log" 2>&1 &&
-  cmake --build build -j"$(nproc)" --target kiln kiln_cli test_attention \
+  cmake --build build -j"$(nproc)" --target kiln test_attention $([ "$mode" = decode ] || echo kiln_cli) \
     >"$logs/build.log" 2>&1; }; then
   note "build: FAILED"
   note "$(grep -h -m10 -E 'error|Error' "$logs/configure.log" "$logs/build.log")"
@@ -105,8 +113,67 @@ if [ "$mode" = cudnn ]; then
   exit 0
 fi
 
+# GB/s of a bench line as a share of the copy ceiling, appended to it.
+ceiling() {
+  awk -v c="${ATTN_COPY_GBS:-4260}" '{ for (i = 2; i <= NF; i++) if ($i == "GB/s")
+    { printf "%s  [%.0f%% of %.2f TB/s]\n", $0, 100 * $(i - 1) / c, c / 1000; next }
+    print }'
+}
+
+if [ "$mode" = decode ]; then
+  for route in decode auto decode_simt; do
+    log=$logs/tests_$route.log
+    {
+      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
+        timeout $(box 90) build/tests/test_attention
+      echo "exit $?"
+    } >"$log" 2>&1
+    if grep -q 'cuda: absent\|cuda: present but' "$log"; then
+      note "tests $route: NO GPU: $(grep -m1 'BACKEND  \] cuda' "$log")"
+    elif grep -q '^exit 0$' "$log"; then
+      note "tests $route: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
+    else
+      note "tests $route: FAILED"
+      note "$(grep -E 'FAIL|rror' "$log" | head -12)"
+    fi
+  done
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    log=$logs/sanitizer_${tool}_decode.log
+    # racecheck (slow) on the decode cases; memcheck on every case
+    filter='cuda/*'
+    [ $tool = racecheck ] && filter='cuda/*decode*'
+    env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=decode KILN_TEST_FILTER="$filter" \
+      timeout $(box 75) "$sanitizer" --tool $tool --error-exitcode 99 build/tests/test_attention \
+      >"$log" 2>&1
+    note "$tool decode: exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
+    note "$(grep -h -m6 -E 'Invalid|Race|Hazard|FAILED' "$log")"
+  done
+  if [ -x build/attention_gpu_bench ]; then
+    log=$logs/bench_decode.log
+    env "${run_vars[@]}" timeout $(box 60) build/attention_gpu_bench --check decode >"$log" 2>&1
+    note "bench decode, auto route, --check (exit $?):"
+    note "$(ceiling <"$log")"
+    log=$logs/bench_decode_simt.log
+    env "${run_vars[@]}" KILN_CUDA_ATTENTION=decode_simt timeout $(box 40) \
+      build/attention_gpu_bench decode >"$log" 2>&1
+    note "bench decode, the CUDA-core split kernel (decode_simt) (exit $?):"
+    note "$(ceiling <"$log")"
+    ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+    for shape in decode_b1_sk4096 decode_b16_sk32768; do
+      log=$logs/ncu_$shape.log
+      env "${run_vars[@]}" timeout $(box 60) "$ncu" --kernel-name regex:attn_decode --launch-skip 1 \
+        --launch-count 1 --section LaunchStats --section Occupancy --section SpeedOfLight \
+        build/attention_gpu_bench --quick "$shape" >"$log" 2>&1
+      note "ncu $shape (exit $?):"
+      note "$(grep -E 'attn_decode|Grid Size|Registers Per|Achieved Occ|Theoretical Occ|DRAM Through|Memory Through|^ +Duration|Dynamic Shared' "$log" | sed 's/  */ /g')"
+    done
+  fi
+  exit 0
+fi
+
 if [ "$mode" != bench ]; then
-  for route in auto general mma decode cudnn; do
+  for route in auto general mma decode decode_simt cudnn; do
     log=$logs/tests_$route.log
     # test_attention holds the error cases too (test_attention_errors.c).
     {

@@ -75,6 +75,13 @@ static const attn_case cases[] = {
   {"empty_batch", L_PADDED, 0, 5, 5, 2, 2, 8, 0, M_NONE, 0, 0, 0, 0, 0},
   {"empty_sq", L_PADDED, 2, 0, 5, 2, 2, 8, 1, M_NONE, 0, 0, 0, 0, 0},
   {"varlen_all_empty", L_VARLEN_K, 3, 4, 4, 2, 2, 8, 0, M_NONE, 0, 0, 0, 0, 0},
+  /* Decode against long caches (the CUDA split-key kernels: several splits
+   * and several tiles per warp; a GQA group of 4 and 8; 16 rows in one
+   * block; two row chunks; a mask per row; a cache of 0 and of 1 key). */
+  {"decode_sk4099_gqa4_d128_seqlens", L_PADDED, 3, 1, 4099, 8, 2, 128, 1, M_NONE, 1, 0, 0, 0, 0},
+  {"decode_sq4_sk2000_gqa4_d128_mask", L_PADDED, 2, 4, 2000, 8, 2, 128, 1, M_BHSQSK, 0, 0, 0, 0, 0},
+  {"decode_sq3_sk1500_gqa8_d64", L_PADDED, 2, 3, 1500, 16, 2, 64, 1, M_NONE, 0, 0, 0, 0, 0},
+  {"decode_varlen_k_sk3000_d32", L_VARLEN_K, 4, 2, 3000, 8, 2, 32, 1, M_NONE, 1, 0, 0, 0, 0},
 };
 /* clang-format on */
 

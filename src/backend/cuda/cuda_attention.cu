@@ -13,16 +13,22 @@
  *   decode  a few queries per sequence (sq <= DECODE_MAX_SQ) against at
  *           least DECODE_MIN_SK keys, or any keys where mma does not take
  *           the shape: split over the keys so that every SM streams part
- *           of the cache, then a combine kernel
- *           (cuda_attention_decode.cu); any dtype, D a whole number of
- *           16-byte pieces that a warp can split evenly;
+ *           of the cache. Two kernels, in this order:
+ *             decode_mma  f16/bf16, D 32, 64 or 128, 16-byte aligned rows:
+ *                         tensor cores, a cp.async pipeline per warp, the
+ *                         splits merged by the last block of each row chunk
+ *                         (cuda_attention_decode_mma.cu);
+ *             decode_simt any dtype, D a whole number of 16-byte pieces
+ *                         that a warp can split evenly: CUDA cores, then a
+ *                         combine kernel (cuda_attention_decode.cu);
  *   mma     f16/bf16, D 32, 64 or 128, 16-byte aligned rows: tensor cores,
  *           FlashAttention-2 style (cuda_attention_mma.cu);
  *   general everything else, f32 included (cuda_attention_general.cu).
  * The thresholds are first guesses from the kernels' shapes, to be replaced
- * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode|cudnn in the
- * environment of a process (read once) forces a route wherever that kernel
- * takes the shape, so every kernel can be tested and timed on any case.
+ * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode|decode_simt|cudnn
+ * in the environment of a process (read once) forces a route wherever that
+ * kernel takes the shape (decode: decode_mma, else decode_simt), so every
+ * kernel can be tested and timed on any case.
  */
 #include "cuda_attention.cuh"
 
@@ -38,7 +44,8 @@ namespace {
 constexpr int64_t DECODE_MAX_SQ = 8;
 constexpr int64_t DECODE_MIN_SK = 512;
 
-enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE, ROUTE_CUDNN };
+enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE, ROUTE_DECODE_SIMT,
+                 ROUTE_CUDNN };
 
 /* Where auto mode is to send a shape to cuDNN: the issue's prefill shapes
  * (D 64 and 128, long sequences). Off until the GPU's measurements say
@@ -60,26 +67,34 @@ attn_route forced_route() {
       return ROUTE_DECODE;
     if (v && strcmp(v, "cudnn") == 0)
       return ROUTE_CUDNN;
+    if (v && strcmp(v, "decode_simt") == 0)
+      return ROUTE_DECODE_SIMT;
     return ROUTE_AUTO;
   }();
   return r;
 }
 
 /* The one routing function. cudnn false: cuDNN refused the shape, route
- * among kiln's kernels. */
+ * among kiln's kernels. ROUTE_DECODE here means decode_mma; the CUDA-core
+ * split kernel is ROUTE_DECODE_SIMT. */
 attn_route choose_route(const attn_args &a, kiln_dtype dtype, bool cudnn = true) {
   const attn_route forced = forced_route();
-  const bool decode = kiln_cuda_attention_decode_fits(a, dtype);
+  const bool decode_mma = kiln_cuda_attention_decode_mma_fits(a, dtype);
+  const bool decode = decode_mma || kiln_cuda_attention_decode_fits(a, dtype);
+  const attn_route decode_route = decode_mma ? ROUTE_DECODE : ROUTE_DECODE_SIMT;
   const bool mma = kiln_cuda_attention_mma_fits(a, dtype);
-  if (forced == ROUTE_GENERAL || (forced == ROUTE_DECODE && decode) || (forced == ROUTE_MMA && mma))
+  if (forced == ROUTE_GENERAL || (forced == ROUTE_MMA && mma) ||
+      (forced == ROUTE_DECODE_SIMT && kiln_cuda_attention_decode_fits(a, dtype)))
     return forced;
   if (cudnn && (forced == ROUTE_CUDNN || cudnn_preferred(a, dtype)) &&
       kiln_cuda_attention_cudnn_fits(a, dtype))
     return ROUTE_CUDNN;
+  if (forced == ROUTE_DECODE && decode)
+    return decode_route;
   /* A few queries: split over keys when the cache is long, and always
    * where the alternative is the general kernel (its blocks hold 128 rows). */
   if (decode && a.sq <= DECODE_MAX_SQ && (a.sk >= DECODE_MIN_SK || !mma))
-    return ROUTE_DECODE;
+    return decode_route;
   if (mma)
     return ROUTE_MMA;
   return ROUTE_GENERAL;
@@ -143,9 +158,14 @@ static kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op)
   }
   cudaError_t err;
   switch (route) {
+  /* The decode kernels' partials share cuBLASLt's workspace: both are
+   * only used by work on st->stream, which runs one kernel's use after the
+   * other's. */
   case ROUTE_DECODE:
-    /* The partials share cuBLASLt's workspace: both are only used by work
-     * on st->stream, which runs one kernel's use after the other's. */
+    err = kiln_cuda_attention_decode_mma(a, op->dtype, st->sm_count, st->workspace,
+                                         st->workspace_size, st->attn_counters, st->stream);
+    break;
+  case ROUTE_DECODE_SIMT:
     err = kiln_cuda_attention_decode(a, op->dtype, st->sm_count, st->workspace,
                                      st->workspace_size, st->stream);
     break;

@@ -186,6 +186,14 @@ bool kiln_cuda_attention_decode_fits(const kiln_dev::attn_args &a, kiln_dtype dt
 cudaError_t kiln_cuda_attention_decode(const kiln_dev::attn_args &a, kiln_dtype dtype,
                                        int sm_count, void *work, size_t work_bytes,
                                        cudaStream_t stream);
+/* Split over keys on tensor cores: f16/bf16, d 32, 64 or 128, 16-byte
+ * aligned rows (kiln_cuda_attention_decode_mma_fits); partials in work,
+ * the splits' meeting counters in counters (the context's attn_counters,
+ * KILN_CUDA_ATTENTION_COUNTERS of them, zero between launches). */
+bool kiln_cuda_attention_decode_mma_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
+cudaError_t kiln_cuda_attention_decode_mma(const kiln_dev::attn_args &a, kiln_dtype dtype,
+                                           int sm_count, void *work, size_t work_bytes,
+                                           unsigned *counters, cudaStream_t stream);
 
 /* cuDNN's fused attention (cuda_attention_cudnn.cu): f16/bf16, padded
  * layout, no additive mask and no seqlens_k; always false in a build

@@ -55,6 +55,7 @@ static kiln_status init(kiln_cuda *st, const char *fn) {
       cudaMallocFromPoolAsync(&st->workspace, st->workspace_size, st->pool, st->stream), fn,
       "cudaMallocFromPoolAsync (cuBLASLt workspace)"));
   KILN_CUDA_TRY(kiln_cuda_gemv_init(st, fn));
+  KILN_CUDA_TRY(kiln_cuda_attention_init(st, fn));
   return kiln_cuda_check(cudaStreamSynchronize(st->stream), fn, "cudaStreamSynchronize");
 }
 
@@ -70,6 +71,8 @@ static void release(kiln_cuda *st) {
     (void)cudaFreeAsync(st->workspace, st->stream);
   if (st->gemv_workspace)
     (void)cudaFreeAsync(st->gemv_workspace, st->stream);
+  if (st->attn_counters)
+    (void)cudaFreeAsync(st->attn_counters, st->stream);
   if (st->stream)
     (void)cudaStreamSynchronize(st->stream);
   kiln_cuda_deferred_release(st);

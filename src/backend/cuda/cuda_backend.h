@@ -24,6 +24,7 @@ typedef struct kiln_cuda {
   void *workspace; /* cuBLASLt's scratch, workspace_size bytes */
   size_t workspace_size;
   void *gemv_workspace; /* the GEMV's slab partials and counters (cuda_gemv.cu) */
+  unsigned *attn_counters; /* decode attention's split counters (cuda_attention_decode_mma.cu) */
   bool tf32;
   /* KILN_CUDA_MATMUL at creation: 0 auto, 1 "own" (our kernels wherever
    * one takes the shape), 2 "cublaslt" (cuBLASLt wherever k > 0). For
@@ -112,6 +113,10 @@ void kiln_cuda_deferred_release(kiln_cuda *st);
 /* Makes the GEMV's workspace, counters zeroed (cuda_gemv.cu); freed with
  * the context. */
 kiln_status kiln_cuda_gemv_init(kiln_cuda *st, const char *fn);
+/* Makes decode attention's split counters, KILN_CUDA_ATTENTION_COUNTERS
+ * of them, zeroed (cuda_attention_decode_mma.cu); freed with the context. */
+#define KILN_CUDA_ATTENTION_COUNTERS 4096
+kiln_status kiln_cuda_attention_init(kiln_cuda *st, const char *fn);
 
 /* Frees st->cudnn, if made (cuda_attention_cudnn.cu). */
 void kiln_cuda_cudnn_release(kiln_cuda *st);
