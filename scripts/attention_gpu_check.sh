@@ -159,6 +159,14 @@ if [ "$mode" = decode ]; then
       build/attention_gpu_bench decode >"$log" 2>&1
     note "bench decode, the CUDA-core split kernel (decode_simt) (exit $?):"
     note "$(ceiling <"$log")"
+    # The split count: the grid sized for N blocks per SM (default 2, one wave).
+    for wave in 1 4 8; do
+      log=$logs/bench_decode_wave$wave.log
+      env "${run_vars[@]}" KILN_CUDA_DECODE_WAVE=$wave timeout $(box 30) \
+        build/attention_gpu_bench --quick decode >"$log" 2>&1
+      note "bench decode, splits sized for $wave blocks per SM (KILN_CUDA_DECODE_WAVE) (exit $?):"
+      note "$(grep -v '^#' "$log" | ceiling)"
+    done
     ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
     for shape in decode_b1_sk4096 decode_b16_sk32768; do
       log=$logs/ncu_$shape.log

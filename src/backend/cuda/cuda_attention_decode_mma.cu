@@ -26,6 +26,12 @@
  * sets the counter back to 0 (no second kernel, so no launch and no
  * second pass for a short cache).
  *
+ * Latency matters at B = 1 (a 4096-key cache is 16 MB: 4 us at the copy
+ * ceiling), so the dependent trips to memory are few: in the padded layout
+ * the first tiles are requested before the device-side lengths are checked
+ * (addresses are in bounds whatever they hold), and the last block asks
+ * for all of a row's (m, l) at once and 16 splits' partials at a time.
+ *
  * Splits: enough that the grid is one wave of two blocks per SM (a B = 1
  * cache of 8 kv heads is cut in 32), never under MIN_SPLIT_KEYS keys.
  *
@@ -51,6 +57,7 @@ constexpr int TC_STAGES = 3;                      /* tiles per warp pipeline */
 constexpr int TC_BLOCKS_PER_SM = 2;               /* the grid's sizing; see launch bounds */
 constexpr int TC_MAX_SPLITS = 128;                /* the last block's weights in shared memory */
 constexpr int64_t MIN_SPLIT_KEYS = 2 * TC_STEP;   /* two steps per warp at least */
+static_assert(TC_MAX_SPLITS % 32 == 0, "the last block's lanes take whole rounds of splits");
 
 template <int D> struct tc_shape {
   static constexpr int SD = D + 8; /* shared row stride: 16 bytes of padding (ldmatrix banks) */
@@ -83,12 +90,19 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ int last_block;
   const attn_args &a = ta.a;
-  if (!attn_lengths_ok(a))
+  /* The padded layout puts every row in bounds whatever seqlens_k holds
+   * (it is clamped to the keys for addressing), so there the first tiles
+   * are requested before the lengths are checked, and the check's reads
+   * overlap theirs. Varlen offsets are checked first. */
+  const bool early = !a.cu_q;
+  if (!early && !attn_lengths_ok(a))
     return;
 
   const int split = blockIdx.x, chunk = blockIdx.y;
   const int b = blockIdx.z / a.hkv, g = blockIdx.z % a.hkv;
-  const attn_seq s = attn_sequence(a, b);
+  attn_seq s = attn_sequence(a, b);
+  s.kv = min(max(s.kv, (int64_t)0), s.lk); /* a no-op once checked */
+  s.shift = s.kv - s.lq;
   const int64_t nrows = s.lq * a.group; /* rows of this (b, g) */
   const int64_t idx0 = (int64_t)chunk * TC_ROWS;
   if (idx0 >= nrows)
@@ -158,6 +172,10 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
     if (t < n_steps)
       load_tile(t);
     cp_async_commit();
+  }
+  if (early && !attn_lengths_ok(a)) {
+    cp_async_wait<0>(); /* nothing written: leave no copy in flight */
+    return;
   }
   cp_async_wait<TC_STAGES - 1>();
   __syncthreads(); /* Q from every thread's copies */
@@ -333,36 +351,73 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
   __threadfence();
 
   /* Per row (a warp each): the splits' weights exp2(m_p - max) into
-   * shared memory, and 1 / sum. Partials are read from L2 (__ldcg): other
-   * SMs wrote them. */
+   * shared memory, and 1 / sum; every (m, l) of the row requested at once.
+   * Partials are read from L2 (__ldcg): other SMs wrote them. */
   float *wsm = reinterpret_cast<float *>(smem_raw); /* [split][row] */
   float *inv = wsm + TC_MAX_SPLITS * TC_ROWS;       /* [row] */
-  const float *ml = ta.ws_ml + 2 * unit * ta.splits * TC_ROWS;
-  const float *acc_all = ta.ws_acc + unit * ta.splits * TC_ROWS * D;
+  const float2 *ml = reinterpret_cast<const float2 *>(ta.ws_ml) + unit * ta.splits * TC_ROWS;
   for (int r = warp; r < valid_rows; r += TC_WARPS) {
+    constexpr int PER_LANE = TC_MAX_SPLITS / 32;
+    float2 v[PER_LANE];
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+      const int p = lane + 32 * k;
+      v[k] = p < ta.splits ? __ldcg(ml + p * TC_ROWS + r) : make_float2(-INFINITY, 0.0f);
+    }
     float mx = -INFINITY;
-    for (int p = lane; p < ta.splits; p += 32)
-      mx = fmaxf(mx, __ldcg(ml + 2 * (p * TC_ROWS + r)));
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++)
+      mx = fmaxf(mx, v[k].x);
     const float bs = attn_base(warp_reduce(mx, op_max{}));
     float sum = 0.0f;
-    for (int p = lane; p < ta.splits; p += 32) {
-      const float wt = exp2f(__ldcg(ml + 2 * (p * TC_ROWS + r)) - bs);
-      wsm[p * TC_ROWS + r] = wt;
-      sum = fmaf(__ldcg(ml + 2 * (p * TC_ROWS + r) + 1), wt, sum);
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+      const float wt = exp2f(v[k].x - bs); /* past the splits: exp2(-inf) = 0 */
+      sum = fmaf(v[k].y, wt, sum);
+      if (lane + 32 * k < ta.splits)
+        wsm[(lane + 32 * k) * TC_ROWS + r] = wt;
     }
     sum = warp_reduce(sum, op_sum{});
     if (lane == 0)
       inv[r] = sum > 0.0f ? 1.0f / sum : 0.0f; /* every key masked: zeros */
   }
   __syncthreads();
-  for (int t = threadIdx.x; t < valid_rows * D; t += TC_THREADS) {
-    const int r = t / D, d = t % D;
-    float acc = 0.0f;
-#pragma unroll 8
-    for (int p = 0; p < ta.splits; p++)
-      acc = fmaf(__ldcg(acc_all + ((int64_t)p * TC_ROWS + r) * D + d), wsm[p * TC_ROWS + r], acc);
-    out[out_row(r) * D + d] = from_f32<T>(acc * inv[r]);
+  /* out = sum_p w_p acc_p / sum, 4 columns per thread, 16 splits' loads
+   * in flight at a time. */
+  constexpr int D4 = D / 4;
+  const float4 *acc4 =
+      reinterpret_cast<const float4 *>(ta.ws_acc) + unit * ta.splits * TC_ROWS * D4;
+  for (int t = threadIdx.x; t < valid_rows * D4; t += TC_THREADS) {
+    const int r = t / D4, d4 = t % D4;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 16
+    for (int p = 0; p < ta.splits; p++) {
+      const float4 x = __ldcg(acc4 + ((int64_t)p * TC_ROWS + r) * D4 + d4);
+      const float wt = wsm[p * TC_ROWS + r];
+      o.x = fmaf(x.x, wt, o.x);
+      o.y = fmaf(x.y, wt, o.y);
+      o.z = fmaf(x.z, wt, o.z);
+      o.w = fmaf(x.w, wt, o.w);
+    }
+    const float iv = inv[r];
+    T *dst = out + out_row(r) * D + 4 * d4;
+    dst[0] = from_f32<T>(o.x * iv);
+    dst[1] = from_f32<T>(o.y * iv);
+    dst[2] = from_f32<T>(o.z * iv);
+    dst[3] = from_f32<T>(o.w * iv);
   }
+}
+
+/* Blocks per SM the splits are sized for: TC_BLOCKS_PER_SM (one wave),
+ * or KILN_CUDA_DECODE_WAVE=N in the environment (read once per process),
+ * for measuring finer splits (N > 2: several waves) and coarser ones. */
+int64_t wave_blocks_per_sm() {
+  static const int64_t n = [] {
+    const char *v = getenv("KILN_CUDA_DECODE_WAVE");
+    const int w = v ? atoi(v) : 0;
+    return (int64_t)(w > 0 && w <= 64 ? w : TC_BLOCKS_PER_SM);
+  }();
+  return n;
 }
 
 template <class T, int D>
@@ -383,7 +438,7 @@ cudaError_t launch_decode_mma(tc_args ta, int sm_count, void *work, size_t work_
    * alone do not fill it, no split under MIN_SPLIT_KEYS keys, within the
    * counters, the weights' shared memory and the workspace. */
   const int64_t units = (int64_t)a.batch * a.hkv * ta.chunks;
-  const int64_t slots = (int64_t)(sm_count > 0 ? sm_count : 1) * TC_BLOCKS_PER_SM;
+  const int64_t slots = (int64_t)(sm_count > 0 ? sm_count : 1) * wave_blocks_per_sm();
   int64_t splits = 1;
   if (units < slots && units <= KILN_CUDA_ATTENTION_COUNTERS) {
     splits = slots / units;
