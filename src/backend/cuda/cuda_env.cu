@@ -39,8 +39,8 @@ bool kiln_cuda_env_gemv(void) {
 
 /* KILN_CUDA_MMA_BLOCKS=N asks the tensor-core attention kernel for at least
  * N resident blocks per SM (a register cap; cuda_attention_mma.cu lists the
- * values each head dim is built with), read once per process; 0: the
- * tuned default. */
+ * values each head dim is built with), read once per process; unset or
+ * 0: the tuned default. */
 int kiln_cuda_env_mma_blocks(void) {
   static const int n = [] {
     const char *v = getenv("KILN_CUDA_MMA_BLOCKS");
