@@ -33,6 +33,19 @@ typedef struct defer_row {
 #define ATTN_BAD KILN_ERR_INVALID_ARGUMENT
 #define ATTN "kiln_attention: "
 #define ATTN_END " (found by the kernel; out is not written)"
+/* One cu_seqlens array's four rows (X: Q or K; x: "q" or "k"). */
+#define CU_ROWS(X, x)                                                                          \
+  [KILN_DEFER_ATTENTION_CU_##X##_FIRST] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] is %lld; it "  \
+                                                     "must be 0" ATTN_END},                      \
+  [KILN_DEFER_ATTENTION_CU_##X##_ORDER] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] is %lld but "  \
+                                                     "the entry before it is %lld; offsets "     \
+                                                     "must not decrease" ATTN_END},              \
+  [KILN_DEFER_ATTENTION_CU_##X##_LONG] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] minus the "     \
+                                                    "entry before it is %lld, more than "        \
+                                                    "max_seqlen_" x " = %lld" ATTN_END},         \
+  [KILN_DEFER_ATTENTION_CU_##X##_LAST] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] is %lld but "   \
+                                                    "the tensors hold %lld token rows; the last " \
+                                                    "offset must equal them" ATTN_END},
 
 static const defer_row rows[] = {
     [KILN_DEFER_NONE] = {KILN_OK, ""},
@@ -41,28 +54,8 @@ static const defer_row rows[] = {
                                  "rows (found by the kernel; that lookup's row of out is "
                                  "zeros)"},
     /* attention: nothing is written when any length is bad */
-    [KILN_DEFER_ATTENTION_CU_Q_FIRST] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld; it must be 0"
-                                                   ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_Q_ORDER] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld but the entry "
-                                                   "before it is %lld; offsets must not "
-                                                   "decrease" ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_Q_LONG] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] minus the entry before "
-                                                  "it is %lld, more than max_seqlen_q = %lld"
-                                                  ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_Q_LAST] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] is %lld but the "
-                                                  "tensors hold %lld token rows; the last "
-                                                  "offset must equal them" ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_K_FIRST] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld; it must be 0"
-                                                   ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_K_ORDER] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld but the entry "
-                                                   "before it is %lld; offsets must not "
-                                                   "decrease" ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_K_LONG] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] minus the entry before "
-                                                  "it is %lld, more than max_seqlen_k = %lld"
-                                                  ATTN_END},
-    [KILN_DEFER_ATTENTION_CU_K_LAST] = {ATTN_BAD, ATTN "cu_seqlens_k[%lld] is %lld but the "
-                                                  "tensors hold %lld token rows; the last "
-                                                  "offset must equal them" ATTN_END},
+    CU_ROWS(Q, "q")
+    CU_ROWS(K, "k")
     [KILN_DEFER_ATTENTION_CU_Q_LONG_K] = {ATTN_BAD, ATTN "cu_seqlens_q[%lld] minus the entry "
                                                     "before it is %lld, more than max_seqlen_k = "
                                                     "%lld (it gives the keys' offsets too)"
