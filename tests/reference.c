@@ -73,3 +73,17 @@ void ref_rms_norm(const double *x, const double *w, int64_t rows, int64_t cols, 
       out[r * cols + j] = xr[j] * inv * w[j];
   }
 }
+
+void ref_layer_norm(const double *x, const double *w, const double *b, int64_t rows,
+                    int64_t cols, double eps, double *out) {
+  for (int64_t r = 0; r < rows; r++) {
+    const double *v = x + r * cols;
+    double mean = 0.0, var = 0.0;
+    for (int64_t j = 0; j < cols; j++)
+      mean += v[j] / (double)cols;
+    for (int64_t j = 0; j < cols; j++)
+      var += (v[j] - mean) * (v[j] - mean) / (double)cols;
+    for (int64_t j = 0; j < cols; j++)
+      out[r * cols + j] = (v[j] - mean) / sqrt(var + eps) * (w ? w[j] : 1.0) + (b ? b[j] : 0.0);
+  }
+}

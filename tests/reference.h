@@ -36,4 +36,9 @@ void ref_softmax(const ref_softmax_shape *s, const double *x, double scale, doub
 void ref_rms_norm(const double *x, const double *w, int64_t rows, int64_t cols, double eps,
                   double *out);
 
+/* out = (x - mean) / sqrt(var + eps) * w + b, per row of cols elements
+ * (biased variance); w and b may each be NULL (1 and 0). */
+void ref_layer_norm(const double *x, const double *w, const double *b, int64_t rows,
+                    int64_t cols, double eps, double *out);
+
 #endif /* KILN_TESTS_REFERENCE_H */

@@ -81,20 +81,6 @@ static void test_add_rms_norm(kt_env *env) {
   kt_expect_same(env, "input weight", w, wv);
 }
 
-static void ref_layer_norm(const double *x, const double *w, const double *b, int64_t rows,
-                           int64_t cols, double eps, double *out) {
-  for (int64_t r = 0; r < rows; r++) {
-    const double *v = x + r * cols;
-    double mean = 0.0, var = 0.0;
-    for (int64_t j = 0; j < cols; j++)
-      mean += v[j] / (double)cols;
-    for (int64_t j = 0; j < cols; j++)
-      var += (v[j] - mean) * (v[j] - mean) / (double)cols;
-    for (int64_t j = 0; j < cols; j++)
-      out[r * cols + j] = (v[j] - mean) / sqrt(var + eps) * (w ? w[j] : 1.0) + (b ? b[j] : 0.0);
-  }
-}
-
 static void test_layer_norm(kt_env *env) {
   const norm_case *c = env->param;
   const int64_t h = c->shape[c->ndim - 1];
