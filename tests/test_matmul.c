@@ -97,6 +97,41 @@ static void test_tf32_toggle(kt_env *env) {
   run_case(env, &c, kt_matmul_tol(KILN_F32, c.k));
 }
 
+/* An out never written before (not poisoned: fresh from kiln_tensor_create)
+ * that the next op's kernel reads. Under compute-sanitizer's initcheck
+ * (scripts/gpu_check.sh) every element the matmul wrote must count as
+ * written, whichever kernel wrote it: on the H200, cuBLASLt's 16-bit
+ * kernels store in a way initcheck does not see, so cuda_matmul.cu marks
+ * their output through NVTX; without that this test's kiln_add reads
+ * "uninitialized" memory. 300 x 72 x 100 takes cuBLASLt on the GPU in every
+ * dtype (past the small kernel's 2^21 products, too many rows for the thin
+ * ones); 30 x 72 x 100 takes kiln's own small kernel. */
+static void test_fresh_out_read_by_next_op(kt_env *env) {
+  static const int64_t ms[] = {300, 30};
+  const int64_t n = 72, k = 100;
+  for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+    const int64_t m = ms[i], sa[2] = {m, k}, sb[2] = {n, k}, so[2] = {m, n};
+    kiln_tensor *a = kt_tensor(env, env->dtype, 2, sa), *b = kt_tensor(env, env->dtype, 2, sb);
+    kiln_tensor *bias = kt_tensor(env, env->dtype, 1, &n);
+    kiln_tensor *out = kt_tensor(env, env->dtype, 2, so), *twice = kt_tensor(env, env->dtype, 2, so);
+    double *av = kt_random(env, a, -1.0, 1.0), *bv = kt_random(env, b, -1.0, 1.0);
+    double *biasv = kt_random(env, bias, -1.0, 1.0);
+    kt_poison(env, twice);
+    const kiln_matmul_params p = {.transpose_b = 1, .alpha = 1.0f, .beta = 0.0f, .bias = bias};
+    KT_OK(env, kiln_matmul(env->ctx, a, b, out, &p));
+    KT_OK(env, kiln_add(env->ctx, out, out, twice));
+    double *ref = kt_alloc((size_t)(m * n) * sizeof *ref);
+    const ref_matmul_shape rs = {1, m, n, k, false, true, false};
+    ref_matmul(&rs, av, bv, NULL, biasv, 1.0, 0.0, ref);
+    double *got = kt_read(env, out), *got2 = kt_read(env, twice);
+    kt_check_close(env, "out", got, ref, m * n, n, NULL, kt_matmul_tol(env->dtype, k));
+    for (int64_t j = 0; j < m * n; j++) /* doubling is exact in every dtype */
+      if (got2[j] != 2.0 * got[j])
+        KT_FAIL(env, "m %lld: out + out [%lld] is %g, expected %g", (long long)m, (long long)j,
+                got2[j], 2.0 * got[j]);
+  }
+}
+
 int main(void) {
   for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
     const char *dt = kiln_dtype_name(dtypes[d]);
@@ -104,6 +139,8 @@ int main(void) {
       kt_add(test_case, &kt_matmul_cases[i], dtypes[d], "matmul_%s_%s", dt,
              kt_matmul_cases[i].name);
     kt_add(test_plan_cache, NULL, dtypes[d], "matmul_%s_plan_cache", dt);
+    kt_add(test_fresh_out_read_by_next_op, NULL, dtypes[d], "matmul_%s_fresh_out_read_by_next_op",
+           dt);
   }
   kt_add(test_tf32_toggle, NULL, KILN_F32, "matmul_f32_tf32_toggle");
   matmul_register_errors();
