@@ -49,7 +49,7 @@ link() {
   shift
   if ! "$@" >"$work/$name.log" 2>&1; then
     echo "FAIL $name: link failed:"
-    grep -m 8 -E 'error|undefined' "$work/$name.log" || tail -8 "$work/$name.log"
+    grep -m 8 -E 'error|undefined|cannot find' "$work/$name.log" || tail -8 "$work/$name.log"
     failures=$((failures + 1))
     return 1
   fi
@@ -95,8 +95,21 @@ if link cmake_configure cmake -S "$work/consumer" -B "$work/consumer/build" -DCM
 fi
 
 # The installed command: it starts (RPATH relative to itself) and reads the
-# case list installed beside it, with no hint from the environment.
-if out=$(env -u KILN_CASES -u LD_LIBRARY_PATH "$prefix/bin/kiln" bench --device cpu --quick \
+# case list installed beside it, with no hint from the environment. The
+# library path keeps only folders without a libkiln (so libkiln must come
+# through the RPATH): where kiln's own dependencies are not the system's
+# (the GPU machine's .gpu-deps, scripts/gpu_deps_env.sh), it is how the
+# installed program finds them, as any program of that machine would.
+lib_path=
+IFS=: read -r -a lib_dirs <<<"${LD_LIBRARY_PATH:-}"
+for dir in "${lib_dirs[@]}"; do
+  if [ -n "$dir" ] && ! compgen -G "$dir/libkiln.so*" >/dev/null; then
+    lib_path=${lib_path:+$lib_path:}$dir
+  fi
+done
+lib_env=(-u LD_LIBRARY_PATH)
+[ -n "$lib_path" ] && lib_env=("LD_LIBRARY_PATH=$lib_path")
+if out=$(env -u KILN_CASES "${lib_env[@]}" "$prefix/bin/kiln" bench --device cpu --quick \
   --filter softmax_f32_1x128x1024 2>&1) && grep -q "^cases: $prefix/bin/\.\./share/kiln/cases.tsv" <<<"$out"; then
   echo "ok   installed kiln: $(grep '^cases:' <<<"$out")"
 else
