@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154,SC2034 # sourced: root in, cmake_args and run_vars out
 # Sourced by the GPU-machine scripts (gpu_check.sh, attention_gpu_check.sh):
 # given root (the repository) and cmake_args, adds what .gpu-deps supplies
 # (scripts/prepare_gpu_deps.sh: headers and libraries the GPU machine lacks)
