@@ -43,6 +43,8 @@ extern PyObject *kp_error_base;
 int kp_init_exceptions(PyObject *m);
 /* Raise the exception of status s with kiln_last_error(); return NULL. */
 PyObject *kp_raise(kiln_status s);
+/* None when s is KILN_OK, else kp_raise(s). */
+PyObject *kp_none_or_raise(kiln_status s);
 /* Raise the exception class of s with a message of the binding's own. */
 PyObject *kp_raise_msg(kiln_status s, const char *fmt, ...);
 

@@ -35,6 +35,12 @@ PyObject *kp_raise(kiln_status s) {
 
 /* Raises the exception class of status s with a message of the binding's
  * own (argument errors found before any C call). */
+PyObject *kp_none_or_raise(kiln_status s) {
+  if (s != KILN_OK)
+    return kp_raise(s);
+  Py_RETURN_NONE;
+}
+
 PyObject *kp_raise_msg(kiln_status s, const char *fmt, ...) {
   PyObject *cls = (s > 0 && s < 8 && status_class[s]) ? status_class[s] : kp_error_base;
   va_list ap;
@@ -265,32 +271,24 @@ static PyObject *Context_get_stream(ContextObject *self, void *closure) {
 
 static PyObject *Context_sync(ContextObject *self, PyObject *unused) {
   (void)unused;
-  if (check_ctx(self) < 0)
+  return check_ctx(self) < 0 ? NULL : kp_none_or_raise(kiln_sync(self->ctx));
+}
+
+/* A context switch set from a Python truth value. */
+static PyObject *set_flag(ContextObject *self, PyObject *arg,
+                          kiln_status (*set)(kiln_context *, int)) {
+  int on = PyObject_IsTrue(arg);
+  if (on < 0 || check_ctx(self) < 0)
     return NULL;
-  kiln_status s = kiln_sync(self->ctx);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return kp_none_or_raise(set(self->ctx, on));
 }
 
 static PyObject *Context_allow_tf32(ContextObject *self, PyObject *arg) {
-  int allow = PyObject_IsTrue(arg);
-  if (allow < 0 || check_ctx(self) < 0)
-    return NULL;
-  kiln_status s = kiln_context_allow_tf32(self->ctx, allow);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return set_flag(self, arg, kiln_context_allow_tf32);
 }
 
 static PyObject *Context_use_fused(ContextObject *self, PyObject *arg) {
-  int enable = PyObject_IsTrue(arg);
-  if (enable < 0 || check_ctx(self) < 0)
-    return NULL;
-  kiln_status s = kiln_context_use_fused(self->ctx, enable);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return set_flag(self, arg, kiln_context_use_fused);
 }
 
 static PyObject *Context_set_threads(ContextObject *self, PyObject *arg) {
@@ -299,10 +297,7 @@ static PyObject *Context_set_threads(ContextObject *self, PyObject *arg) {
     return NULL;
   /* Out of int's range: the nearest int, which the C check then names. */
   int n = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int)v;
-  kiln_status s = kiln_context_set_threads(self->ctx, n);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return kp_none_or_raise(kiln_context_set_threads(self->ctx, n));
 }
 
 static PyObject *Context_capture(ContextObject *self, PyObject *unused) {
@@ -538,9 +533,7 @@ static PyObject *Tensor_write(TensorObject *self, PyObject *data) {
   kiln_status s = kiln_tensor_write(self->t, view.buf, (size_t)view.len);
   PyBuffer_Release(&view);
   Py_DECREF(raw);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return kp_none_or_raise(s);
 }
 
 static PyMethodDef Tensor_methods[] = {
@@ -669,10 +662,7 @@ static PyObject *Graph_run(GraphObject *self, PyObject *unused) {
                         self->state == KP_GRAPH_NEW         ? "not captured yet"
                         : self->state == KP_GRAPH_CAPTURING ? "still capturing"
                                                             : "empty: its capture failed");
-  kiln_status s = kiln_graph_run(self->ctx->ctx, self->graph);
-  if (s != KILN_OK)
-    return kp_raise(s);
-  Py_RETURN_NONE;
+  return kp_none_or_raise(kiln_graph_run(self->ctx->ctx, self->graph));
 }
 
 /* The tensors an op recorded into a graph must outlive the graph. */
