@@ -91,6 +91,7 @@ if ((rc != 0)); then
   exit 1
 fi
 note "$(grep -i 'warning' "$logs/build.log" | sort -u | head -5)"
+kiln_add_cudnn_path build # gpu_deps_env.sh: a wheel's cuDNN onto run_vars' library path
 note "device: $(env "${run_vars[@]}" build/kiln info 2>&1 | grep -m1 '^ *cuda:[0-9]' | sed 's/^ *//')"
 tests=$(find build/tests -maxdepth 1 -type f -perm -u+x -name 'test_*' | sort)
 

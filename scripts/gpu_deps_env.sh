@@ -24,3 +24,18 @@ if [ -d "$deps" ]; then
   fi
   run_vars=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 fi
+
+# After the build: cuDNN's folder first on run_vars' library path when the
+# build linked a cuDNN that no default path holds (a pip wheel's), since
+# cuDNN loads its engine libraries from beside itself, and installed copies
+# of kiln (ctest install_consumers) have no RPATH to it.
+kiln_add_cudnn_path() {
+  local lib dir lp=${LD_LIBRARY_PATH:-} v kept=()
+  lib=$(sed -n 's/^KILN_CUDNN_LIBRARY:FILEPATH=//p' "${1:-build}/CMakeCache.txt" 2>/dev/null)
+  [ -n "$lib" ] && [ -e "$lib" ] || return 0
+  dir=$(dirname "$(readlink -f "$lib")")
+  for v in "${run_vars[@]}"; do
+    case $v in LD_LIBRARY_PATH=*) lp=${v#LD_LIBRARY_PATH=} ;; *) kept+=("$v") ;; esac
+  done
+  run_vars=("${kept[@]}" "LD_LIBRARY_PATH=$dir${lp:+:$lp}")
+}
