@@ -7,8 +7,8 @@
 # collide with: "(anonymous namespace)::..." (file-unique names), the
 # exception personality reference, nvcc's registration stubs, and NVTX's
 # link-once definitions (hidden, weak and versioned by the header itself, to
-# be shared with every other user of NVTX; cuda_matmul.cu marks cuBLASLt's
-# output for compute-sanitizer through it).
+# be shared with every other user of NVTX; cuda_marks.cu tells compute-sanitizer
+# through it what vendor libraries wrote unseen).
 set -eu
 lib=${1:?usage: check_symbols.sh libkiln.a}
 command -v nm >/dev/null || { echo "check_symbols: nm not found" >&2; exit 77; }

@@ -180,7 +180,7 @@ if [ "$mode" != bench ]; then
     p1=$!
     sanitize racecheck >"$logs/sanitizer_racecheck.txt" 2>&1 &
     p2=$!
-    # --nvtx: initcheck reads the marks of what cuBLASLt wrote (cuda_matmul.cu).
+    # --nvtx: initcheck reads the marks of what cuBLASLt wrote (cuda_marks.cu).
     sanitize initcheck --nvtx true >"$logs/sanitizer_initcheck.txt" 2>&1 &
     p3=$!
     wait "$p1" "$p2" "$p3"

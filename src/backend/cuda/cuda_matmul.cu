@@ -6,8 +6,8 @@
 #include "cuda_backend.h"
 #include "cuda_common.cuh"
 #include "cuda_gemm.h"
+#include "cuda_marks.h"
 
-#include <nvtx3/nvToolsExtMemCudaRt.h>
 #include <string.h>
 
 static const char *const FN = "kiln_matmul";
@@ -244,34 +244,16 @@ static kiln_status run_small(const kiln_cuda *st, const kiln_cuda_gemm *g) {
   return kiln_cuda_check(kiln_cuda_gemm_small(g, st->stream), FN, "launching gemm_small");
 }
 
-/* Tells compute-sanitizer's initcheck that cuBLASLt wrote c. Its Hopper
- * f16/bf16 kernels store c in a way initcheck does not observe: on the H200
- * every read of such a c by our next kernel was reported as uninitialized
- * (513,513 reads in test_embed, the first ones attention's reads of the
- * qkv projection) although the values were right. With no tool attached
- * this is one test of a function pointer (NVTX is header-only). Each
- * batch's m x n block is marked, never the gaps between them. */
+/* cuBLASLt's 16-bit Hopper kernels write c unseen by initcheck
+ * (cuda_marks.cu): each batch's m x n block is marked, never the gaps. */
 static void mark_written(const kiln_cuda *st, const kiln_cuda_gemm *g) {
-  static const nvtxDomainHandle_t domain = nvtxDomainCreateA("kiln");
   const size_t es = kiln_dtype_size(g->dtype), block = (size_t)(g->m * g->n) * es;
-  const bool one = g->batch == 1 || g->stride_c == g->m * g->n;
-  constexpr int64_t CHUNK = 64;
-  nvtxMemVirtualRangeDesc_t ranges[CHUNK];
-  for (int64_t b0 = 0; b0 < (one ? 1 : g->batch); b0 += CHUNK) {
-    const int64_t count = one ? 1 : (g->batch - b0 < CHUNK ? g->batch - b0 : CHUNK);
-    for (int64_t i = 0; i < count; i++) {
-      ranges[i].ptr = (const char *)g->c + (size_t)((b0 + i) * g->stride_c) * es;
-      ranges[i].size = one ? block * (size_t)g->batch : block;
-    }
-    nvtxMemMarkInitializedBatch_t desc = {};
-    desc.extCompatID = NVTX_EXT_COMPATID_MEM;
-    desc.structSize = sizeof desc;
-    desc.regionType = NVTX_MEM_TYPE_VIRTUAL_ADDRESS;
-    desc.regionDescCount = (size_t)count;
-    desc.regionDescElementSize = sizeof ranges[0];
-    desc.regionDescElements = ranges;
-    nvtxMemCudaMarkInitialized(domain, st->stream, 0, &desc);
+  if (g->batch == 1 || g->stride_c == g->m * g->n) {
+    kiln_cuda_mark_written(st->stream, g->c, block * (size_t)g->batch);
+    return;
   }
+  for (int64_t b = 0; b < g->batch; b++)
+    kiln_cuda_mark_written(st->stream, (const char *)g->c + (size_t)(b * g->stride_c) * es, block);
 }
 
 static kiln_status run_cublaslt(kiln_cuda *st, const kiln_cuda_gemm *g) {
