@@ -4,18 +4,22 @@
 # (KILN_CUDA_ROWS, src/backend/cuda/cuda_env.cu), then times the 12 large
 # row cases (softmax, rms_norm; f32, bf16; 16384x4096, 4096x32768,
 # 65536x1024) under each variant, and add_rms_norm / layer_norm 16384x4096
-# under the table, first and last (the spread of the two table columns is
-# the run's noise). Prints one table: case x variant, GB/s (bytes read +
-# written) and % of the copy ceiling. About 5 minutes on an H200.
-#   scripts/row_sweep.sh            all variants, `kiln bench --quick`
+# under the table. Prints one table: case x variant, GB/s (bytes read +
+# written) and % of the copy ceiling. About 2 minutes on an H200 with
+# NO_TESTS=1 (each variant's `kiln bench --quick` ~10 s), 5 with the tests.
+#   scripts/row_sweep.sh            the front-runners, `kiln bench --quick`
+#   NO_TESTS=1 scripts/row_sweep.sh without the row tests
 #   FULL=1 scripts/row_sweep.sh     full-length samples (about 3x longer)
-#   VARIANTS="table;kept;pf" scripts/row_sweep.sh   chosen variants only
-# Output kept in ${OUT:-row-sweep-out}.
+#   VARIANTS="table;kept;pf" scripts/row_sweep.sh   chosen variants (ALL: every one)
+# Work files in ${ROW_SWEEP_DIR:-row-sweep-out}; where $OUT is set (the
+# device tool's folder), one tarball of them there, row-sweep.tgz.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
-out=${OUT:-$root/row-sweep-out}
+out=${ROW_SWEEP_DIR:-$root/row-sweep-out}
 mkdir -p "$out"
+pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/row-sweep.tgz" -C "$out" . 2>/dev/null; }
+trap pack EXIT
 export PATH="/usr/local/cuda/bin:$PATH"
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
 . scripts/gpu_deps_env.sh
@@ -30,7 +34,7 @@ cmake "${cmake_args[@]}" >"$out/configure.log" 2>&1 &&
 # Each column: a name and its KILN_CUDA_ROWS. One string sets all three
 # widths at once (each case reads only its own width's part), so the
 # global flags (kept, pf, cs) are shared by the widths of a column.
-default_variants="table=
+all_variants="table=
 w1=c1024=32x32,c4096=128x32,wide
 w2=c1024=64x16,c4096=512x8,chunks=4
 kept=kept
@@ -43,11 +47,16 @@ cs=cs
 widekept2=c32768=1024x32,wide,kept,chunks=2
 w512kept=c1024=32x32,c4096=512x8,c32768=512x64,wide,kept
 w512kept4=c1024=64x16,c4096=128x32,c32768=512x64,wide,kept,chunks=4,cs"
-if [ -n "${VARIANTS:-}" ]; then
-  variants=$(printf '%s\n' "$default_variants" | awk -F= -v want=";${VARIANTS};" \
-    'index(want, ";" $1 ";")')
+# The front-runners of the first run (2026-12-01, H200) and the columns it
+# lost: kept was worse for softmax, better for rms_norm bf16; pf better for
+# softmax at 4096 and 32768 and rms_norm bf16 at 1024; cs better for
+# rms_norm f32 at 32768.
+default_variants="table;w1;w2;pf;w2pf;w512kept;widekept2;w512kept4"
+want=${VARIANTS:-$default_variants}
+if [ "$want" = ALL ]; then
+  variants=$all_variants
 else
-  variants=$default_variants
+  variants=$(printf '%s\n' "$all_variants" | awk -F= -v want=";$want;" 'index(want, ";" $1 ";")')
 fi
 
 # The copy ceiling: a 1 GiB device-to-device copy, best of 20, bytes read +
@@ -97,24 +106,27 @@ test_variant() { # name KILN_CUDA_ROWS: the test executables side by side
 }
 
 : >"$out/results.txt"
-for t in "${once[@]}"; do
-  env "${run_vars[@]}" KILN_TEST_FILTER='cuda/*' timeout 120 "build/tests/$t" >"$out/test_$t.txt" 2>&1 &&
-    echo "$t: ok" || echo "FAILED: $t"
-done
-bench table0 "" "$out/others.tsv" >>"$out/results.txt"
+if [ "${NO_TESTS:-0}" != 1 ]; then
+  for t in "${once[@]}"; do
+    env "${run_vars[@]}" KILN_TEST_FILTER='cuda/*' timeout 120 "build/tests/$t" >"$out/test_$t.txt" 2>&1 &&
+      echo "$t: ok" || echo "FAILED: $t"
+  done
+fi
 while IFS= read -r line; do
   [ -n "$line" ] || continue
   name=${line%%=*} spec=${line#*=}
-  if test_variant "$name" "$spec"; then status=ok; else status=FAILED; fi
-  echo "variant $name ($spec): tests $status ($SECONDS s)"
+  status=skipped
+  if [ "${NO_TESTS:-0}" != 1 ]; then
+    if test_variant "$name" "$spec"; then status=ok; else status=FAILED; fi
+  fi
   bench "$name" "$spec" "$out/rows.tsv" >>"$out/results.txt"
+  echo "variant $name ($spec): tests $status, bench done ($SECONDS s)"
 done <<<"$variants"
-bench table_again "" "$out/rows.tsv" >>"$out/results.txt"
-bench table1 "" "$out/others.tsv" >>"$out/results.txt"
+bench table "" "$out/others.tsv" >>"$out/results.txt"
 
 # The table: a row per case, a column per variant, GB/s and % of copy;
 # the best column of each case marked with *.
-python3 - "$out/results.txt" "$copy" <<'EOF'
+python3 - "$out/results.txt" "$copy" <<'EOF' | tee "$out/table.txt"
 import sys
 rows, cols, val = [], [], {}
 for line in open(sys.argv[1]):
