@@ -16,11 +16,11 @@
 PyObject *kp_error_base;
 static PyObject *status_class[8]; /* by kiln_status; 0 (OK) unused */
 
-/* Raises the exception for s with kiln_last_error()'s text; returns NULL. */
-PyObject *kp_raise(kiln_status s) {
+/* Raises the exception class of status s with message msg (a str, not
+ * consumed), its `status` attribute set to the status's name; returns NULL. */
+static PyObject *raise_status(kiln_status s, PyObject *msg) {
   PyObject *cls = (s > 0 && s < 8 && status_class[s]) ? status_class[s] : kp_error_base;
-  const char *msg = kiln_last_error();
-  PyObject *exc = PyObject_CallFunction(cls, "s", msg && *msg ? msg : kiln_status_string(s));
+  PyObject *exc = PyObject_CallOneArg(cls, msg);
   if (!exc)
     return NULL;
   PyObject *name = PyUnicode_FromString(kiln_status_string(s));
@@ -33,33 +33,34 @@ PyObject *kp_raise(kiln_status s) {
   return NULL;
 }
 
-/* Raises the exception class of status s with a message of the binding's
- * own (argument errors found before any C call). */
+/* Raises the exception for s with kiln_last_error()'s text; returns NULL. */
+PyObject *kp_raise(kiln_status s) {
+  const char *text = kiln_last_error();
+  PyObject *msg = PyUnicode_FromString(text && *text ? text : kiln_status_string(s));
+  if (!msg)
+    return NULL;
+  raise_status(s, msg);
+  Py_DECREF(msg);
+  return NULL;
+}
+
 PyObject *kp_none_or_raise(kiln_status s) {
   if (s != KILN_OK)
     return kp_raise(s);
   Py_RETURN_NONE;
 }
 
+/* Raises the exception class of status s with a message of the binding's
+ * own (argument errors found before any C call). */
 PyObject *kp_raise_msg(kiln_status s, const char *fmt, ...) {
-  PyObject *cls = (s > 0 && s < 8 && status_class[s]) ? status_class[s] : kp_error_base;
   va_list ap;
   va_start(ap, fmt);
   PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
   va_end(ap);
   if (!msg)
     return NULL;
-  PyObject *exc = PyObject_CallOneArg(cls, msg);
+  raise_status(s, msg);
   Py_DECREF(msg);
-  if (!exc)
-    return NULL;
-  PyObject *name = PyUnicode_FromString(kiln_status_string(s));
-  if (name) {
-    PyObject_SetAttrString(exc, "status", name);
-    Py_DECREF(name);
-  }
-  PyErr_SetObject(cls, exc);
-  Py_DECREF(exc);
   return NULL;
 }
 
