@@ -141,7 +141,8 @@ KILN_API KILN_NODISCARD kiln_status kiln_sync(kiln_context *ctx);
 KILN_API KILN_NODISCARD kiln_status kiln_context_allow_tf32(kiln_context *ctx, int allow);
 
 /* enable = 1 (the default) runs each fused op (kiln_lora_linear,
- * kiln_add_rms_norm) as one kernel where the backend has one. enable = 0
+ * kiln_add_rms_norm, kiln_add_layer_norm, kiln_attention, kiln_mean_pool)
+ * as one kernel where the backend has one. enable = 0
  * runs every fused op as its composite of basic ops: for tests and for
  * debugging a suspected fused kernel. Both give the documented result; they
  * may differ in the last bits of f16/bf16 outputs (see each op). */
@@ -358,6 +359,27 @@ KILN_API KILN_NODISCARD kiln_status kiln_layer_norm(kiln_context *ctx, const kil
                                                     const kiln_tensor *bias, float eps,
                                                     kiln_tensor *out);
 
+/* Residual add fused with LayerNorm, the post-norm (BERT) step:
+ *
+ *   h_out = x + residual                          (rounded to the dtype)
+ *   out   = layer_norm(h_out, weight, bias, eps)  (of the rounded h, as kiln_layer_norm)
+ *
+ *   x, residual, h_out, out: [..., H]   weight, bias: [H], each optional (NULL: 1 and 0)
+ *
+ * The contract of kiln_add_rms_norm with kiln_layer_norm's normalization:
+ * out is computed from h as stored, by the same two-pass statistics and
+ * edge rules as kiln_layer_norm (huge rows, +-inf and NaN), so fused and
+ * composite (kiln_add, then kiln_layer_norm) agree to the last f32
+ * rounding in every dtype. h_out may be x or residual (in place); out must
+ * not overlap x, residual, h_out, weight or bias. eps finite and > 0. A
+ * post-norm model that needs only out still gets h_out written: pass x or
+ * residual (whichever is dead) as h_out. */
+KILN_API KILN_NODISCARD kiln_status kiln_add_layer_norm(kiln_context *ctx, const kiln_tensor *x,
+                                                        const kiln_tensor *residual,
+                                                        const kiln_tensor *weight,
+                                                        const kiln_tensor *bias, float eps,
+                                                        kiln_tensor *h_out, kiln_tensor *out);
+
 /* Elementwise activations; x and out the same shape (any), out may be x.
  *   gelu:  x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))            tanh_approx = 0
  *          0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))     tanh_approx = 1
@@ -505,6 +527,53 @@ KILN_API KILN_NODISCARD kiln_status kiln_attention_packed(kiln_context *ctx,
                                                           const kiln_tensor *qkv,
                                                           kiln_tensor *out,
                                                           const kiln_attention_params *params);
+
+/* ---------------------------------------------------------------- pooling */
+
+/* Mean pooling over each sequence's token rows, the sentence-embedding
+ * step, optionally followed by L2 normalization, in one kernel:
+ *
+ *   out[b, :] = mean of the rows of sequence b          (normalize = 0)
+ *   out[b, :] = that mean / its L2 norm                 (normalize = 1)
+ *
+ * Two layouts, told apart by x's rank:
+ *   varlen: x [T, H], lengths = cu_seqlens i32 [B + 1] (required): sequence
+ *           b is rows cu_seqlens[b] .. cu_seqlens[b+1]-1, kiln_attention's
+ *           varlen layout (no padding anywhere).
+ *   padded: x [B, S, H], lengths = seqlens i32 [B] or NULL: sequence b is
+ *           its first seqlens[b] rows (all S when NULL); the rest is padding
+ *           and never read.
+ *   out: [B, H], x's dtype (f32, f16 or bf16).
+ *
+ * Sums are f32 (in double on the CPU) over the sequence's rows, divided by
+ * its length, normalized in f32 and rounded once into out. An empty
+ * sequence gives a row of zeros, and so does a zero mean when normalized
+ * (0 / 0 is taken as 0). The lengths' contents are checked as kiln_attention
+ * checks its cu_seqlens (cu_seqlens[0] = 0, never decreasing,
+ * cu_seqlens[B] = T; 0 <= seqlens[b] <= S): on the CPU before anything is
+ * written, with KILN_ERR_INVALID_ARGUMENT naming the bad entry; on the GPU
+ * by the kernel, which then writes nothing, reported by the next kiln_sync
+ * or kiln_tensor_read. normalize is 0 or 1; out overlaps no input.
+ *
+ * Edges: a column holding +inf (and no -inf or NaN) has mean +inf; +inf
+ * beside -inf, or a NaN, gives NaN. Normalized, a mean holding +-inf gives
+ * NaN at the infinities and zeros elsewhere (as kiln_rms_norm), and a NaN
+ * makes the row NaN. A mean whose sum of squares overflows f32 is
+ * normalized without overflow (rescaled), so a mean of 1e20s gives unit
+ * vectors, and so does a mean of 1e-25s (whose squares underflow). Column
+ * sums beyond FLT_MAX are beyond this promise on the GPU.
+ *
+ * The composite path (kiln_context_use_fused(ctx, 0)) reads the lengths on
+ * the host and runs, per sequence, a matmul of a row of ones by its rows
+ * (alpha = 1 / length), then kiln_rms_norm and kiln_scale for the L2 step:
+ * a test oracle, not capturable in a graph; for f16/bf16 it rounds the mean
+ * to the dtype before normalizing, so the two paths differ in the last
+ * bits, and rms_norm's eps (FLT_MIN) leaves means whose squares sum below
+ * about 1e-37 short of unit length. The GPU takes H up to 49152 in one
+ * kernel and runs the composite above that. */
+KILN_API KILN_NODISCARD kiln_status kiln_mean_pool(kiln_context *ctx, const kiln_tensor *x,
+                                                   const kiln_tensor *lengths, int normalize,
+                                                   kiln_tensor *out);
 
 /* ---------------------------------------------------------------- interop */
 

@@ -42,8 +42,26 @@ static const overlap_case overlap_cases[] = {
     {"h_is_x_res_same_memory_other_tensor", 0, 0, SAME_AS_X, false, "residual"},
 };
 
-static void test_add_rms_norm_overlap(kt_env *env) {
+/* LayerNorm of each row (no weight or bias), for kiln_add_layer_norm. */
+static void ref_layer_norm_rows(const double *x, int64_t rows, int64_t cols, double eps,
+                                double *out) {
+  for (int64_t r = 0; r < rows; r++) {
+    const double *v = x + r * cols;
+    double mean = 0.0, var = 0.0;
+    for (int64_t j = 0; j < cols; j++)
+      mean += v[j] / (double)cols;
+    for (int64_t j = 0; j < cols; j++)
+      var += (v[j] - mean) * (v[j] - mean) / (double)cols;
+    for (int64_t j = 0; j < cols; j++)
+      out[r * cols + j] = (v[j] - mean) / sqrt(var + eps);
+  }
+}
+
+/* The same overlap rules for kiln_add_rms_norm (layer = false) and
+ * kiln_add_layer_norm (layer = true, without weight and bias). */
+static void run_add_norm_overlap(kt_env *env, bool layer) {
   const overlap_case *c = env->param;
+  const char *fn = layer ? "kiln_add_layer_norm" : "kiln_add_rms_norm";
   const int64_t pool_n = POOL, shape[2] = {ROWS, COLS}, wn = COLS;
   kiln_tensor *pool = kt_tensor(env, KILN_F32, 1, &pool_n);
   double *pv = kt_random(env, pool, -2, 2);
@@ -67,20 +85,27 @@ static void test_add_rms_norm_overlap(kt_env *env) {
   for (int i = 0; i < ROWS * COLS; i++)
     hv[i] = (double)((float)xv[i] + (float)rv[i]); /* h rounded to f32 */
   kt_snapshot po = kt_fill_pattern(env, out);
-  kiln_status s = kiln_add_rms_norm(env->ctx, x, res, weight, 1e-6f, h, out);
+  kiln_status s = layer ? kiln_add_layer_norm(env->ctx, x, res, NULL, NULL, 1e-6f, h, out)
+                        : kiln_add_rms_norm(env->ctx, x, res, weight, 1e-6f, h, out);
   if (!c->ok) {
     const char *needles[] = {c->other, NULL};
-    kt_expect_error(env, s, KILN_ERR_INVALID_ARGUMENT, "kiln_add_rms_norm", "h_out", needles);
+    kt_expect_error(env, s, KILN_ERR_INVALID_ARGUMENT, fn, "h_out", needles);
     kt_expect_same(env, "the pool", pool, pv);
     kt_expect_unchanged(env, &po, "out");
     return;
   }
   KT_OK(env, s);
-  ref_rms_norm(hv, wv, ROWS, COLS, 1e-6, ref);
+  if (layer)
+    ref_layer_norm_rows(hv, ROWS, COLS, 1e-6, ref);
+  else
+    ref_rms_norm(hv, wv, ROWS, COLS, 1e-6, ref);
   kt_check_close(env, "h_out", kt_read(env, h), hv, ROWS * COLS, COLS, NULL, 0x1p-23);
   kt_check_close(env, "out", kt_read(env, out), ref, ROWS * COLS, COLS, NULL,
                  kt_rms_norm_tol(KILN_F32, COLS));
 }
+
+static void test_add_rms_norm_overlap(kt_env *env) { run_add_norm_overlap(env, false); }
+static void test_add_layer_norm_overlap(kt_env *env) { run_add_norm_overlap(env, true); }
 
 /* ------------------------------------------------------ rope positions */
 
@@ -309,9 +334,12 @@ static void test_graph_custom_failure(kt_env *env) {
 static const kiln_dtype dtypes[] = {KILN_F32, KILN_F16, KILN_BF16};
 
 int main(void) {
-  for (size_t i = 0; i < COUNT(overlap_cases); i++)
+  for (size_t i = 0; i < COUNT(overlap_cases); i++) {
     kt_add(test_add_rms_norm_overlap, &overlap_cases[i], KILN_F32, "add_rms_norm_overlap_%s",
            overlap_cases[i].name);
+    kt_add(test_add_layer_norm_overlap, &overlap_cases[i], KILN_F32,
+           "add_layer_norm_overlap_%s", overlap_cases[i].name);
+  }
   for (size_t d = 0; d < COUNT(dtypes); d++) {
     const char *dt = kiln_dtype_name(dtypes[d]);
     kt_add(test_rope_last_position, NULL, dtypes[d], "rope_last_position_%s", dt);

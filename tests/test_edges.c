@@ -298,6 +298,85 @@ static void test_layer_norm_huge(kt_env *env) {
       ref_layer_norm(xv, NULL, NULL, rows, cols, 1e-5, ref);
       kt_check_close(env, "layer_norm", kt_read(env, out), ref, n, cols, NULL,
                      4.0 * kt_rms_norm_tol(env->dtype, cols));
+
+      /* add_layer_norm, both ways: residual x/2 makes h = 1.5 x, as huge
+       * and still alternating; out against layer_norm of h as stored. */
+      for (int fused = 1; fused >= 0; fused--) {
+        words half = words_new(env->dtype, (size_t)n);
+        for (int64_t i = 0; i < n; i++)
+          put(&half, (size_t)i, (float)(value_of(&w, (size_t)i) / 2));
+        kiln_tensor *res = tensor_of(env, &half, 2, shape);
+        kiln_tensor *h = kt_tensor(env, env->dtype, 2, shape);
+        kiln_tensor *o2 = kt_tensor(env, env->dtype, 2, shape);
+        kt_poison(env, h);
+        kt_poison(env, o2);
+        KT_OK(env, kiln_context_use_fused(env->ctx, fused));
+        kiln_status st = kiln_add_layer_norm(env->ctx, x, res, NULL, NULL, 1e-5f, h, o2);
+        KT_OK(env, kiln_context_use_fused(env->ctx, 1));
+        KT_OK(env, st);
+        double *hv = kt_read(env, h);
+        for (int64_t r = 0; r < rows; r++) {
+          const double *v = hv + r * cols;
+          double mean = 0.0, var = 0.0;
+          for (int64_t j = 0; j < cols; j++)
+            mean += v[j] / (double)cols;
+          for (int64_t j = 0; j < cols; j++)
+            var += (v[j] - mean) * (v[j] - mean) / (double)cols;
+          for (int64_t j = 0; j < cols; j++)
+            ref[r * cols + j] = (v[j] - mean) / sqrt(var + 1e-5);
+        }
+        kt_check_close(env, fused ? "add_layer_norm out (fused)" : "add_layer_norm out (composite)",
+                       kt_read(env, o2), ref, n, cols, NULL, 4.0 * kt_rms_norm_tol(env->dtype, cols));
+      }
+    }
+}
+
+/* add_layer_norm of rows whose sum h holds +inf, -inf or NaN (from x or
+ * from the residual), both ways: h holds them as the sum gives them, and
+ * every element of such a row of out is NaN (kiln_layer_norm's rule); the
+ * other row is finite. */
+static void test_add_layer_norm_nonfinite(kt_env *env) {
+  for (size_t l = 0; l < COUNT(lengths) - 1; l++)
+    for (int kind = 0; kind < 3; kind++) {
+      const int64_t cols = lengths[l], rows = 2, n = rows * cols;
+      const int64_t shape[2] = {rows, cols};
+      words w = words_new(env->dtype, (size_t)n), rw = words_new(env->dtype, (size_t)n);
+      for (int64_t i = 0; i < n; i++) {
+        put(&w, (size_t)i, (float)kt_uniform(env, -2, 2));
+        put(&rw, (size_t)i, (float)kt_uniform(env, -2, 2));
+      }
+      const size_t at = (size_t)(cols + (int64_t)(kt_rand(env) % (uint64_t)cols)); /* row 1 */
+      if (kind == 0)
+        put(&w, at, INFINITY);
+      else if (kind == 1)
+        put(&rw, at, -INFINITY);
+      else
+        put_nan(&rw, at, kt_rand(env) & 1);
+      kiln_tensor *x = tensor_of(env, &w, 2, shape), *res = tensor_of(env, &rw, 2, shape);
+      for (int fused = 1; fused >= 0; fused--) {
+        kiln_tensor *h = kt_tensor(env, env->dtype, 2, shape);
+        kiln_tensor *out = kt_tensor(env, env->dtype, 2, shape);
+        kt_poison(env, h);
+        kt_poison(env, out);
+        KT_OK(env, kiln_context_use_fused(env->ctx, fused));
+        kiln_status st = kiln_add_layer_norm(env->ctx, x, res, NULL, NULL, 1e-5f, h, out);
+        KT_OK(env, kiln_context_use_fused(env->ctx, 1));
+        KT_OK(env, st);
+        const double *hv = kt_read(env, h), *ov = kt_read(env, out);
+        const double want_h = kind == 0 ? INFINITY : kind == 1 ? -INFINITY : NAN;
+        if (!(isnan(want_h) ? isnan(hv[at]) : hv[at] == want_h))
+          KT_FAIL(env, "%s, cols %lld: h[%zu] is %g, not %g", fused ? "fused" : "composite",
+                  (long long)cols, at, hv[at], want_h);
+        for (int64_t j = 0; j < cols; j++) {
+          if (!isfinite(ov[j]))
+            KT_FAIL(env, "%s, cols %lld: the finite row's out[%lld] is %g",
+                    fused ? "fused" : "composite", (long long)cols, (long long)j, ov[j]);
+          if (!isnan(ov[cols + j]))
+            KT_FAIL(env, "%s, cols %lld, kind %d: the non-finite row's out[%lld] is %g, not NaN",
+                    fused ? "fused" : "composite", (long long)cols, kind, (long long)j,
+                    ov[cols + j]);
+        }
+      }
     }
 }
 
@@ -388,6 +467,8 @@ int main(void) {
     kt_add(test_softmax_nan, NULL, dtypes[d], "edges_%s_softmax_nan_rows", dt);
     kt_add(test_rms_norm_huge, NULL, dtypes[d], "edges_%s_rms_norm_huge_rows", dt);
     kt_add(test_layer_norm_huge, NULL, dtypes[d], "edges_%s_layer_norm_huge_rows", dt);
+    kt_add(test_add_layer_norm_nonfinite, NULL, dtypes[d], "edges_%s_add_layer_norm_nonfinite_rows",
+           dt);
     kt_add(test_rms_norm_inf, NULL, dtypes[d], "edges_%s_rms_norm_inf_rows", dt);
     kt_add(test_activations_inf, NULL, dtypes[d], "edges_%s_activations_inf", dt);
   }

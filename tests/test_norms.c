@@ -1,6 +1,6 @@
-/* kiln_add_rms_norm (fused and composite, against float64 and each other)
- * and kiln_layer_norm against float64. The failing calls are in
- * test_norms_errors.c. */
+/* kiln_add_rms_norm and kiln_add_layer_norm (fused and composite, against
+ * float64 and each other) and kiln_layer_norm against float64. The failing
+ * calls are in test_norms_errors.c. */
 #include "harness_ops.h"
 #include "reference.h"
 #include "tolerance.h"
@@ -104,12 +104,69 @@ static void test_layer_norm(kt_env *env) {
     kt_expect_same(env, "input x", x, xv);
 }
 
+/* h = x + residual both ways (h_out = residual in place, or apart), then
+ * out against LayerNorm of h as stored, and the two ways against each
+ * other: h to the bit, out to the same f32 rounding (the GPU's kernels
+ * share layer_norm's row arithmetic; tolerance for a differing vector
+ * layout when only one path's operands are 16-byte aligned). */
+static void test_add_layer_norm(kt_env *env) {
+  const norm_case *c = env->param;
+  kx_use_fused(env, 1);
+  const int64_t h = c->shape[c->ndim - 1];
+  kiln_tensor *x = kt_tensor(env, env->dtype, c->ndim, c->shape);
+  kiln_tensor *w = c->affine ? kt_tensor(env, env->dtype, 1, &h) : NULL;
+  kiln_tensor *b = c->affine ? kt_tensor(env, env->dtype, 1, &h) : NULL;
+  kiln_tensor *res[2], *hs[2], *outs[2];
+  double *xv = kt_random(env, x, c->mean - 2.0, c->mean + 2.0), *rv = NULL;
+  double *wv = w ? kt_random(env, w, -1.5, 1.5) : NULL, *bv = b ? kt_random(env, b, -1, 1) : NULL;
+  const int64_t n = kiln_tensor_numel(x), rows = n / h;
+  for (int k = 0; k < 2; k++) { /* the same residual twice: each run may consume one */
+    res[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
+    double *v = kt_alloc((size_t)n * sizeof *v);
+    if (!rv)
+      rv = kt_random(env, res[k], -2.0, 2.0);
+    memcpy(v, rv, (size_t)n * sizeof *v);
+    if (k)
+      kt_write(env, res[k], v);
+    hs[k] = c->in_place ? res[k] : kt_tensor(env, env->dtype, c->ndim, c->shape);
+    outs[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
+    if (!c->in_place)
+      kt_poison(env, hs[k]);
+    kt_poison(env, outs[k]);
+    kx_use_fused(env, k == 0);
+    KT_OK(env, kiln_add_layer_norm(env->ctx, x, res[k], w, b, c->eps, hs[k], outs[k]));
+  }
+  kx_use_fused(env, 1);
+
+  double *href = kt_alloc((size_t)n * sizeof *href), *ref = kt_alloc((size_t)n * sizeof *ref);
+  for (int64_t i = 0; i < n; i++)
+    href[i] = xv[i] + rv[i];
+  const double u = kx_unit(env->dtype);
+  double *h0 = kt_read(env, hs[0]), *h1 = kt_read(env, hs[1]);
+  kt_check_close(env, "fused h", h0, href, n, h, NULL, u + 4 * 0x1p-24 * (1.0 + fabs(c->mean)));
+  kt_check_close(env, "composite h against fused h", h1, h0, n, h, NULL, 0.0);
+  /* out is defined from h as stored (rounded), so the reference is too */
+  ref_layer_norm(h0, wv, bv, rows, h, c->eps, ref);
+  const double tol = norm_tol(env->dtype, h) + 8.0 * (1.0 + fabs(c->mean)) * 0x1p-24;
+  double *o0 = kt_read(env, outs[0]), *o1 = kt_read(env, outs[1]);
+  kt_check_close(env, "fused out", o0, ref, n, h, NULL, tol);
+  kt_check_close(env, "composite out", o1, ref, n, h, NULL, tol);
+  kt_check_close(env, "composite against fused", o1, o0, n, h, NULL, 2 * tol);
+  kt_expect_same(env, "input x", x, xv);
+  if (w)
+    kt_expect_same(env, "input weight", w, wv);
+  if (b)
+    kt_expect_same(env, "input bias", b, bv);
+}
+
 int main(void) {
   for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       kt_add(test_add_rms_norm, &cases[i], dtypes[d], "add_rms_norm_%s_%s",
              kiln_dtype_name(dtypes[d]), cases[i].name);
       kt_add(test_layer_norm, &cases[i], dtypes[d], "layer_norm_%s_%s",
+             kiln_dtype_name(dtypes[d]), cases[i].name);
+      kt_add(test_add_layer_norm, &cases[i], dtypes[d], "add_layer_norm_%s_%s",
              kiln_dtype_name(dtypes[d]), cases[i].name);
     }
   norms_register_errors();

@@ -1,4 +1,5 @@
-/* kiln_add_rms_norm's and kiln_layer_norm's failing calls. */
+/* kiln_add_rms_norm's, kiln_layer_norm's and kiln_add_layer_norm's failing
+ * calls. */
 #include "harness_ops.h"
 
 #include <math.h>
@@ -58,6 +59,49 @@ static const norm_bad ln_cases[] = {
 };
 /* clang-format on */
 
+enum { AX, ARES, AW, AB, AH, AOUT };
+#define ALN_OK T2(4, 17), T2(4, 17), T1(17), T1(17), T2(4, 17), T2(4, 17)
+
+/* clang-format off */
+static const norm_bad aln_cases[] = {
+  {"residual_shape", {.spec = {T2(4, 17), T2(4, 16), T1(17), T1(17), T2(4, 17), T2(4, 17)}}, 1e-5f, KILN_ERR_SHAPE, "residual"},
+  {"weight_length", {.spec = {T2(4, 17), T2(4, 17), T1(16), T1(17), T2(4, 17), T2(4, 17)}}, 1e-5f, KILN_ERR_SHAPE, "weight"},
+  {"bias_2d", {.spec = {T2(4, 17), T2(4, 17), T1(17), T2(1, 17), T2(4, 17), T2(4, 17)}}, 1e-5f, KILN_ERR_SHAPE, "bias"},
+  {"h_out_shape", {.spec = {T2(4, 17), T2(4, 17), T1(17), T1(17), T2(17, 4), T2(4, 17)}}, 1e-5f, KILN_ERR_SHAPE, "h_out"},
+  {"out_shape", {.spec = {T2(4, 17), T2(4, 17), T1(17), T1(17), T2(4, 17), T1(68)}}, 1e-5f, KILN_ERR_SHAPE, "out"},
+  {"dtype_residual", {.spec = {ALN_OK}, .odd_dtype = R(ARES)}, 1e-5f, KILN_ERR_DTYPE, "residual"},
+  {"dtype_weight", {.spec = {ALN_OK}, .odd_dtype = R(AW)}, 1e-5f, KILN_ERR_DTYPE, "weight"},
+  {"dtype_bias", {.spec = {ALN_OK}, .odd_dtype = R(AB)}, 1e-5f, KILN_ERR_DTYPE, "bias"},
+  {"dtype_h_out", {.spec = {ALN_OK}, .odd_dtype = R(AH)}, 1e-5f, KILN_ERR_DTYPE, "h_out"},
+  {"dtype_out", {.spec = {ALN_OK}, .odd_dtype = R(AOUT)}, 1e-5f, KILN_ERR_DTYPE, "out"},
+  {"i32_x", {.spec = {ALN_OK}, .odd_dtype = R(AX), .odd_i32 = 1}, 1e-5f, KILN_ERR_DTYPE, "x"},
+  {"null_ctx", {.spec = {ALN_OK}, .null = KX_CTX}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "ctx"},
+  {"null_x", {.spec = {ALN_OK}, .null = R(AX)}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "x"},
+  {"null_residual", {.spec = {ALN_OK}, .null = R(ARES)}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "residual"},
+  {"null_h_out", {.spec = {ALN_OK}, .null = R(AH)}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "h_out"},
+  {"null_out", {.spec = {ALN_OK}, .null = R(AOUT)}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "out"},
+  {"foreign_residual", {.spec = {ALN_OK}, .foreign = R(ARES)}, 1e-5f, KILN_ERR_DEVICE, "residual"},
+  {"foreign_bias", {.spec = {ALN_OK}, .foreign = R(AB)}, 1e-5f, KILN_ERR_DEVICE, "bias"},
+  {"foreign_out", {.spec = {ALN_OK}, .foreign = R(AOUT)}, 1e-5f, KILN_ERR_DEVICE, "out"},
+  {"eps_zero", {.spec = {ALN_OK}}, 0.0f, KILN_ERR_INVALID_ARGUMENT, "eps"},
+  {"eps_negative", {.spec = {ALN_OK}}, -1e-5f, KILN_ERR_INVALID_ARGUMENT, "eps"},
+  {"eps_inf", {.spec = {ALN_OK}}, INFINITY, KILN_ERR_INVALID_ARGUMENT, "eps"},
+  {"eps_nan", {.spec = {ALN_OK}}, NAN, KILN_ERR_INVALID_ARGUMENT, "eps"},
+  {"out_is_h_out", {.spec = {ALN_OK}, .out_is = AH + 1}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "h_out"},
+  {"out_is_x", {.spec = {ALN_OK}, .out_is = AX + 1}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "x"},
+  {"out_is_residual", {.spec = {ALN_OK}, .out_is = ARES + 1}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "residual"},
+  {"out_is_bias", {.spec = {T1(17), T1(17), T1(17), T1(17), T1(17), T1(17)}, .out_is = AB + 1}, 1e-5f, KILN_ERR_INVALID_ARGUMENT, "bias"},
+};
+/* clang-format on */
+
+static void test_aln(kt_env *env) {
+  const norm_bad *c = env->param;
+  kx_operands o = kx_bad_operands(env, &c->s, AOUT);
+  kiln_status s = kiln_add_layer_norm(o.ctx, o.t[AX], o.t[ARES], o.t[AW], o.t[AB], c->eps,
+                                      o.t[AH], o.t[AOUT]);
+  kx_bad_check(env, &c->s, &o, s, c->want, "kiln_add_layer_norm", c->arg);
+}
+
 static void test_arn(kt_env *env) {
   const norm_bad *c = env->param;
   kx_operands o = kx_bad_operands(env, &c->s, OUT);
@@ -78,4 +122,6 @@ void norms_register_errors(void) {
     kt_add(test_arn, &arn_cases[i], KILN_F32, "add_rms_norm_error_%s", arn_cases[i].name);
   for (size_t i = 0; i < sizeof ln_cases / sizeof ln_cases[0]; i++)
     kt_add(test_ln, &ln_cases[i], KILN_F32, "layer_norm_error_%s", ln_cases[i].name);
+  for (size_t i = 0; i < sizeof aln_cases / sizeof aln_cases[0]; i++)
+    kt_add(test_aln, &aln_cases[i], KILN_F32, "add_layer_norm_error_%s", aln_cases[i].name);
 }

@@ -26,3 +26,11 @@ double kt_softmax_tol(kiln_dtype dtype, int64_t cols, double big) {
 double kt_rms_norm_tol(kiln_dtype dtype, int64_t h) {
   return 2.0 * unit_roundoff(dtype) + (8.0 + 4.0 * sqrt((double)h)) * F32_U;
 }
+
+/* A mean over a sequence of len rows: the column sums are f32 on the GPU
+ * (random-walk rounding over len terms, relative to the row's largest
+ * mean), the division one rounding; normalized, the f32 sum of H squares
+ * and rsqrtf's couple of ulp. One final rounding to the dtype. */
+double kt_mean_pool_tol(kiln_dtype dtype, int64_t len, int64_t h) {
+  return 2.0 * unit_roundoff(dtype) + (8.0 + 4.0 * sqrt((double)len) + 4.0 * sqrt((double)h)) * F32_U;
+}

@@ -26,5 +26,7 @@ double kt_matmul_tf32_tol(int64_t k);
 double kt_softmax_tol(kiln_dtype dtype, int64_t cols, double big);
 /* An RMSNorm row of h entries. */
 double kt_rms_norm_tol(kiln_dtype dtype, int64_t h);
+/* kiln_mean_pool of a sequence of len rows of h entries (normalized or not). */
+double kt_mean_pool_tol(kiln_dtype dtype, int64_t len, int64_t h);
 
 #endif /* KILN_TESTS_TOLERANCE_H */

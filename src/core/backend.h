@@ -83,6 +83,33 @@ typedef struct kiln_layer_norm_op {
   float eps;
 } kiln_layer_norm_op;
 
+/* h = x + residual (rounded to dtype, stored), out = layer_norm(h as
+ * stored). h may be x or residual; out overlaps nothing; weight and bias
+ * may be NULL (1 and 0). */
+typedef struct kiln_add_layer_norm_op {
+  const kiln_tensor *x, *residual, *weight, *bias;
+  kiln_tensor *h, *out;
+  kiln_dtype dtype;
+  int64_t rows, cols;
+  float eps;
+} kiln_add_layer_norm_op;
+
+/* out[b, :] = mean of sequence b's rows of x (then / its L2 norm when
+ * normalize), for b < batch; rows of cols elements. Varlen: lengths is
+ * cu_seqlens i32 [batch + 1] over x's total rows. Padded: sequence b
+ * starts at row b * seq; lengths is seqlens i32 [batch] or NULL (every
+ * sequence seq rows). The lengths' contents are checked by the backend
+ * (the CPU before writing, the GPU in the kernel, deferred). */
+typedef struct kiln_mean_pool_op {
+  const kiln_tensor *x, *lengths; /* lengths may be NULL (padded only) */
+  kiln_tensor *out;
+  kiln_dtype dtype;
+  int64_t batch, cols;
+  int64_t total; /* rows of x */
+  int64_t seq;   /* padded: S; varlen: 0 */
+  bool varlen, normalize;
+} kiln_mean_pool_op;
+
 typedef enum kiln_unary_kind {
   KILN_UNARY_GELU_ERF,
   KILN_UNARY_GELU_TANH,
@@ -212,6 +239,8 @@ typedef struct kiln_custom_op_args {
   X(KILN_OP_ROPE, rope, kiln_rope_op)                                                         \
   X(KILN_OP_EMBEDDING, embedding, kiln_embedding_op)                                          \
   X(KILN_OP_ATTENTION, attention, kiln_attention_op)                                          \
+  X(KILN_OP_ADD_LAYER_NORM, add_layer_norm, kiln_add_layer_norm_op)                           \
+  X(KILN_OP_MEAN_POOL, mean_pool, kiln_mean_pool_op)                                          \
   X(KILN_OP_CUSTOM, custom, kiln_custom_op_args)
 
 #define KILN_OP_ENUM_(kind, member, type) kind,
@@ -273,6 +302,12 @@ typedef enum kiln_defer_code {
   KILN_DEFER_ATTENTION_CU_K_LAST, /* limit: total_k */
   KILN_DEFER_ATTENTION_CU_Q_LONG_K, /* no cu_seqlens_k: a length above max_seqlen_k */
   KILN_DEFER_ATTENTION_SEQLENS_K,   /* limit: the sequence's key count */
+  /* kiln_mean_pool's lengths (kiln_mean_pool_op): index is the entry b,
+   * value its content. */
+  KILN_DEFER_POOL_CU_FIRST, /* cu_seqlens[0] != 0 */
+  KILN_DEFER_POOL_CU_ORDER, /* limit: cu_seqlens[b - 1], above value */
+  KILN_DEFER_POOL_CU_LAST,  /* b = batch; limit: the token rows */
+  KILN_DEFER_POOL_SEQLENS,  /* limit: S */
   KILN_DEFER_CODE_COUNT    /* not a code: the number of them */
 } kiln_defer_code;
 

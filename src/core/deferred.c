@@ -46,6 +46,7 @@ typedef struct defer_row {
   [KILN_DEFER_ATTENTION_CU_##X##_LAST] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] is %lld but "   \
                                                     "the tensors hold %lld token rows; the last " \
                                                     "offset must equal them" ATTN_END},
+#define POOL_END " (found by the kernel; out is not written)"
 
 static const defer_row rows[] = {
     [KILN_DEFER_NONE] = {KILN_OK, ""},
@@ -62,6 +63,18 @@ static const defer_row rows[] = {
                                                     ATTN_END},
     [KILN_DEFER_ATTENTION_SEQLENS_K] = {ATTN_BAD, ATTN "seqlens_k[%lld] is %lld; it must be in "
                                                   "[0, %lld], the sequence's key count" ATTN_END},
+    /* mean_pool: nothing is written when any length is bad */
+    [KILN_DEFER_POOL_CU_FIRST] = {KILN_ERR_INVALID_ARGUMENT,
+                                  "kiln_mean_pool: cu_seqlens[%lld] is %lld; it must be 0" POOL_END},
+    [KILN_DEFER_POOL_CU_ORDER] = {KILN_ERR_INVALID_ARGUMENT,
+                                  "kiln_mean_pool: cu_seqlens[%lld] is %lld but the entry before "
+                                  "it is %lld; offsets must not decrease" POOL_END},
+    [KILN_DEFER_POOL_CU_LAST] = {KILN_ERR_INVALID_ARGUMENT,
+                                 "kiln_mean_pool: cu_seqlens[%lld] is %lld but x holds %lld token "
+                                 "rows; the last offset must equal them" POOL_END},
+    [KILN_DEFER_POOL_SEQLENS] = {KILN_ERR_INVALID_ARGUMENT,
+                                 "kiln_mean_pool: seqlens[%lld] is %lld; it must be in [0, %lld], "
+                                 "the padded length" POOL_END},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == KILN_DEFER_CODE_COUNT,
                "every kiln_defer_code needs its row");

@@ -126,6 +126,16 @@ void kiln_cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_
                  float alpha, const float *x, int64_t ldx, const void *w, int64_t ldw, float *y,
                  int64_t ldy);
 
+/* Row kernels the fused norms share with the plain ones, so fused and
+ * composite agree to the bit: h = x + residual rounded into h (h may be x
+ * or residual; cpu_add_rms_norm.c), and one LayerNorm row (out may be x;
+ * weight and bias f32, as kiln_cpu_params_f32 gives them;
+ * cpu_layer_norm.c). */
+void kiln_cpu_add_row(kiln_dtype dtype, const void *x, const void *residual, void *h,
+                      int64_t cols);
+void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                             const float *weight, const float *bias);
+
 /* The f16/bf16 matmul (cpu_matmul_tiled.c), for cpu_matmul.c. */
 kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 

@@ -7,9 +7,9 @@
 #include "cpu.h"
 
 /* h = x + residual; h may be x or residual (each element read before it is
- * written). */
-static void add_row(kiln_dtype dtype, const void *x, const void *residual, void *h,
-                    int64_t cols) {
+ * written). Also kiln_add_layer_norm's (cpu.h). */
+void kiln_cpu_add_row(kiln_dtype dtype, const void *x, const void *residual, void *h,
+                      int64_t cols) {
   float xb[CPU_BLOCK], rb[CPU_BLOCK];
   for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
     size_t n = cpu_block_length(cols, j0);
@@ -34,7 +34,7 @@ static kiln_status add_rms_norm(void *state, const kiln_add_rms_norm_op *op) {
   for (int64_t r = 0; r < rows; r++) {
     const size_t offset = cpu_row_offset(op->dtype, r, cols);
     void *h = (char *)op->h->data + offset;
-    add_row(op->dtype, (const char *)op->x->data + offset,
+    kiln_cpu_add_row(op->dtype, (const char *)op->x->data + offset,
             (const char *)op->residual->data + offset, h, cols);
     k->rms_norm_row(op->dtype, h, (char *)op->out->data + offset, cols, op->eps, weight);
   }

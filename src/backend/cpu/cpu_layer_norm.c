@@ -47,8 +47,9 @@ static double row_sum(kiln_dtype dtype, const void *x, int64_t cols, float shift
   return total;
 }
 
-static void layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
-                           const float *weight, const float *bias) {
+/* Also kiln_add_layer_norm's (cpu.h). */
+void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
+                             const float *weight, const float *bias) {
   const float mean = (float)(row_sum(dtype, x, cols, 0.0f, false) / (double)cols);
   const double var = row_sum(dtype, x, cols, mean, true) / (double)cols;
   const float inv_std = (float)(1.0 / sqrt(var + eps));
@@ -75,8 +76,8 @@ static kiln_status layer_norm(void *state, const kiln_layer_norm_op *op) {
 #pragma omp parallel for schedule(static) if (rows * cols > CPU_PARALLEL_MIN)
   for (int64_t r = 0; r < rows; r++) {
     const size_t offset = cpu_row_offset(op->dtype, r, cols);
-    layer_norm_row(op->dtype, (const char *)op->x->data + offset, (char *)op->out->data + offset,
-                   cols, op->eps, wb[0], wb[1]);
+    kiln_cpu_layer_norm_row(op->dtype, (const char *)op->x->data + offset,
+                            (char *)op->out->data + offset, cols, op->eps, wb[0], wb[1]);
   }
   return KILN_OK;
 }
