@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* rms_norm's eps in the L2 step: x / sqrt(|x|^2 + H eps). Small enough to
- * change nothing for any real vector, and it keeps a zero vector at zero
- * (F.normalize clamps the norm at 1e-12 for the same reason). */
-#define L2_EPS 1e-30f
-
 static kiln_status view(kiln_bert *m, const kiln_tensor *buf, int ndim, const int64_t *shape,
                         kiln_tensor **out) {
   return kiln_tensor_wrap(m->ctx, kiln_tensor_dtype(buf), ndim, shape, kiln_tensor_data(buf),
@@ -31,11 +26,7 @@ static kiln_status make_views(kiln_bert *m, kiln_bert_shape *sh) {
   KILN_TRY_MODEL(view(m, m->buf_attn, 2, (int64_t[]){T, H}, &sh->u.v.attn));
   KILN_TRY_MODEL(view(m, m->buf_attn, 3, (int64_t[]){T, nh, d}, &sh->u.v.attn_heads));
   KILN_TRY_MODEL(view(m, m->buf_ffn, 2, (int64_t[]){T, I}, &sh->u.v.ffn));
-  KILN_TRY_MODEL(view(m, m->buf_h, 3, (int64_t[]){T, nh, d}, &sh->u.v.h_heads));
-  KILN_TRY_MODEL(view(m, m->buf_zero_q, 3, (int64_t[]){B, nh, d}, &sh->u.v.zero_q));
-  KILN_TRY_MODEL(view(m, m->buf_cu_q, 1, (int64_t[]){B + 1}, &sh->u.v.cu_q));
   KILN_TRY_MODEL(view(m, m->buf_pooled, 2, (int64_t[]){B, H}, &sh->u.v.pooled));
-  KILN_TRY_MODEL(view(m, m->buf_pooled, 3, (int64_t[]){B, nh, d}, &sh->u.v.pooled_heads));
   return KILN_OK;
 }
 
@@ -46,15 +37,18 @@ static kiln_status linear(kiln_context *ctx, const kiln_tensor *x, const kiln_te
   return kiln_matmul(ctx, x, w, out, &p);
 }
 
-/* The whole forward for one shape, enqueued (or recorded) on the context. */
+/* The whole forward for one shape, enqueued (or recorded) on the context.
+ * Post-norm: each residual add and the LayerNorm after it are one
+ * kiln_add_layer_norm, whose sum (h_out) goes into the dead operand and
+ * whose output into the other work buffer, so the hidden state alternates
+ * between h (a layer's input) and attn (after its attention block). */
 static kiln_status run_ops(kiln_bert *m, const kiln_bert_shape *sh) {
   kiln_context *ctx = m->ctx;
   const float eps = m->cfg.eps;
-  kiln_tensor *h = sh->u.v.h, *tmp = sh->u.v.tmp;
-  KILN_TRY_MODEL(kiln_embedding(ctx, m->word, sh->u.v.ids, h));
+  kiln_tensor *h = sh->u.v.h, *tmp = sh->u.v.tmp, *mid = sh->u.v.attn;
+  KILN_TRY_MODEL(kiln_embedding(ctx, m->word, sh->u.v.ids, mid));
   KILN_TRY_MODEL(kiln_embedding(ctx, m->pos_type, sh->u.v.pos, tmp));
-  KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
-  KILN_TRY_MODEL(kiln_layer_norm(ctx, h, m->emb_ln_w, m->emb_ln_b, eps, h));
+  KILN_TRY_MODEL(kiln_add_layer_norm(ctx, mid, tmp, m->emb_ln_w, m->emb_ln_b, eps, tmp, h));
   const kiln_attention_params ap = {
       .scale = 0.0f, /* 1/sqrt(head size) */
       .cu_seqlens_q = sh->u.v.cu,
@@ -66,29 +60,16 @@ static kiln_status run_ops(kiln_bert *m, const kiln_bert_shape *sh) {
     KILN_TRY_MODEL(linear(ctx, h, l->qkv_w, l->qkv_b, sh->u.v.qkv));
     KILN_TRY_MODEL(kiln_attention_packed(ctx, sh->u.v.qkv_heads, sh->u.v.attn_heads, &ap));
     KILN_TRY_MODEL(linear(ctx, sh->u.v.attn, l->attn_out_w, l->attn_out_b, tmp));
-    KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
-    KILN_TRY_MODEL(kiln_layer_norm(ctx, h, l->ln1_w, l->ln1_b, eps, h));
-    KILN_TRY_MODEL(linear(ctx, h, l->ffn_in_w, l->ffn_in_b, sh->u.v.ffn));
+    /* attn (the heads' output) is dead once projected: LN1's output goes there */
+    KILN_TRY_MODEL(kiln_add_layer_norm(ctx, tmp, h, l->ln1_w, l->ln1_b, eps, tmp, mid));
+    KILN_TRY_MODEL(linear(ctx, mid, l->ffn_in_w, l->ffn_in_b, sh->u.v.ffn));
     KILN_TRY_MODEL(kiln_gelu(ctx, sh->u.v.ffn, sh->u.v.ffn, m->cfg.gelu_tanh));
     KILN_TRY_MODEL(linear(ctx, sh->u.v.ffn, l->ffn_out_w, l->ffn_out_b, tmp));
-    KILN_TRY_MODEL(kiln_add(ctx, h, tmp, h));
-    KILN_TRY_MODEL(kiln_layer_norm(ctx, h, l->ln2_w, l->ln2_b, eps, h));
+    KILN_TRY_MODEL(kiln_add_layer_norm(ctx, tmp, mid, l->ln2_w, l->ln2_b, eps, tmp, h));
   }
-  /* Mean pooling as attention: one query of zeros per sequence scores
-   * every key of its sequence 0, so softmax weighs each 1/len and the
-   * output is the mean of the values, h itself (viewed in heads of the
-   * encoder's size). Varlen again: no padding, no [B, T] matrix to upload.
-   * Then x / |x|. */
-  const kiln_attention_params pool = {
-      .scale = 1.0f,
-      .cu_seqlens_q = sh->u.v.cu_q,
-      .cu_seqlens_k = sh->u.v.cu,
-      .max_seqlen_q = 1,
-      .max_seqlen_k = sh->max_len,
-  };
-  KILN_TRY_MODEL(kiln_attention(ctx, sh->u.v.zero_q, sh->u.v.h_heads, sh->u.v.h_heads,
-                                sh->u.v.pooled_heads, &pool));
-  return kiln_rms_norm(ctx, sh->u.v.pooled, m->l2_w, L2_EPS, sh->u.v.pooled);
+  /* Mean pooling over each sequence's tokens, then x / |x|, in one kernel
+   * (varlen: no padding, no [B, T] matrix to upload). */
+  return kiln_mean_pool(ctx, h, sh->u.v.cu, 1, sh->u.v.pooled);
 }
 
 /* The cached shape (T, B, max_len), or a fresh slot for it (evicting the

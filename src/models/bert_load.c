@@ -200,8 +200,6 @@ static kiln_status make_buffers(kiln_bert *m, const char *fn) {
   KILN_TRY_MODEL(make(m, dt, 1, (int64_t[]){T * 3 * H}, &m->buf_qkv));
   KILN_TRY_MODEL(make(m, dt, 1, (int64_t[]){T * H}, &m->buf_attn));
   KILN_TRY_MODEL(make(m, dt, 1, (int64_t[]){T * I}, &m->buf_ffn));
-  KILN_TRY_MODEL(make(m, dt, 1, (int64_t[]){B * H}, &m->buf_zero_q));
-  KILN_TRY_MODEL(make(m, KILN_I32, 1, (int64_t[]){B + 1}, &m->buf_cu_q));
   KILN_TRY_MODEL(make(m, dt, 1, (int64_t[]){B * H}, &m->buf_pooled));
   const size_t es = kiln_dtype_size(dt);
   m->host_pos = malloc((size_t)T * sizeof *m->host_pos);
@@ -210,31 +208,7 @@ static kiln_status make_buffers(kiln_bert *m, const char *fn) {
   m->staged_n = -1;
   if (!m->host_pos || !m->host_pooled || !m->staged_cu)
     return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory for the staging buffers", fn);
-  /* l2_w = 1/sqrt(H): rms_norm(x) * l2_w = x / sqrt(|x|^2 + H eps). */
-  float *w = malloc((size_t)H * sizeof *w);
-  if (!w)
-    return kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  for (int64_t i = 0; i < H; i++)
-    w[i] = (float)(1.0 / sqrt((double)H));
-  loader L = {.m = m, .fn = fn, .host16 = m->host_pooled};
-  kiln_status s = upload(&L, w, 1, (int64_t[]){H}, &m->l2_w);
-  free(w);
-  /* The pooling's queries (zeros: every key of a sequence weighs the same)
-   * and their cu_seqlens (one query per sequence), written once. */
-  void *zeros = calloc((size_t)(B * H), es);
-  int32_t *cu_q = malloc((size_t)(B + 1) * sizeof *cu_q);
-  if (s == KILN_OK && (!zeros || !cu_q))
-    s = kiln_set_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  if (s == KILN_OK) {
-    for (int64_t b = 0; b <= B; b++)
-      cu_q[b] = (int32_t)b;
-    s = kiln_tensor_write(m->buf_zero_q, zeros, (size_t)(B * H) * es);
-  }
-  if (s == KILN_OK)
-    s = kiln_tensor_write(m->buf_cu_q, cu_q, (size_t)(B + 1) * sizeof *cu_q);
-  free(zeros);
-  free(cu_q);
-  return s;
+  return KILN_OK;
 }
 
 kiln_status kiln_bert_load(kiln_context *ctx, const char *model_dir, kiln_dtype dtype,
@@ -313,9 +287,9 @@ void kiln_bert_destroy(kiln_bert *m) {
     return;
   for (int i = 0; i < KILN_BERT_SHAPE_CACHE; i++)
     kiln_bert_shape_drop(&m->shapes[i]);
-  kiln_tensor *own[] = {m->word,    m->pos_type, m->emb_ln_w, m->emb_ln_b, m->l2_w,
-                        m->buf_ids, m->buf_pos,  m->buf_cu,   m->buf_h,    m->buf_tmp,
-                        m->buf_qkv, m->buf_attn, m->buf_ffn,  m->buf_zero_q, m->buf_cu_q, m->buf_pooled};
+  kiln_tensor *own[] = {m->word,    m->pos_type, m->emb_ln_w, m->emb_ln_b, m->buf_ids,
+                        m->buf_pos, m->buf_cu,   m->buf_h,    m->buf_tmp,  m->buf_qkv,
+                        m->buf_attn, m->buf_ffn, m->buf_pooled};
   for (size_t i = 0; i < sizeof own / sizeof *own; i++)
     kiln_tensor_destroy(own[i]);
   for (int64_t li = 0; m->layer && li < m->cfg.layers; li++) {

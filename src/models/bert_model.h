@@ -26,7 +26,7 @@ typedef struct kiln_bert_layer {
 
 /* Views of the work buffers in one batch's exact shape (T tokens, B
  * sequences), and on the GPU the forward captured for it. */
-#define KILN_BERT_VIEWS 15
+#define KILN_BERT_VIEWS 11
 typedef struct kiln_bert_shape {
   int64_t tokens, batch, max_len;
   union {
@@ -36,9 +36,7 @@ typedef struct kiln_bert_shape {
       kiln_tensor *qkv, *qkv_heads;    /* [T, 3H] and the same as [T, 3 nh, d] */
       kiln_tensor *attn, *attn_heads;  /* [T, H] and [T, nh, d] */
       kiln_tensor *ffn;                /* [T, I] */
-      kiln_tensor *h_heads;            /* h as [T, nh, d]: keys and values of the pooling */
-      kiln_tensor *zero_q, *cu_q;      /* [B, nh, d] zeros; i32 [B + 1]: 0, 1, ..., B */
-      kiln_tensor *pooled, *pooled_heads; /* [B, H] and the same as [B, nh, d] */
+      kiln_tensor *pooled;             /* [B, H] */
     } v;
     kiln_tensor *all[KILN_BERT_VIEWS];
   } u;
@@ -58,19 +56,18 @@ struct kiln_bert {
   kiln_tensor *word;       /* [V, H] */
   kiln_tensor *pos_type;   /* [P, H]: position rows + token type 0, summed once */
   kiln_tensor *emb_ln_w, *emb_ln_b;
-  kiln_tensor *l2_w;       /* [H] of 1/sqrt(H): rms_norm with it is x / |x| */
   kiln_bert_layer *layer;
 
   /* Work buffers for the largest batch; each batch uses views of them. */
   int64_t max_tokens, max_batch;
   kiln_tensor *buf_ids, *buf_pos, *buf_cu, *buf_h, *buf_tmp, *buf_qkv, *buf_attn, *buf_ffn,
-      *buf_zero_q, *buf_cu_q, *buf_pooled;
+      *buf_pooled;
 
   /* Host staging for one batch. */
   int32_t *host_pos;
   void *host_pooled; /* [B, H] in dtype */
 
-  /* The lengths whose positions, cu_seqlens and averaging matrix the
+  /* The lengths whose positions and cu_seqlens the
    * buffers now hold (staged_n + 1 entries; staged_n -1: none). */
   int32_t *staged_cu;
   int64_t staged_n;
