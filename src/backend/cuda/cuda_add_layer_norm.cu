@@ -23,9 +23,13 @@ struct add_layer_norm_args {
   bool vec; /* every row, the weight and the bias start 16-byte aligned */
 };
 
-/* Bounds as layer_norm's rows kernel (its comment says why). */
+/* A register cap, as layer_norm's rows kernel has (its comment says why),
+ * but at 1024 threads per SM (64 registers) rather than 1536 (40): with
+ * the residual's slots beside h, ptxas spilled 136-176 bytes per thread of
+ * the f32 PT = 16 configs (BERT's 384-wide f32 rows among them) under 40,
+ * and 4-16 bytes under 64 (nvcc 13, sm_90). Not yet timed on a GPU. */
 template <class T, int THREADS, int PT>
-__global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1536) add_layer_norm_rows_kernel(add_layer_norm_args a) {
+__global__ void KILN_ROW_BOUNDS_MIN(THREADS, 1024) add_layer_norm_rows_kernel(add_layer_norm_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[4][32];
   int64_t row;
