@@ -31,6 +31,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     Tokenizer,
     UnsupportedError,
     add,
+    add_layer_norm,
     add_rms_norm,
     attention,
     attention_packed,
@@ -40,6 +41,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     layer_norm,
     lora_linear,
     matmul,
+    mean_pool,
     mul,
     rms_norm,
     rope,
@@ -139,6 +141,6 @@ __all__ = [
     "tensor", "empty", "zeros", "from_dlpack", "default_context", "device_count", "version",
     "matmul", "softmax", "rms_norm", "lora_linear", "add_rms_norm", "layer_norm", "gelu",
     "silu", "scale", "swiglu", "add", "mul", "rope", "embedding", "attention",
-    "attention_packed",
+    "attention_packed", "add_layer_norm", "mean_pool",
     "f32", "f16", "bf16", "i32", "MAX_DIMS",
 ]

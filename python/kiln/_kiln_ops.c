@@ -273,6 +273,89 @@ static PyObject *py_layer_norm(PyObject *m, PyObject *const *args, Py_ssize_t na
   return finish(s, CTX_OF(x), res, used, 4);
 }
 
+static PyObject *py_add_layer_norm(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames) {
+  (void)m;
+  static const char *const names[] = {"x", "residual", "weight", "bias", "eps", "h_out", "out",
+                                      NULL};
+  static kp_params P = {"add_layer_norm", names, 4, 2};
+  PyObject *v[7];
+  float eps = 1e-5f;
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_float(v[4], &eps) < 0)
+    return NULL;
+  PyObject *x = v[0], *r = v[1], *w = OR_NONE(v[2]), *b = OR_NONE(v[3]), *h_out = OR_NONE(v[5]),
+           *out = OR_NONE(v[6]);
+  kiln_tensor *xt, *rt, *wt, *bt, *ht, *ot;
+  if (arg_tensor(x, "add_layer_norm", "x", 0, &xt) < 0 ||
+      arg_tensor(r, "add_layer_norm", "residual", 0, &rt) < 0 ||
+      arg_tensor(w, "add_layer_norm", "weight", 1, &wt) < 0 ||
+      arg_tensor(b, "add_layer_norm", "bias", 1, &bt) < 0)
+    return NULL;
+  PyObject *h = NULL;
+  if (h_out != Py_None) {
+    if (arg_tensor(h_out, "add_layer_norm", "h_out", 0, &ht) < 0)
+      return NULL;
+    Py_INCREF(h_out);
+    h = h_out;
+  } else {
+    h = out_like(Py_None, "add_layer_norm", x, &ht);
+    if (!h)
+      return NULL;
+  }
+  PyObject *res = out_like(out, "add_layer_norm", x, &ot);
+  if (!res) {
+    Py_DECREF(h);
+    return NULL;
+  }
+  kiln_status s = kiln_add_layer_norm(CTX_OF(x)->ctx, xt, rt, wt, bt, eps, ht, ot);
+  if (s != KILN_OK) {
+    Py_DECREF(h);
+    Py_DECREF(res);
+    return kp_raise(s);
+  }
+  PyObject *used[] = {x, r, w, b, h, res};
+  if (CTX_OF(x)->capture && kp_graph_keep(CTX_OF(x)->capture, used, 6) < 0) {
+    Py_DECREF(h);
+    Py_DECREF(res);
+    return NULL;
+  }
+  PyObject *tup = PyTuple_Pack(2, h, res);
+  Py_DECREF(h);
+  Py_DECREF(res);
+  return tup;
+}
+
+static PyObject *py_mean_pool(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+  (void)m;
+  static const char *const names[] = {"x", "lengths", "normalize", "out", NULL};
+  static kp_params P = {"mean_pool", names, 2, 1};
+  PyObject *v[4];
+  int normalize = 0;
+  if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_bool(v[2], &normalize) < 0)
+    return NULL;
+  PyObject *x = v[0], *len = OR_NONE(v[1]), *out = OR_NONE(v[3]);
+  kiln_tensor *xt, *lt, *ot;
+  if (arg_tensor(x, "mean_pool", "x", 0, &xt) < 0 ||
+      arg_tensor(len, "mean_pool", "lengths", 1, &lt) < 0)
+    return NULL;
+  /* out [B, H]: B from cu_seqlens (varlen, x [T, H]) or x (padded, [B, S, H]);
+   * anything else gets the placeholder and the C call's message. */
+  const int nd = kiln_tensor_ndim(xt);
+  int64_t shape[2] = {-1, kiln_tensor_dim(xt, -1)};
+  if (nd == 3)
+    shape[0] = kiln_tensor_dim(xt, 0);
+  else if (nd == 2 && lt && kiln_tensor_ndim(lt) == 1)
+    shape[0] = kiln_tensor_dim(lt, 0) - 1;
+  PyObject *res = prepare_out(out, "mean_pool", "out", CTX_OF(x), kiln_tensor_dtype(xt), 2, shape,
+                              &ot);
+  if (!res)
+    return NULL;
+  kiln_status s = kiln_mean_pool(CTX_OF(x)->ctx, xt, lt, normalize, ot);
+  PyObject *used[] = {x, len, res};
+  return finish(s, CTX_OF(x), res, used, 3);
+}
+
 static PyObject *py_gelu(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
   static const char *const names[] = {"x", "approximate", "out", NULL};
@@ -582,6 +665,14 @@ PyMethodDef kp_op_methods[] = {
                      "h_out may be x or residual (in place)."),
     OP(layer_norm, "layer_norm(x, weight=None, bias=None, *, eps=1e-5, out=None) -> Tensor\n\n"
                    "(x - mean) / sqrt(var + eps) * weight + bias over the last axis."),
+    OP(add_layer_norm, "add_layer_norm(x, residual, weight=None, bias=None, *, eps=1e-5, "
+                       "h_out=None, out=None) -> tuple[Tensor, Tensor]\n\n"
+                       "h = x + residual, out = layer_norm(h, weight, bias, eps); returns "
+                       "(h, out). h_out may be x or residual (in place): the post-norm step."),
+    OP(mean_pool, "mean_pool(x, lengths=None, *, normalize=False, out=None) -> Tensor\n\n"
+                  "The mean of each sequence's rows, divided by its L2 norm with normalize. "
+                  "Varlen: x [T, H] with lengths = cu_seqlens (i32 [B + 1]); padded: x "
+                  "[B, S, H] with lengths = seqlens (i32 [B]) or None (all S). out [B, H]."),
     OP(gelu, "gelu(x, *, approximate='none', out=None) -> Tensor\n\n"
              "x * Phi(x) (approximate='none', erf) or the tanh approximation ('tanh')."),
     OP(silu, "silu(x, *, out=None) -> Tensor\n\nx * sigmoid(x)."),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kiln
-from conftest import FLOAT_DTYPES, check_close, make, poisoned, round_to
+from conftest import FLOAT_DTYPES, check_close, expect_error, make, poisoned, round_to
 
 pytestmark = pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 
@@ -177,6 +177,97 @@ def test_add_rms_norm_in_place_residual(ctx, rng, dtype):
     h, out = kiln.add_rms_norm(x, r, w, h_out=r)
     assert h is r
     np.testing.assert_array_equal(r.numpy().astype(np.float64), round_to(xv + rv, dtype))
+
+
+def ref_layer_norm(hv, wv, bv, eps):
+    mean = hv.mean(axis=-1, keepdims=True)
+    var = ((hv - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (hv - mean) / np.sqrt(var + eps) * wv + bv
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 17), (2, 3, 1000)])
+@pytest.mark.parametrize("use_out", [False, True])
+def test_add_layer_norm(ctx, rng, dtype, shape, use_out):
+    x, xv = make(ctx, rng, shape, dtype, 50, 54)  # h around 50: no cancellation allowed
+    r, rv = make(ctx, rng, shape, dtype)
+    w, wv = make(ctx, rng, shape[-1:], dtype)
+    b, bv = make(ctx, rng, shape[-1:], dtype)
+    kw = {}
+    if use_out:
+        kw = {"h_out": poisoned(ctx, shape, dtype), "out": poisoned(ctx, shape, dtype)}
+    h, out = kiln.add_layer_norm(x, r, w, b, eps=1e-5, **kw)
+    if use_out:
+        assert h is kw["h_out"] and out is kw["out"]
+    hv = h.numpy().astype(np.float64)
+    np.testing.assert_array_equal(hv, round_to(xv + rv, dtype))
+    if shape[-1] == 1:  # one element: every output is the bias
+        np.testing.assert_allclose(out.numpy(), np.broadcast_to(bv, shape), atol=1e-6)
+    else:
+        check_close(out.numpy(), ref_layer_norm(hv, wv, bv, 1e-5), dtype)
+
+
+def test_add_layer_norm_in_place_matches_add_then_layer_norm(ctx, rng, dtype):
+    """h_out = x (the post-norm step, no weight or bias) gives the bits of
+    kiln.add then kiln.layer_norm: out is normalized from h as stored."""
+    x, xv = make(ctx, rng, (5, 384), dtype)
+    r, rv = make(ctx, rng, (5, 384), dtype)
+    h2 = kiln.add(x, r)
+    out2 = kiln.layer_norm(h2, eps=1e-12)
+    h, out = kiln.add_layer_norm(x, r, eps=1e-12, h_out=x)
+    assert h is x
+    np.testing.assert_array_equal(x.numpy(), h2.numpy())
+    np.testing.assert_array_equal(out.numpy(), out2.numpy())
+
+
+def ref_mean_pool(rows_per_seq, h, normalize):
+    ref = np.zeros((len(rows_per_seq), h))
+    for bi, rows in enumerate(rows_per_seq):
+        if len(rows):
+            ref[bi] = rows.mean(axis=0)
+        norm = np.sqrt((ref[bi] ** 2).sum())
+        if normalize and norm > 0:
+            ref[bi] /= norm
+    return ref
+
+
+@pytest.mark.parametrize("lens", [[1], [3, 0, 17], [5, 1, 128, 2]], ids=str)
+@pytest.mark.parametrize("h", [1, 17, 384])
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("use_out", [False, True])
+def test_mean_pool_varlen(ctx, rng, dtype, lens, h, normalize, use_out):
+    cu = np.cumsum([0] + lens).astype(np.int32)
+    x, xv = make(ctx, rng, (int(cu[-1]), h), dtype, -1.0, 2.0)
+    ref = ref_mean_pool([xv[cu[i]:cu[i + 1]] for i in range(len(lens))], h, normalize)
+    got = run(kiln.mean_pool, (len(lens), h), dtype, ctx, use_out, x, kiln.tensor(cu, ctx=ctx),
+              normalize=normalize)
+    check_close(got, ref, dtype)
+
+
+@pytest.mark.parametrize("seqlens", [None, [4, 0, 1]], ids=str)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_mean_pool_padded(ctx, rng, dtype, seqlens, normalize):
+    b, s, h = 3, 4, 33
+    x, xv = make(ctx, rng, (b, s, h), dtype, -1.0, 2.0)
+    lens = seqlens if seqlens is not None else [s] * b
+    ref = ref_mean_pool([xv[i, :lens[i]] for i in range(b)], h, normalize)
+    sl = kiln.tensor(np.array(seqlens, dtype=np.int32), ctx=ctx) if seqlens else None
+    out = kiln.mean_pool(x, sl, normalize=normalize)
+    assert out.shape == (b, h) and out.dtype == dtype
+    check_close(out.numpy(), ref, dtype)
+
+
+def test_mean_pool_errors(ctx, rng, dtype):
+    x, _ = make(ctx, rng, (5, 17), dtype)
+    with expect_error(kiln.InvalidArgumentError, "kiln_mean_pool", "cu_seqlens"):
+        kiln.mean_pool(x)  # varlen without its offsets
+    with expect_error(kiln.ShapeError, "kiln_mean_pool", "x"):
+        kiln.mean_pool(kiln.zeros((17,), dtype, ctx=ctx))
+    out = kiln.zeros((2, 17), dtype, ctx=ctx)
+    bad = kiln.tensor(np.array([0, 4, 3], dtype=np.int32), ctx=ctx)
+    with expect_error(kiln.InvalidArgumentError, "kiln_mean_pool", "cu_seqlens[2]"):
+        kiln.mean_pool(x, bad, normalize=True, out=out)
+        out.numpy()  # on the GPU the kernel finds it; the read reports it
+    np.testing.assert_array_equal(out.numpy(), 0)
 
 
 # ----------------------------------------------------------- elementwise
