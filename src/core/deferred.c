@@ -46,6 +46,7 @@ typedef struct defer_row {
   [KILN_DEFER_ATTENTION_CU_##X##_LAST] = {ATTN_BAD, ATTN "cu_seqlens_" x "[%lld] is %lld but "   \
                                                     "the tensors hold %lld token rows; the last " \
                                                     "offset must equal them" ATTN_END},
+
 #define POOL_END " (found by the kernel; out is not written)"
 
 static const defer_row rows[] = {
