@@ -49,6 +49,14 @@ const kt_matmul_case kt_matmul_cases[] = {
   {"gemv_ta_3x1000x1000_bias", 0, {0},   3, 1000, 1000, 1, 0, 0,  1.0f,  0.0f,  1, 0},
   {"gemv_batch3_b_5x4099x300_beta_bias", 1, {3}, 5, 4099, 300, 0, 0, 1, 1.0f, 0.5f, 1, 0},
   {"gemv_batch2x3_b_1x1000x4099", 2, {2, 3}, 1, 1000, 4099, 0, 0, 1, 1.0f, 0.0f, 0, 0},
+  /* A Linear layer's x w^T with few rows (the CPU's own kernel for f32,
+   * tiles of 8 weight rows by 16 or 32 rows of x): a text's 13 tokens at
+   * BERT's widths, rows past 16 and 32, weight rows not a multiple of 8. */
+  {"nt_13x1152x384_bias",    0, {0},    13, 1152,  384, 0, 1, 0,  1.0f,  0.0f,  1, 0},
+  {"nt_33x1003x17_alpha_beta", 0, {0},  33, 1003,   17, 0, 1, 0, -0.5f,  0.75f, 0, 0},
+  {"nt_64x17x1000_beta1_bias", 0, {0},  64,   17, 1000, 0, 1, 0,  1.0f,  1.0f,  1, 0},
+  {"nt_2x5x4099",            0, {0},     2,    5, 4099, 0, 1, 0,  1.0f,  0.0f,  0, 0},
+  {"nt_batch3_b_17x9x33",    1, {3},    17,    9,   33, 0, 1, 1,  2.0f,  0.0f,  1, 0},
   /* Empty products: K = 0 leaves beta * out + bias; M = 0 has nothing to do. */
   {"k0",                     0, {0},     5,    7,    0, 0, 0, 0,  1.0f,  0.0f,  0, 1},
   {"k0_beta_bias",           0, {0},     5,    7,    0, 0, 0, 0,  1.0f,  0.5f,  1, 0},

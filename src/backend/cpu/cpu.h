@@ -31,6 +31,16 @@
  * GEMM (no packing, 16-bit weights widened in registers, not memory). */
 #define CPU_GEMV_MAX_ROWS 4
 
+/* Most rows of an f32 x that go to kiln's own x w^T kernel
+ * (cpu_matmul_nt.c) rather than the BLAS: up to here reading the weights
+ * where they lie beats packing them (1.2-1.9x at 8 to 32 rows on BERT's
+ * shapes, one thread); from 48 rows on OpenBLAS's packed kernel wins. */
+#define CPU_NT_MAX_ROWS 32
+
+/* f32 BLAS products are split over the context's threads (one BLAS call
+ * each) from this many multiply-adds (m * n * k) on. */
+#define CPU_SPLIT_MIN (1 << 18)
+
 /* Fused attention tiles (cpu_attention_tile.h): at most CPU_ATTN_ROWS query
  * rows (heads of one kv group times queries) against key blocks of
  * CPU_ATTN_KEYS, so a tile's work area stays in L2 for D up to 256. */
@@ -95,6 +105,7 @@ typedef struct cpu_state {
   int threads_set;     /* kiln_context_set_threads; 0: automatic */
   int threads_machine; /* KILN_NUM_THREADS or OpenMP's count at creation */
   const cpu_row_kernels *rows; /* the variant for this machine */
+  bool matmul_nt;              /* kiln_cpu_matmul_nt runs here (AVX-512) */
   /* Grown on demand and kept for the context's life, so an op whose shape
    * has been seen before (a replayed graph, a training loop) allocates
    * nothing. Only one thread uses a context at a time. */
@@ -135,6 +146,16 @@ void kiln_cpu_add_row(kiln_dtype dtype, const void *x, const void *residual, voi
                       int64_t cols);
 void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                              const float *weight, const float *bias);
+
+/* out[i, j] (ld ldo) += alpha * sum_p x[i, p] w[j, p] for i < rows, j < n,
+ * all f32, x [rows, k] (ld ldx), w [n, k] (ld ldw), over the OpenMP threads
+ * (cpu_matmul_nt.c). Only where kiln_cpu_matmul_nt_available() (AVX-512);
+ * xt is kiln_cpu_matmul_nt_scratch(rows, k) floats, 64-byte aligned. */
+bool kiln_cpu_matmul_nt_available(void);
+int64_t kiln_cpu_matmul_nt_scratch(int64_t rows, int64_t k);
+void kiln_cpu_matmul_nt(int64_t rows, int64_t n, int64_t k, float alpha, const float *x,
+                        int64_t ldx, const float *w, int64_t ldw, float *out, int64_t ldo,
+                        float *xt);
 
 /* The f16/bf16 matmul (cpu_matmul_tiled.c), for cpu_matmul.c. */
 kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);

@@ -100,6 +100,7 @@ static kiln_status cpu_create(int index, void **state) {
   if (!s)
     return kiln_fail(KILN_ERR_OUT_OF_MEMORY, "kiln_context_create: out of host memory");
   s->rows = select_row_kernels();
+  s->matmul_nt = s->rows != &kiln_cpu_rows_base && kiln_cpu_matmul_nt_available();
   kiln_cpu_threads_init(s);
   *state = s;
   return KILN_OK;
