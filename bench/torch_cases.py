@@ -234,6 +234,21 @@ def layer_norm_fn(case, device):
     return lambda x, w, b: F.layer_norm(x, (h,), w, b, eps)
 
 
+def add_layer_norm_fn(case, device):
+    h, eps = case.shape[-1], case.params["eps"]
+
+    def add_layer_norm(x, r, w, b):
+        hidden = x + r
+        return hidden, F.layer_norm(hidden, (h,), w, b, eps)
+    return add_layer_norm
+
+
+def mean_pool_fn(case, device):
+    """sentence-transformers' pooling of full sequences: the mean over the
+    tokens, then F.normalize."""
+    return lambda x: F.normalize(x.mean(dim=1), dim=-1)
+
+
 def gelu_fn(case, device):
     approximate = "tanh" if case.params["tanh"] else "none"
     return lambda x: F.gelu(x, approximate=approximate)
@@ -376,6 +391,10 @@ OPS = {
                        add_rms_norm_fn, compile=True),
     "layer_norm": Op(ANY, ("eps",), (X, Role("weight", "L", "gain"), Role("bias", "L"), OUT),
                      layer_norm_fn, compile=True),
+    "add_layer_norm": Op(ANY, ("eps",), (X, Role("residual", "*"), Role("weight", "L", "gain"),
+                                         Role("bias", "L"), Role("h_out", "*", out=True), OUT),
+                         add_layer_norm_fn, compile=True),
+    "mean_pool": Op((3, 3), (), (Role("x", "012"), Role("out", "02", out=True)), mean_pool_fn),
     "gelu": Op(ANY, ("tanh",), (X, OUT), gelu_fn),
     "silu": Op(ANY, (), (X, OUT), lambda case, device: F.silu),
     "swiglu": Op(ANY, (), (Role("gate", "*"), Role("up", "*"), OUT),

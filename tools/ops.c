@@ -42,6 +42,18 @@ static kiln_status run_layer_norm(kiln_context *ctx, const bench_case *c, kiln_t
   return kiln_layer_norm(ctx, t[0], t[1], t[2], c->param[P_EPS], t[3]);
 }
 
+static kiln_status run_add_layer_norm(kiln_context *ctx, const bench_case *c,
+                                      kiln_tensor *const *t) {
+  return kiln_add_layer_norm(ctx, t[0], t[1], t[2], t[3], c->param[P_EPS], t[4], t[5]);
+}
+
+/* x [B, S, H], every sequence all S rows (no lengths), normalized: a
+ * sentence embedding's pooling. */
+static kiln_status run_mean_pool(kiln_context *ctx, const bench_case *c, kiln_tensor *const *t) {
+  (void)c;
+  return kiln_mean_pool(ctx, t[0], NULL, 1, t[1]);
+}
+
 static kiln_status run_gelu(kiln_context *ctx, const bench_case *c, kiln_tensor *const *t) {
   return kiln_gelu(ctx, t[0], t[1], (int)c->param[P_TANH]);
 }
@@ -112,6 +124,15 @@ const op_spec op_specs[BENCH_OP_COUNT] = {
     [BENCH_LAYER_NORM] = {"layer_norm", ANY_DIMS, PARAM_BIT(P_EPS), 0,
                           {X, GAIN("weight"), {"bias", "L", FILL_DATA, NULL, NULL}, OUT}, {NULL},
                           run_layer_norm},
+    [BENCH_ADD_LAYER_NORM] = {"add_layer_norm", ANY_DIMS, PARAM_BIT(P_EPS), 0,
+                              {X, {"residual", "*", FILL_DATA, NULL, NULL}, GAIN("weight"),
+                               {"bias", "L", FILL_DATA, NULL, NULL},
+                               {"h_out", "*", FILL_DATA, NULL, NULL}, OUT},
+                              {NULL}, run_add_layer_norm},
+    [BENCH_MEAN_POOL] = {"mean_pool", 3, 3, "B,S,H (x [B,S,H], out [B,H]; mean + L2)", 0, 0,
+                         {{"x", "012", FILL_DATA, NULL, NULL},
+                          {"out", "02", FILL_DATA, NULL, NULL}},
+                         {NULL}, run_mean_pool},
     [BENCH_GELU] = {"gelu", ANY_DIMS, PARAM_BIT(P_TANH), 0, {X, OUT}, {NULL}, run_gelu},
     [BENCH_SILU] = {"silu", ANY_DIMS, 0, 0, {X, OUT}, {NULL}, run_silu},
     [BENCH_SWIGLU] = {"swiglu", ANY_DIMS, 0, 0,

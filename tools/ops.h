@@ -9,7 +9,8 @@
 typedef enum bench_op {
   BENCH_MATMUL, BENCH_SOFTMAX, BENCH_RMS_NORM, BENCH_LORA_LINEAR, BENCH_ADD_RMS_NORM,
   BENCH_LAYER_NORM, BENCH_GELU, BENCH_SILU, BENCH_SWIGLU, BENCH_ROPE, BENCH_EMBEDDING,
-  BENCH_ATTENTION, BENCH_ATTENTION_VARLEN, BENCH_ATTENTION_DECODE,
+  BENCH_ATTENTION, BENCH_ATTENTION_VARLEN, BENCH_ATTENTION_DECODE, BENCH_ADD_LAYER_NORM,
+  BENCH_MEAN_POOL,
   BENCH_OP_COUNT
 } bench_op;
 
@@ -54,7 +55,7 @@ typedef struct role_spec {
                           reads only the rows it gathers */
 } role_spec;
 
-enum { OP_MAX_ROLES = 5, OP_MAX_FLOP_TERMS = 3 };
+enum { OP_MAX_ROLES = 6, OP_MAX_FLOP_TERMS = 3 }; /* add_layer_norm has 6 */
 
 struct bench_case;
 typedef kiln_status (*op_run_fn)(kiln_context *ctx, const struct bench_case *c,
