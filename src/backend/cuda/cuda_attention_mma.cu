@@ -331,35 +331,30 @@ cudaError_t launch_mma_blocks(const attn_args &a, cudaStream_t stream) {
  * Uncapped, ptxas takes 138 registers at D = 32 (3 blocks of 4 warps per
  * SM), 168 at 64 and 240 at 128. The MiniLM shape (128 sequences of
  * 16-128 tokens, D = 32: 3072 short-lived blocks) is latency-bound and the
- * large shapes want more warps to hide the loads, so more resident blocks
- * pay for a few spilled bytes. H200, 2026-12-01, same run: MiniLM varlen
- * f16 36.4 us uncapped, 33.5 at 4 blocks (128 registers, 32 bytes
- * spilled), 31.1 at 5 (96, 40 spilled); bf16 D = 64, S = 512-8192:
- * 169-194 TFLOP/s uncapped, 146-216 at 4 blocks (128, 60 spilled), +13%
- * on every shape. KILN_CUDA_MMA_BLOCKS=N picks another of the caps built
- * below, for measuring. */
+ * large shapes want more warps to hide their loads, so more resident
+ * blocks pay for a few spilled bytes. H200, 2026-12-01, two runs:
+ *   D = 32, MiniLM varlen f16: uncapped 36.4 us; 4 blocks (128 registers,
+ *     32 bytes spilled) 33.5; 5 (96, 40 spilled) 31.1-31.3; 6 32.3.
+ *   D = 64, bf16 S = 512-8192: uncapped 169-194 TFLOP/s; 4 blocks (128,
+ *     60 spilled) 146-216, +13% on every shape; 5 blocks 6-8% below 4.
+ *   D = 128: 3 blocks (168 registers, 200 bytes spilled) lost 12-15%
+ *     against uncapped (2 blocks, 207-242 TFLOP/s).
+ * KILN_CUDA_MMA_BLOCKS=1 gives the uncapped kernel back, =4 the other cap
+ * at D = 32, for measuring. */
 template <int D> constexpr int MMA_DEFAULT_BLOCKS = D == 32 ? 5 : D == 64 ? 4 : 1;
 
 template <class T, int D> cudaError_t launch_mma(const attn_args &a, cudaStream_t stream) {
   const int env = kiln_cuda_env_mma_blocks();
   const int want = env > 0 ? env : MMA_DEFAULT_BLOCKS<D>;
   if constexpr (D == 32) {
-    if (want == 6)
-      return launch_mma_blocks<T, D, 6>(a, stream);
     if (want == 5)
       return launch_mma_blocks<T, D, 5>(a, stream);
     if (want == 4)
       return launch_mma_blocks<T, D, 4>(a, stream);
   }
   if constexpr (D == 64) {
-    if (want == 5)
-      return launch_mma_blocks<T, D, 5>(a, stream);
     if (want == 4)
       return launch_mma_blocks<T, D, 4>(a, stream);
-  }
-  if constexpr (D == 128) {
-    if (want == 3)
-      return launch_mma_blocks<T, D, 3>(a, stream);
   }
   return launch_mma_blocks<T, D, 1>(a, stream);
 }
