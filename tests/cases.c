@@ -56,6 +56,11 @@ const kt_matmul_case kt_matmul_cases[] = {
   {"nt_33x1003x17_alpha_beta", 0, {0},  33, 1003,   17, 0, 1, 0, -0.5f,  0.75f, 0, 0},
   {"nt_64x17x1000_beta1_bias", 0, {0},  64,   17, 1000, 0, 1, 0,  1.0f,  1.0f,  1, 0},
   {"nt_2x5x4099",            0, {0},     2,    5, 4099, 0, 1, 0,  1.0f,  0.0f,  0, 0},
+  /* f32 products split over threads by rows (m >= n) or columns: a last
+   * span of one row (a GEMV) of a transposed a, a bias on each part. */
+  {"split_rows_ta_33x7x2000_bias", 0, {0}, 33,    7, 2000, 1, 0, 0,  1.0f,  0.5f,  1, 0},
+  {"split_rows_1041x7x300",  0, {0},  1041,    7,  300, 0, 0, 0,  1.0f,  0.0f,  0, 1},
+  {"split_cols_40x1000x257_bias", 0, {0},  40, 1000, 257, 0, 1, 0, -1.0f, 0.0f, 1, 0},
   {"nt_batch3_b_17x9x33",    1, {3},    17,    9,   33, 0, 1, 1,  2.0f,  0.0f,  1, 0},
   /* Empty products: K = 0 leaves beta * out + bias; M = 0 has nothing to do. */
   {"k0",                     0, {0},     5,    7,    0, 0, 0, 0,  1.0f,  0.0f,  0, 1},

@@ -8,64 +8,90 @@
 
 static int ld(int64_t n) { return n > 1 ? (int)n : 1; } /* BLAS rejects a leading dim of 0 */
 
-/* out = beta * out + bias for the rows sgemm then adds the product to with
- * beta = 1. With beta == 0 out is written without being read, so NaN
- * already in it cannot leak into the result. */
-static void prefill(float *out, int64_t rows, int64_t n, float beta, const float *bias) {
+/* out = beta * out + bias for a block of rows x cols (ld ldo; bias from its
+ * first column), which sgemm then adds the product to with beta = 1. With
+ * beta == 0 out is written without being read, so NaN already in it cannot
+ * leak into the result. */
+static void prefill(float *out, int64_t rows, int64_t cols, int64_t ldo, float beta,
+                    const float *bias) {
   for (int64_t r = 0; r < rows; r++) {
-    float *row = out + r * n;
-    if (beta == 0.0f)
-      for (int64_t j = 0; j < n; j++)
-        row[j] = bias ? bias[j] : 0.0f;
+    float *row = out + r * ldo;
+    if (beta == 0.0f && bias)
+      memcpy(row, bias, (size_t)cols * sizeof *row);
+    else if (beta == 0.0f)
+      memset(row, 0, (size_t)cols * sizeof *row);
+    else if (bias)
+      for (int64_t j = 0; j < cols; j++)
+        row[j] = beta * row[j] + bias[j];
     else
-      for (int64_t j = 0; j < n; j++)
-        row[j] = beta * row[j] + (bias ? bias[j] : 0.0f);
+      for (int64_t j = 0; j < cols; j++)
+        row[j] = beta * row[j];
   }
 }
 
-/* One BLAS call over `rows` rows of op(a) and columns [j0, j0 + nj) of the
- * output; a, b and c point at their first row. */
-static void sgemm(const kiln_matmul_op *op, int64_t rows, int64_t j0, int64_t nj, const float *a,
-                  const float *b, float beta, float *c) {
-  const int ldb = ld(op->transpose_b ? op->k : op->n);
-  b += op->transpose_b ? j0 * op->k : j0;
-  c += j0;
-  /* One row (its k elements contiguous either way) is a GEMV, which
-   * OpenBLAS runs faster than sgemm with M = 1. sgemv may scale c by beta
+/* One BLAS call for the output block rows [i0, i0 + ni) x columns
+ * [j0, j0 + nj) of one batch's product; a, b and c point at the batch's
+ * first element. With a bias the block is prefilled first (beta becomes 1),
+ * by the thread that multiplies it, while it is in that core's cache. */
+static void gemm_block(const kiln_matmul_op *op, int64_t i0, int64_t ni, int64_t j0, int64_t nj,
+                       const float *a, const float *b, float *c) {
+  const int64_t n = op->n, k = op->k;
+  const float *bias = op->bias ? (const float *)op->bias->data + j0 : NULL;
+  float beta = op->beta;
+  a += op->transpose_a ? i0 : i0 * k;
+  b += op->transpose_b ? j0 * k : j0;
+  c += i0 * n + j0;
+  if (bias) {
+    prefill(c, ni, nj, n, beta, bias);
+    beta = 1.0f;
+  }
+  const int lda = ld(op->transpose_a ? op->m : k), ldb = ld(op->transpose_b ? k : n);
+  /* One row is a GEMV, which OpenBLAS runs faster than sgemm with M = 1
+   * (its k elements lda apart in a transposed a). sgemv may scale c by beta
    * (read it), so with beta == 0 c is zeroed first. */
-  if (rows == 1) {
+  if (ni == 1) {
     if (beta == 0.0f)
       memset(c, 0, (size_t)nj * sizeof *c);
     cblas_sgemv(CblasRowMajor, op->transpose_b ? CblasNoTrans : CblasTrans,
-                (int)(op->transpose_b ? nj : op->k), (int)(op->transpose_b ? op->k : nj),
-                op->alpha, b, ldb, a, 1, beta, c, 1);
+                (int)(op->transpose_b ? nj : k), (int)(op->transpose_b ? k : nj), op->alpha, b,
+                ldb, a, op->transpose_a ? lda : 1, beta, c, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, op->transpose_a ? CblasTrans : CblasNoTrans,
-              op->transpose_b ? CblasTrans : CblasNoTrans, (int)rows, (int)nj, (int)op->k,
-              op->alpha, a, ld(op->transpose_a ? op->m : op->k), b, ldb, beta, c, ld(op->n));
+              op->transpose_b ? CblasTrans : CblasNoTrans, (int)ni, (int)nj, (int)k, op->alpha,
+              a, lda, b, ldb, beta, c, ld(n));
 }
 
-/* The product over the context's threads, each one BLAS call on its own
- * columns with OpenBLAS itself on one thread. OpenBLAS's pthread pool and
- * kiln's OpenMP pool would otherwise both be awake on the same cores, each
- * spinning while the other works (9% of a 2-core run in sched_yield). */
-static void sgemm_split(const kiln_matmul_op *op, int64_t rows, const float *a, const float *b,
-                        float beta, float *c) {
+/* One batch's product over the context's threads, each one BLAS call on
+ * its own block, with OpenBLAS itself on one thread. OpenBLAS's pthread
+ * pool and kiln's OpenMP pool would otherwise both be awake on the same
+ * cores, each spinning while the other works (9% of a 2-core run in
+ * sched_yield). The larger of m and n is split: each thread packs all of
+ * the other operand (OpenBLAS copies both into panels), so splitting the
+ * activations' rows of a tall product packs the small weight twice, not
+ * the large activations. */
+static void gemm_split(const kiln_matmul_op *op, int64_t r0, int64_t m, const float *a,
+                       const float *b, float *c) {
   const int64_t n = op->n;
   const int threads = omp_get_max_threads();
-  const int64_t parts = rows * n * op->k >= CPU_SPLIT_MIN && n >= 32 ? threads : 1;
+  const int64_t parts = m * n * op->k >= CPU_SPLIT_MIN && (m >= 32 || n >= 32) ? threads : 1;
   if (parts <= 1) {
-    sgemm(op, rows, 0, n, a, b, beta, c);
+    gemm_block(op, r0, m, 0, n, a, b, c);
     return;
   }
-  /* Column spans in multiples of 16 (whole vectors for the kernels). */
-  const int64_t span = ((n + parts - 1) / parts + 15) / 16 * 16;
+  const bool by_rows = m >= n;
+  const int64_t len = by_rows ? m : n;
+  /* Spans in multiples of 16 (whole vectors for the kernels). */
+  const int64_t span = ((len + parts - 1) / parts + 15) / 16 * 16;
 #pragma omp parallel for schedule(static) num_threads((int)parts)
   for (int64_t t = 0; t < parts; t++) {
-    const int64_t j0 = t * span;
-    if (j0 < n)
-      sgemm(op, rows, j0, n - j0 < span ? n - j0 : span, a, b, beta, c);
+    const int64_t s0 = t * span, sn = len - s0 < span ? len - s0 : span;
+    if (sn <= 0)
+      continue;
+    if (by_rows)
+      gemm_block(op, r0 + s0, sn, 0, n, a, b, c);
+    else
+      gemm_block(op, r0, m, s0, sn, a, b, c);
   }
 }
 
@@ -81,24 +107,17 @@ static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
   const float *a = op->a->data, *b = op->b->data;
   const float *bias = op->bias ? op->bias->data : NULL;
   float *out = op->out->data;
-  float beta = op->beta;
+  if (k == 0) {
+    prefill(out, op->batch * m, n, n, op->beta, bias);
+    return KILN_OK;
+  }
   /* Few rows against a weight [n, k]: kiln's own kernel (cpu_matmul_nt.c),
    * which adds into out, so out is prefilled with beta * out + bias. */
-  const bool nt = s->matmul_nt && op->transpose_b && !op->transpose_a && m > 1 &&
-                  m <= CPU_NT_MAX_ROWS && k > 0;
-  float *xt = NULL;
-  if (nt) {
-    xt = kiln_cpu_scratch(s, (size_t)kiln_cpu_matmul_nt_scratch(m, k), "kiln_matmul");
+  if (s->matmul_nt && op->transpose_b && !op->transpose_a && m > 1 && m <= CPU_NT_MAX_ROWS) {
+    float *xt = kiln_cpu_scratch(s, (size_t)kiln_cpu_matmul_nt_scratch(m, k), "kiln_matmul");
     if (!xt)
       return KILN_ERR_OUT_OF_MEMORY;
-  }
-  if (bias || k == 0 || nt) {
-    prefill(out, op->batch * m, n, beta, bias);
-    beta = 1.0f;
-  }
-  if (k == 0)
-    return KILN_OK;
-  if (nt) {
+    prefill(out, op->batch * m, n, n, op->beta, bias);
     for (int64_t i = 0; i < op->batch; i++)
       kiln_cpu_matmul_nt(m, n, k, op->alpha, a + i * op->stride_a, k, b + i * op->stride_b, k,
                          out + i * op->stride_c, n, xt);
@@ -110,11 +129,9 @@ static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
   /* src/ops/ has folded what batches it could into m (kiln_matmul_op). */
   const int64_t chunk = op->transpose_a ? m : INT_MAX;
   for (int64_t i = 0; i < op->batch; i++)
-    for (int64_t r = 0; r < m; r += chunk) {
-      const int64_t rows = m - r < chunk ? m - r : chunk;
-      sgemm_split(op, rows, a + i * op->stride_a + r * k, b + i * op->stride_b, beta,
-                  out + i * op->stride_c + r * n);
-    }
+    for (int64_t r = 0; r < m; r += chunk)
+      gemm_split(op, r, m - r < chunk ? m - r : chunk, a + i * op->stride_a,
+                 b + i * op->stride_b, out + i * op->stride_c);
   if (blas_threads != 1)
     openblas_set_num_threads(blas_threads);
   return KILN_OK;
