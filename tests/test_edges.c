@@ -79,6 +79,21 @@ static double *values_of(const words *w) {
   return v;
 }
 
+/* A tensor of w's values halved (a residual as huge as w itself). */
+static kiln_tensor *halved(kt_env *env, const words *w, int ndim, const int64_t *shape) {
+  words half = words_new(w->dtype, w->n);
+  for (size_t i = 0; i < w->n; i++)
+    put(&half, i, (float)(value_of(w, i) / 2));
+  return tensor_of(env, &half, ndim, shape);
+}
+
+/* A fresh tensor of env's dtype, poisoned. */
+static kiln_tensor *poisoned(kt_env *env, int ndim, const int64_t *shape) {
+  kiln_tensor *t = kt_tensor(env, env->dtype, ndim, shape);
+  kt_poison(env, t);
+  return t;
+}
+
 /* The largest finite value of the dtype, as a float. */
 static float dtype_max(kiln_dtype dtype) {
   return dtype == KILN_F16 ? 65504.0f : dtype == KILN_BF16 ? 0x1.fep127f : FLT_MAX;
@@ -261,14 +276,8 @@ static void test_rms_norm_huge(kt_env *env) {
       /* add_rms_norm: h = x + x/2 is as huge; out = rms_norm(h). */
       for (int fused = 1; fused >= 0; fused--) {
         KT_OK(env, kiln_context_use_fused(env->ctx, fused));
-        words half = words_new(env->dtype, (size_t)n);
-        for (int64_t i = 0; i < n; i++)
-          put(&half, (size_t)i, (float)(value_of(&w, (size_t)i) / 2));
-        kiln_tensor *res = tensor_of(env, &half, 2, shape);
-        kiln_tensor *h = kt_tensor(env, env->dtype, 2, shape);
-        kiln_tensor *o2 = kt_tensor(env, env->dtype, 2, shape);
-        kt_poison(env, h);
-        kt_poison(env, o2);
+        kiln_tensor *res = halved(env, &w, 2, shape);
+        kiln_tensor *h = poisoned(env, 2, shape), *o2 = poisoned(env, 2, shape);
         kiln_status st = kiln_add_rms_norm(env->ctx, x, res, weight, 1e-6f, h, o2);
         KT_OK(env, kiln_context_use_fused(env->ctx, 1));
         KT_OK(env, st);
@@ -302,29 +311,13 @@ static void test_layer_norm_huge(kt_env *env) {
       /* add_layer_norm, both ways: residual x/2 makes h = 1.5 x, as huge
        * and still alternating; out against layer_norm of h as stored. */
       for (int fused = 1; fused >= 0; fused--) {
-        words half = words_new(env->dtype, (size_t)n);
-        for (int64_t i = 0; i < n; i++)
-          put(&half, (size_t)i, (float)(value_of(&w, (size_t)i) / 2));
-        kiln_tensor *res = tensor_of(env, &half, 2, shape);
-        kiln_tensor *h = kt_tensor(env, env->dtype, 2, shape);
-        kiln_tensor *o2 = kt_tensor(env, env->dtype, 2, shape);
-        kt_poison(env, h);
-        kt_poison(env, o2);
+        kiln_tensor *res = halved(env, &w, 2, shape);
+        kiln_tensor *h = poisoned(env, 2, shape), *o2 = poisoned(env, 2, shape);
         KT_OK(env, kiln_context_use_fused(env->ctx, fused));
         kiln_status st = kiln_add_layer_norm(env->ctx, x, res, NULL, NULL, 1e-5f, h, o2);
         KT_OK(env, kiln_context_use_fused(env->ctx, 1));
         KT_OK(env, st);
-        double *hv = kt_read(env, h);
-        for (int64_t r = 0; r < rows; r++) {
-          const double *v = hv + r * cols;
-          double mean = 0.0, var = 0.0;
-          for (int64_t j = 0; j < cols; j++)
-            mean += v[j] / (double)cols;
-          for (int64_t j = 0; j < cols; j++)
-            var += (v[j] - mean) * (v[j] - mean) / (double)cols;
-          for (int64_t j = 0; j < cols; j++)
-            ref[r * cols + j] = (v[j] - mean) / sqrt(var + 1e-5);
-        }
+        ref_layer_norm(kt_read(env, h), NULL, NULL, rows, cols, 1e-5, ref);
         kt_check_close(env, fused ? "add_layer_norm out (fused)" : "add_layer_norm out (composite)",
                        kt_read(env, o2), ref, n, cols, NULL, 4.0 * kt_rms_norm_tol(env->dtype, cols));
       }

@@ -37,31 +37,46 @@ static const norm_case cases[] = {
 
 static double norm_tol(kiln_dtype dtype, int64_t h) { return kt_rms_norm_tol(dtype, h); }
 
+/* kiln_add_rms_norm (layer false) or kiln_add_layer_norm (true) of x and
+ * one random residual, twice: fused into hs[0], outs[0], then composite
+ * into hs[1], outs[1], each run with its own copy of the residual (h may be
+ * the residual itself: in place). Returns the residual's values. */
+static double *run_both_ways(kt_env *env, const norm_case *c, kiln_tensor *x, bool layer,
+                             kiln_tensor *w, kiln_tensor *b, kiln_tensor *hs[2],
+                             kiln_tensor *outs[2]) {
+  const size_t n = (size_t)kiln_tensor_numel(x);
+  double *rv = NULL;
+  for (int k = 0; k < 2; k++) {
+    kiln_tensor *res = kt_tensor(env, env->dtype, c->ndim, c->shape);
+    if (!rv) {
+      rv = kt_random(env, res, -2.0, 2.0);
+    } else {
+      double *v = kt_alloc(n * sizeof *v);
+      memcpy(v, rv, n * sizeof *v);
+      kt_write(env, res, v);
+    }
+    hs[k] = c->in_place ? res : kt_tensor(env, env->dtype, c->ndim, c->shape);
+    outs[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
+    if (!c->in_place)
+      kt_poison(env, hs[k]);
+    kt_poison(env, outs[k]);
+    kx_use_fused(env, k == 0);
+    KT_OK(env, layer ? kiln_add_layer_norm(env->ctx, x, res, w, b, c->eps, hs[k], outs[k])
+                     : kiln_add_rms_norm(env->ctx, x, res, w, c->eps, hs[k], outs[k]));
+  }
+  kx_use_fused(env, 1);
+  return rv;
+}
+
 static void test_add_rms_norm(kt_env *env) {
   const norm_case *c = env->param;
   kx_use_fused(env, 1);
   const int64_t h = c->shape[c->ndim - 1];
   kiln_tensor *x = kt_tensor(env, env->dtype, c->ndim, c->shape);
   kiln_tensor *w = kt_tensor(env, env->dtype, 1, &h);
-  kiln_tensor *res[2], *hs[2], *outs[2];
-  double *xv = kt_random(env, x, -2.0, 2.0), *wv = kt_random(env, w, -1.5, 1.5), *rv = NULL;
-  for (int k = 0; k < 2; k++) { /* the same residual twice: each run may consume one */
-    res[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
-    double *v = kt_alloc((size_t)kiln_tensor_numel(x) * sizeof *v);
-    if (!rv)
-      rv = kt_random(env, res[k], -2.0, 2.0);
-    memcpy(v, rv, (size_t)kiln_tensor_numel(x) * sizeof *v);
-    if (k)
-      kt_write(env, res[k], v);
-    hs[k] = c->in_place ? res[k] : kt_tensor(env, env->dtype, c->ndim, c->shape);
-    outs[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
-    if (!c->in_place)
-      kt_poison(env, hs[k]);
-    kt_poison(env, outs[k]);
-    kx_use_fused(env, k == 0);
-    KT_OK(env, kiln_add_rms_norm(env->ctx, x, res[k], w, c->eps, hs[k], outs[k]));
-  }
-  kx_use_fused(env, 1);
+  kiln_tensor *hs[2], *outs[2];
+  double *xv = kt_random(env, x, -2.0, 2.0), *wv = kt_random(env, w, -1.5, 1.5);
+  double *rv = run_both_ways(env, c, x, false, w, NULL, hs, outs);
 
   const int64_t n = kiln_tensor_numel(x), rows = n / h;
   double *href = kt_alloc((size_t)n * sizeof *href), *ref = kt_alloc((size_t)n * sizeof *ref);
@@ -116,27 +131,11 @@ static void test_add_layer_norm(kt_env *env) {
   kiln_tensor *x = kt_tensor(env, env->dtype, c->ndim, c->shape);
   kiln_tensor *w = c->affine ? kt_tensor(env, env->dtype, 1, &h) : NULL;
   kiln_tensor *b = c->affine ? kt_tensor(env, env->dtype, 1, &h) : NULL;
-  kiln_tensor *res[2], *hs[2], *outs[2];
-  double *xv = kt_random(env, x, c->mean - 2.0, c->mean + 2.0), *rv = NULL;
+  kiln_tensor *hs[2], *outs[2];
+  double *xv = kt_random(env, x, c->mean - 2.0, c->mean + 2.0);
   double *wv = w ? kt_random(env, w, -1.5, 1.5) : NULL, *bv = b ? kt_random(env, b, -1, 1) : NULL;
   const int64_t n = kiln_tensor_numel(x), rows = n / h;
-  for (int k = 0; k < 2; k++) { /* the same residual twice: each run may consume one */
-    res[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
-    double *v = kt_alloc((size_t)n * sizeof *v);
-    if (!rv)
-      rv = kt_random(env, res[k], -2.0, 2.0);
-    memcpy(v, rv, (size_t)n * sizeof *v);
-    if (k)
-      kt_write(env, res[k], v);
-    hs[k] = c->in_place ? res[k] : kt_tensor(env, env->dtype, c->ndim, c->shape);
-    outs[k] = kt_tensor(env, env->dtype, c->ndim, c->shape);
-    if (!c->in_place)
-      kt_poison(env, hs[k]);
-    kt_poison(env, outs[k]);
-    kx_use_fused(env, k == 0);
-    KT_OK(env, kiln_add_layer_norm(env->ctx, x, res[k], w, b, c->eps, hs[k], outs[k]));
-  }
-  kx_use_fused(env, 1);
+  double *rv = run_both_ways(env, c, x, true, w, b, hs, outs);
 
   double *href = kt_alloc((size_t)n * sizeof *href), *ref = kt_alloc((size_t)n * sizeof *ref);
   for (int64_t i = 0; i < n; i++)
