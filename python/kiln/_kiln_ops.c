@@ -82,12 +82,32 @@ static void copy_shape(const kiln_tensor *t, int64_t *shape) {
 }
 
 /* out has x's shape and dtype: the elementwise and row ops. */
-static PyObject *out_like(PyObject *out_arg, const char *fn, PyObject *x, kiln_tensor **t) {
+/* An output named name shaped like x: the argument, or a new tensor. */
+static PyObject *named_like(PyObject *out_arg, const char *fn, const char *name, PyObject *x,
+                            kiln_tensor **t) {
   const kiln_tensor *xt = ((TensorObject *)x)->t;
   int64_t shape[KILN_MAX_DIMS];
   copy_shape(xt, shape);
-  return prepare_out(out_arg, fn, "out", CTX_OF(x), kiln_tensor_dtype(xt), kiln_tensor_ndim(xt),
+  return prepare_out(out_arg, fn, name, CTX_OF(x), kiln_tensor_dtype(xt), kiln_tensor_ndim(xt),
                      shape, t);
+}
+
+static PyObject *out_like(PyObject *out_arg, const char *fn, PyObject *x, kiln_tensor **t) {
+  return named_like(out_arg, fn, "out", x, t);
+}
+
+/* finish for the add-norm ops' two outputs (both references consumed):
+ * the pair (h, out), or NULL with the error raised. */
+static PyObject *finish_pair(kiln_status s, ContextObject *ctx, PyObject *h, PyObject *res,
+                             PyObject *const *used, int n) {
+  PyObject *pair = NULL;
+  if (s != KILN_OK)
+    kp_raise(s);
+  else if (!ctx->capture || kp_graph_keep(ctx->capture, used, n) >= 0)
+    pair = PyTuple_Pack(2, h, res);
+  Py_DECREF(h);
+  Py_DECREF(res);
+  return pair;
 }
 
 /* ------------------------------------------------------------------ ops */
@@ -217,38 +237,17 @@ static PyObject *py_add_rms_norm(PyObject *m, PyObject *const *args, Py_ssize_t 
       arg_tensor(r, "add_rms_norm", "residual", 0, &rt) < 0 ||
       arg_tensor(w, "add_rms_norm", "weight", 0, &wt) < 0)
     return NULL;
-  PyObject *h = NULL;
-  if (h_out != Py_None) {
-    if (arg_tensor(h_out, "add_rms_norm", "h_out", 0, &ht) < 0)
-      return NULL;
-    Py_INCREF(h_out);
-    h = h_out;
-  } else {
-    h = out_like(Py_None, "add_rms_norm", x, &ht);
-    if (!h)
-      return NULL;
-  }
+  PyObject *h = named_like(h_out, "add_rms_norm", "h_out", x, &ht);
+  if (!h)
+    return NULL;
   PyObject *res = out_like(out, "add_rms_norm", x, &ot);
   if (!res) {
     Py_DECREF(h);
     return NULL;
   }
   kiln_status s = kiln_add_rms_norm(CTX_OF(x)->ctx, xt, rt, wt, eps, ht, ot);
-  if (s != KILN_OK) {
-    Py_DECREF(h);
-    Py_DECREF(res);
-    return kp_raise(s);
-  }
   PyObject *used[] = {x, r, w, h, res};
-  if (CTX_OF(x)->capture && kp_graph_keep(CTX_OF(x)->capture, used, 5) < 0) {
-    Py_DECREF(h);
-    Py_DECREF(res);
-    return NULL;
-  }
-  PyObject *tup = PyTuple_Pack(2, h, res);
-  Py_DECREF(h);
-  Py_DECREF(res);
-  return tup;
+  return finish_pair(s, CTX_OF(x), h, res, used, 5);
 }
 
 static PyObject *py_layer_norm(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
@@ -291,38 +290,17 @@ static PyObject *py_add_layer_norm(PyObject *m, PyObject *const *args, Py_ssize_
       arg_tensor(w, "add_layer_norm", "weight", 1, &wt) < 0 ||
       arg_tensor(b, "add_layer_norm", "bias", 1, &bt) < 0)
     return NULL;
-  PyObject *h = NULL;
-  if (h_out != Py_None) {
-    if (arg_tensor(h_out, "add_layer_norm", "h_out", 0, &ht) < 0)
-      return NULL;
-    Py_INCREF(h_out);
-    h = h_out;
-  } else {
-    h = out_like(Py_None, "add_layer_norm", x, &ht);
-    if (!h)
-      return NULL;
-  }
+  PyObject *h = named_like(h_out, "add_layer_norm", "h_out", x, &ht);
+  if (!h)
+    return NULL;
   PyObject *res = out_like(out, "add_layer_norm", x, &ot);
   if (!res) {
     Py_DECREF(h);
     return NULL;
   }
   kiln_status s = kiln_add_layer_norm(CTX_OF(x)->ctx, xt, rt, wt, bt, eps, ht, ot);
-  if (s != KILN_OK) {
-    Py_DECREF(h);
-    Py_DECREF(res);
-    return kp_raise(s);
-  }
   PyObject *used[] = {x, r, w, b, h, res};
-  if (CTX_OF(x)->capture && kp_graph_keep(CTX_OF(x)->capture, used, 6) < 0) {
-    Py_DECREF(h);
-    Py_DECREF(res);
-    return NULL;
-  }
-  PyObject *tup = PyTuple_Pack(2, h, res);
-  Py_DECREF(h);
-  Py_DECREF(res);
-  return tup;
+  return finish_pair(s, CTX_OF(x), h, res, used, 6);
 }
 
 static PyObject *py_mean_pool(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
