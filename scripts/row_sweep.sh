@@ -90,7 +90,7 @@ quick=--quick
 bench() { # name KILN_CUDA_ROWS cases-file
   env "${run_vars[@]}" KILN_CUDA_ROWS="$2" timeout 180 build/kiln bench --device cuda \
     --cases "$3" $quick 2>&1 | tee "$out/bench_$1.txt" |
-    awk -v v="$1" '$2 == "large" && $(NF) == "GB/s" {print $1, v, $(NF-1)}'
+    awk -v v="$1" '($2 == "large" || $2 == "gpu") && $(NF) == "GB/s" {print $1, v, $(NF-1)}'
 }
 test_variant() { # name KILN_CUDA_ROWS: the test executables side by side
   local failed=0 pids=() t i

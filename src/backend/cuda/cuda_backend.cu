@@ -36,7 +36,7 @@ static kiln_status describe_device(kiln_cuda *st, const char *fn) {
   st->sm_count = prop.multiProcessorCount;
   /* Both H100 and H200 have 132 SMs; the H200's wider bus (6144 bits
    * against 5120, 4.8 TB/s against 3.35) wants more bytes in flight. */
-  st->row_card = prop.memoryBusWidth >= 6144 ? 1 : 0;
+  st->row_card = prop.memoryBusWidth >= 6144 || strstr(prop.name, "H200") ? 1 : 0;
   st->workspace_size = workspace_bytes(prop.major);
   return KILN_OK;
 }

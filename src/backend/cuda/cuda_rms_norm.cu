@@ -159,6 +159,8 @@ struct rms_norm_kernels : row_kernels {
   template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T>; }
   static constexpr bool WIDE = true;
   static constexpr bool TUNES = true;
+  static constexpr row_op OP = ROW_OP_RMS_NORM;
+  static constexpr bool KEPT = true;
   template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
     return rms_norm_tuned_kernel<T, THREADS, PT, KEPT, PF>;
   }

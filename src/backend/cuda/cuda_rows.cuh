@@ -129,15 +129,44 @@ struct row_variant {
   int wide, chunks, kept, pf, cs;  /* -1: keep */
 };
 
-/* The tuning table by card: row_card (kiln_cuda), the slot's width, the
- * element size, and the change to the width table's plan. Cards and
- * slots without a row keep the width table (measured on the H100). */
+/* The ops that tune (row_kernels::TUNES), as ROW_TUNING names them. */
+enum row_op { ROW_OP_NONE, ROW_OP_SOFTMAX, ROW_OP_RMS_NORM };
+
+/* The tuning table by card: row_card (kiln_cuda), the op, the slot's
+ * width, the element size, and the change to the width table's plan.
+ * Cards and slots without a row keep the width table (measured on the
+ * H100). */
 struct row_tuning {
-  int card, max_cols, esize;
+  int card;
+  row_op op;
+  int max_cols, esize;
   row_variant v;
 };
+/* H200 (row_card 1), from scripts/row_sweep.sh on 2026-12-01 (kiln bench
+ * --quick, GB/s read + written, copy ceiling 4206-4217): the changes that
+ * beat the width table by more than 3%, each in one or two runs.
+ *   softmax f32 16384x4096: 512 x 8 with the next row in flight, 3210 -> 3674
+ *     (256 x 16 with it: 3332);
+ *   softmax bf16 16384x4096: 128 x 32 (four 16-byte loads a thread), 2831 -> 3136;
+ *   softmax bf16 4096x32768: the next row in flight, 2457 -> 2604;
+ *   rms_norm f32 4096x32768: streaming stores, 2878 -> 3335 (a guess at why: the
+ *     output no longer evicts the weight from L2);
+ *   rms_norm bf16 4096x32768: the row packed in 32-bit words, 3035 -> 3516;
+ *   rms_norm bf16 65536x1024: the next row in flight, 2938 -> 3483.
+ * Measured and not taken there: 16-bit softmax rows kept as T (1.5-1.8 TB/s),
+ * streaming stores elsewhere (within 2%, softmax f32 32768 3740 -> 3614),
+ * 512 x 8 without prefetch at 4096 (all four cases 8-30% slower). Not yet
+ * measured (their columns were lost): the 1024-wide alternatives, the wide
+ * kernel for 16-bit rows (also at half the threads) and its copy groups at
+ * 32768. Rows of 2 bytes here are bf16: f16 keeps the width table (its
+ * variant kernels are not compiled, choose_row_plan). */
 constexpr row_tuning ROW_TUNING[] = {
-    {-1, 0, 0, {0, 0, -1, -1, -1, -1, -1}}, /* (none yet) */
+    {1, ROW_OP_SOFTMAX, 4096, 4, {512, 8, -1, -1, -1, 1, -1}},
+    {1, ROW_OP_SOFTMAX, 4096, 2, {128, 32, -1, -1, -1, -1, -1}},
+    {1, ROW_OP_SOFTMAX, 32768, 2, {0, 0, -1, -1, -1, 1, -1}},
+    {1, ROW_OP_RMS_NORM, 32768, 4, {0, 0, -1, -1, -1, -1, 1}},
+    {1, ROW_OP_RMS_NORM, 32768, 2, {0, 0, -1, -1, 1, -1, -1}},
+    {1, ROW_OP_RMS_NORM, 1024, 2, {0, 0, -1, -1, -1, 1, -1}},
 };
 
 /* p changed by v, for rows of esize bytes; a config must be one that
@@ -168,7 +197,7 @@ static inline void apply_row_variant(row_plan &p, const row_variant &v, size_t e
  * config; the persistent wide kernel for the widest f32 rows), then the
  * card's row of ROW_TUNING, then KILN_CUDA_ROWS, the last two only for an
  * op whose kernels come in the variants for this dtype. */
-static inline row_plan choose_row_plan(int64_t cols, size_t esize, bool vec, int card,
+static inline row_plan choose_row_plan(row_op op, int64_t cols, size_t esize, bool vec, int card,
                                        bool variants) {
   row_plan p;
   p.config = row_config_index(cols, esize);
@@ -179,7 +208,7 @@ static inline row_plan choose_row_plan(int64_t cols, size_t esize, bool vec, int
   if (slot < 0)
     return p;
   for (const row_tuning &t : ROW_TUNING)
-    if (t.card == card && t.max_cols == max_cols && t.esize == (int)esize)
+    if (t.card == card && t.op == op && t.max_cols == max_cols && t.esize == (int)esize)
       apply_row_variant(p, t.v, esize, vec);
   const kiln_cuda_rows_variant *e = kiln_cuda_env_rows();
   if (e->set)
@@ -258,8 +287,11 @@ struct row_kernels {
   static constexpr int64_t REG_COLS = INT64_MAX;
   /* The op has wide_kernel (wide_rows) for the widest config. */
   static constexpr bool WIDE = false;
-  /* The op's kernels come in the variants of row_plan. */
+  /* The op's kernels come in the variants of row_plan; its name in ROW_TUNING. */
   static constexpr bool TUNES = false;
+  static constexpr row_op OP = ROW_OP_NONE;
+  /* The op has kept variants (the row packed in row_words). */
+  static constexpr bool KEPT = false;
 };
 
 /* The widest config's rows, in a persistent block per SM. One
@@ -305,7 +337,7 @@ static cudaError_t launch_persistent(void (*kernel)(A), const A &a, int sm_count
 /* An op that TUNES, at a config with variants: the plan's kernel. */
 template <class K, class T, int TH, int PT, class A>
 static cudaError_t launch_tuned(const A &a, const row_plan &p, int sm_count, cudaStream_t stream) {
-  constexpr bool KEPT_OK = sizeof(T) == 2, PF_OK = row_prefetch_fits<T, PT>();
+  constexpr bool KEPT_OK = K::KEPT && sizeof(T) == 2, PF_OK = row_prefetch_fits<T, PT>();
   if constexpr (PF_OK) {
     if (p.pf) {
       if (p.kept && KEPT_OK)
@@ -329,7 +361,7 @@ template <class K, class T, class A>
 static cudaError_t launch_rows_of(const A &a_in, int sm_count, int card, cudaStream_t stream) {
   constexpr bool VARIANTS = K::TUNES && !std::is_same<T, __half>::value;
   const int64_t cols = a_in.cols;
-  row_plan p = choose_row_plan(cols, sizeof(T), a_in.vec, card, VARIANTS);
+  row_plan p = choose_row_plan(K::OP, cols, sizeof(T), a_in.vec, card, VARIANTS);
   if (cols > K::REG_COLS)
     p.config = -1;
   A a = a_in;
@@ -360,7 +392,7 @@ static cudaError_t launch_rows_of(const A &a_in, int sm_count, int card, cudaStr
         }
       };
       using full = std::integral_constant<int, WIDE_THREADS>;
-      if constexpr (sizeof(T) == 2) {
+      if constexpr (K::KEPT && sizeof(T) == 2) {
         if (p.kept && p.config == ROW_WIDE_HALF)
           return wide(std::true_type{}, std::integral_constant<int, WIDE_THREADS / 2>{});
         if (p.kept && p.config == ROW_WIDEST)

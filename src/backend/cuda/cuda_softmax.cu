@@ -40,7 +40,6 @@ struct softmax_args {
   const void *mask;   /* masked kernels only: [rows / mask_group, cols] */
   int64_t mask_group; /* row r uses mask row r / mask_group */
   bool cs;            /* streaming stores (row_plan) */
-  uint32_t zero;      /* 0, unknown to the compiler (row_words::touch) */
 };
 
 /* The last unmasked column of row: i + (Sk - Sq) for row i of its matrix. */
@@ -112,35 +111,6 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
   x.store((T *)a.out + row * a.cols, cols, a.vec, r, a.cs);
 }
 
-/* The same for an unmasked row kept as T, packed (16-bit: half the
- * registers of floats): each exp2 is computed twice, for the sum and at
- * the store, from the same operands, so the output is the float-kept
- * kernel's bit for bit. */
-template <class T, int THREADS, int PT>
-__device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, int r,
-                                            row_words<T, THREADS, PT> &x,
-                                            float (&scratch)[2][32]) {
-  const int64_t last = last_visible(a, row);
-  auto y = [&](int s) {
-    return logit<false>(a, x.at(s), 0.0f, row_regs<T, THREADS, PT>::col(a.vec, r, s), last);
-  };
-  float mx = -INFINITY;
-#pragma unroll
-  for (int s = 0; s < PT; s++)
-    mx = fmaxf(mx, y(s));
-  const float base = visible_max(row_reduce<THREADS>(mx, op_max{}, scratch[0]));
-  x.touch(a.zero);
-  float sum = 0.0f;
-#pragma unroll
-  for (int s = 0; s < PT; s++)
-    sum += shifted_exp(y(s), base, a.k);
-  sum = row_reduce<THREADS>(sum, op_sum{}, scratch[1]);
-  const float inv = inverse_sum(sum);
-  x.touch(a.zero);
-  row_regs<T, THREADS, PT, T>::store_with((T *)a.out + row * a.cols, (int)a.cols, a.vec, r, a.cs,
-                                         [&](int s) { return shifted_exp(y(s), base, a.k) * inv; });
-}
-
 template <class T, int THREADS, int PT, bool MASK>
 __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   KILN_KERNEL_BEGIN();
@@ -154,27 +124,29 @@ __global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
   softmax_row<T, THREADS, PT, MASK>(a, row, r, x, scratch);
 }
 
-/* The variants of the unmasked kernel (row_plan): KEPT, the row kept as T;
- * PF, a persistent grid whose thread groups walk rows with the next row's
- * loads in flight (as T) while they work on this one. The reductions'
+/* The variant of the unmasked kernel (row_plan): PF, a persistent grid
+ * whose thread groups walk rows with the next row's loads in flight
+ * (packed, row_words) while they work on this one. The reductions'
  * scratch alternates between two sets from row to row, so a fast warp's
- * next row cannot overwrite what a slow one has yet to read. */
+ * next row cannot overwrite what a slow one has yet to read. Keeping the
+ * row itself as 16-bit T (exp2 recomputed at the store, half the
+ * registers) was measured and dropped: on the H200 it ran at 1.5-1.8 TB/s
+ * against 2.5-2.8 for floats (2026-12-01, scripts/row_sweep.sh). */
 /* Blocks per SM to ask ptxas for: the plain kernel is left free (one
- * block); KEPT and PF exist to hold more rows per SM, so their registers
- * are capped at what the row (and the next one) need plus 32. */
-template <class T, int THREADS, int PT, bool KEPT, bool PF> constexpr int softmax_min_blocks() {
-  if (!KEPT && !PF)
+ * block); PF exists to hold the next row too, so its registers are capped
+ * at what the two rows need plus 32. */
+template <class T, int THREADS, int PT, bool PF> constexpr int softmax_min_blocks() {
+  if (!PF)
     return 1;
   const int block = ROW_BLOCK<THREADS>;
-  const int regs = PT * (KEPT ? (int)sizeof(T) : 4) / 4 + (PF ? PT * (int)sizeof(T) / 4 : 0) + 32;
+  const int regs = PT + PT * (int)sizeof(T) / 4 + 32;
   const int by_regs = 65536 / (regs * block), by_threads = 2048 / block;
   const int n = by_regs < by_threads ? by_regs : by_threads;
   return n < 1 ? 1 : n;
 }
 
-template <class T, int THREADS, int PT, bool KEPT, bool PF>
-__global__ void __launch_bounds__(ROW_BLOCK<THREADS>,
-                                  (softmax_min_blocks<T, THREADS, PT, KEPT, PF>()))
+template <class T, int THREADS, int PT, bool PF>
+__global__ void __launch_bounds__(ROW_BLOCK<THREADS>, (softmax_min_blocks<T, THREADS, PT, PF>()))
     softmax_tuned_kernel(softmax_args a) {
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[PF ? 2 : 1][2][32];
@@ -185,54 +157,35 @@ __global__ void __launch_bounds__(ROW_BLOCK<THREADS>,
   const int cols = (int)a.cols;
   const T *x0 = (const T *)a.x;
   if constexpr (!PF) {
-    if constexpr (KEPT) {
-      row_words<T, THREADS, PT> x;
-      x.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
-      softmax_row<T, THREADS, PT>(a, row, r, x, scratch[0]);
-    } else {
-      row_regs<T, THREADS, PT> x;
-      x.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
-      softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[0]);
-    }
+    row_regs<T, THREADS, PT> x;
+    x.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
+    softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[0]);
   } else {
     const int64_t stride = row_stride<THREADS>();
     row_words<T, THREADS, PT> next;
     next.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
     for (int it = 0; row < a.rows; row += stride, it ^= 1) {
-      if constexpr (KEPT) {
-        row_words<T, THREADS, PT> x = next;
-        if (row + stride < a.rows)
-          next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, -INFINITY);
-        softmax_row<T, THREADS, PT>(a, row, r, x, scratch[it]);
-      } else {
-        row_regs<T, THREADS, PT> x;
+      row_regs<T, THREADS, PT> x;
 #pragma unroll
-        for (int s = 0; s < PT; s++)
-          x.v[s] = next.at(s);
-        if (row + stride < a.rows)
-          next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, -INFINITY);
-        softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[it]);
-      }
+      for (int s = 0; s < PT; s++)
+        x.v[s] = next.at(s);
+      if (row + stride < a.rows)
+        next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, -INFINITY);
+      softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[it]);
     }
   }
 }
 
-/* The widest rows with the next row's copies in flight (wide_rows);
- * KEPT: packed (row_words), at WIDE_THREADS or half as many threads. */
-template <class T, int CHUNKS, bool KEPT, int TH>
-__global__ void __launch_bounds__(TH, WIDE_THREADS / TH) softmax_wide_kernel(softmax_args a) {
+/* The widest rows with the next row's copies in flight (wide_rows). */
+template <class T, int CHUNKS>
+__global__ void __launch_bounds__(WIDE_THREADS, 1) softmax_wide_kernel(softmax_args a) {
   KILN_KERNEL_BEGIN();
-  constexpr int PT = WIDE_THREADS * WIDE_PT / TH;
-  using R = typename std::conditional<KEPT, row_words<T, TH, PT>, row_regs<T, TH, PT>>::type;
+  using R = row_regs<T, WIDE_THREADS, WIDE_PT>;
   __shared__ float scratch[2][32];
-  wide_rows<T, R, TH, PT, CHUNKS>((const T *)a.x, a.rows, (int)a.cols, -INFINITY,
-                                  [&](int64_t row, R &x) {
-                                    if constexpr (KEPT)
-                                      softmax_row<T, TH, PT>(a, row, threadIdx.x, x, scratch);
-                                    else
-                                      softmax_row<T, TH, PT, false>(a, row, threadIdx.x, x,
-                                                                    scratch);
-                                  });
+  wide_rows<T, R, WIDE_THREADS, WIDE_PT, CHUNKS>(
+      (const T *)a.x, a.rows, (int)a.cols, -INFINITY, [&](int64_t row, R &x) {
+        softmax_row<T, WIDE_THREADS, WIDE_PT, false>(a, row, threadIdx.x, x, scratch);
+      });
 }
 
 /* Running (max, sum of exp2((y - max) * k)) over the logits seen so far. */
@@ -325,11 +278,14 @@ template <bool MASK> struct softmax_kernels : row_kernels {
   template <class T> static auto stream_kernel() { return softmax_stream_kernel<T, MASK>; }
   static constexpr bool WIDE = !MASK;
   static constexpr bool TUNES = !MASK;
-  template <class T, int THREADS, int PT, bool KEPT, bool PF> static auto tuned_kernel() {
-    return softmax_tuned_kernel<T, THREADS, PT, KEPT, PF>;
+  static constexpr row_op OP = ROW_OP_SOFTMAX;
+  /* No kept variant (row_kernels::KEPT, see softmax_tuned_kernel): KEPT_
+   * is always false and TH WIDE_THREADS here. */
+  template <class T, int THREADS, int PT, bool KEPT_, bool PF> static auto tuned_kernel() {
+    return softmax_tuned_kernel<T, THREADS, PT, PF>;
   }
-  template <class T, int CHUNKS, bool KEPT, int TH> static auto wide_kernel() {
-    return softmax_wide_kernel<T, CHUNKS, KEPT, TH>;
+  template <class T, int CHUNKS, bool KEPT_, int TH> static auto wide_kernel() {
+    return softmax_wide_kernel<T, CHUNKS>;
   }
 };
 
@@ -351,7 +307,6 @@ static kiln_status kiln_cuda_softmax(void *state, const kiln_softmax_op *op) {
   a.k = op->mask ? log2e : (float)fmin((double)op->scale * log2e, FLT_MAX);
   a.vec = rows_vectorized(op->dtype, op->cols, a.x, a.out, a.mask);
   a.cs = false;
-  a.zero = 0;
   kiln_cuda *st = (kiln_cuda *)state;
   const char *fn = "kiln_softmax", *what = "launching the softmax kernel";
   return a.mask ? run_rows<softmax_kernels<true>>(st, fn, what, op->dtype, a)
