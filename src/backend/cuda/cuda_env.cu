@@ -53,8 +53,9 @@ int kiln_cuda_env_mma_blocks(void) {
  * forced over the tuning table, for the sweep (scripts/row_sweep.sh).
  * Tokens: c1024=TxP, c4096=TxP, c32768=TxP (threads x elements per thread
  * for rows of that slot, one of the configs cuda_rows.cuh compiles);
- * kept / nokept (16-bit softmax rows kept as T, exp2 recomputed at the
- * store); pf / nopf (persistent blocks, next row loaded during this one);
+ * kept / nokept (16-bit rms_norm rows packed in 32-bit words; softmax has
+ * no kept variant); pf / nopf (persistent blocks, next row loaded during
+ * this one);
  * cs / nocs (streaming stores); wide / nowide (the persistent cp.async
  * kernel for the widest rows); chunks=N (its copies in N groups: 1, 2, 4).
  * Unknown tokens are ignored. */
