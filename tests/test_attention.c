@@ -52,6 +52,9 @@ static const attn_case cases[] = {
   {"causal_sq5_sk17", L_PADDED, 2, 5, 17, 4, 2, 32, 1, M_NONE, 0, 0, 0, 0, 0},
   {"causal_sq17_sk5", L_PADDED, 2, 17, 5, 4, 4, 32, 1, M_NONE, 0, 0, 0, 0, 0},
   {"causal_sq3_sk1000_d128", L_PADDED, 1, 3, 1000, 8, 8, 128, 1, M_NONE, 0, 0, 0, 0, 0},
+  /* long enough for the CUDA backend's auto mode to pick cuDNN (D 64/128, S >= 512) */
+  {"s600_d64_gqa4x2", L_PADDED, 1, 600, 600, 4, 2, 64, 0, M_NONE, 0, 0, 0, 0, 0},
+  {"causal_sq520_sk700_d128", L_PADDED, 1, 520, 700, 2, 2, 128, 1, M_NONE, 0, 0, 0, 0, 0},
   {"decode_sk257_gqa8x2_seqlens", L_PADDED, 4, 1, 257, 8, 2, 64, 1, M_NONE, 1, 0, 0, 0, 0},
   {"mask_sqsk", L_PADDED, 2, 17, 23, 4, 2, 32, 0, M_SQSK, 0, 0, 0, 0, 0},
   {"mask_b1sqsk_causal", L_PADDED, 3, 17, 23, 4, 4, 32, 1, M_B1SQSK, 0, 0, 0, 0, 0},

@@ -6,10 +6,10 @@
  *
  * Routes (choose_route), in order:
  *   cudnn   cuDNN's fused flash attention (cuda_attention_cudnn.cu): f16/bf16,
- *           padded layout, no mask, no seqlens_k; only when forced for now
- *           (cudnn_preferred says where auto mode is to take it once the
- *           GPU's numbers show it faster). A shape cuDNN refuses falls
- *           back to the route auto mode would take.
+ *           padded layout, no mask, no seqlens_k, a positive scale; in auto
+ *           mode for D 64 and 128 with at least CUDNN_MIN_S queries and
+ *           keys (cudnn_preferred, measured below). A shape cuDNN refuses
+ *           falls back to the route auto mode would take among kiln's.
  *   decode  a few queries per sequence (sq <= DECODE_MAX_SQ) against at
  *           least DECODE_MIN_SK keys, or any keys where mma does not take
  *           the shape: split over the keys so that every SM streams part
@@ -47,13 +47,20 @@ constexpr int64_t DECODE_MIN_SK = 512;
 enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE, ROUTE_DECODE_SIMT,
                  ROUTE_CUDNN };
 
-/* Where auto mode is to send a shape to cuDNN: the issue's prefill shapes
- * (D 64 and 128, long sequences). Off until the GPU's measurements say
- * where cuDNN is faster than mma: CUDNN_IN_AUTO turns it on. */
-constexpr bool CUDNN_IN_AUTO = false;
+/* Where auto mode sends a shape to cuDNN rather than mma. Measured on an
+ * H200 (2026-12-01, bf16, 16k tokens a batch, H*D 2048, BENCHMARKS.md):
+ * at D 64 and 128 and S 512, 2048, 8192, causal and not, cuDNN ran at
+ * 229-673 TFLOP/s against mma's 190-242, 1.9-2.8x, on every shape. Below
+ * 512 nothing was measured through kiln; at the MiniLM shape (D 32, S 128)
+ * PyTorch's cuDNN took 55 us where mma takes 37, so short sequences and
+ * D 32 stay on mma. The crossover between S 128 and 512 is not measured:
+ * CUDNN_MIN_S is the smallest length measured as a win. CUDNN_IN_AUTO
+ * false turns the route off in auto mode. */
+constexpr bool CUDNN_IN_AUTO = true;
+constexpr int64_t CUDNN_MIN_S = 512;
 bool cudnn_preferred(const attn_args &a, kiln_dtype dtype) {
   return CUDNN_IN_AUTO && kiln_cuda_attention_cudnn_fits(a, dtype) && (a.d == 64 || a.d == 128) &&
-         a.sq >= 512;
+         a.sq >= CUDNN_MIN_S && a.sk >= CUDNN_MIN_S;
 }
 
 attn_route forced_route() {
@@ -86,7 +93,9 @@ attn_route choose_route(const attn_args &a, kiln_dtype dtype, bool cudnn = true)
   if (forced == ROUTE_GENERAL || (forced == ROUTE_MMA && mma) ||
       (forced == ROUTE_DECODE_SIMT && kiln_cuda_attention_decode_fits(a, dtype)))
     return forced;
-  if (cudnn && (forced == ROUTE_CUDNN || cudnn_preferred(a, dtype)) &&
+  /* cuDNN when forced, or in auto mode where it wins (a route forced
+   * elsewhere keeps kiln's kernels). */
+  if (cudnn && (forced == ROUTE_CUDNN || (forced == ROUTE_AUTO && cudnn_preferred(a, dtype))) &&
       kiln_cuda_attention_cudnn_fits(a, dtype))
     return ROUTE_CUDNN;
   if (forced == ROUTE_DECODE && decode)

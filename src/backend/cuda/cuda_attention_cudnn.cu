@@ -26,6 +26,7 @@
  */
 #include "cuda_attention.cuh"
 
+#include <chrono>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +378,7 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
  * with the statistics first (the frontend's form), then without. */
 void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace) {
   const bool debug = getenv("KILN_CUDNN_DEBUG") != nullptr;
+  const auto start = std::chrono::steady_clock::now();
   char shape[160];
   snprintf(shape, sizeof shape, "B %lld Hq %lld Hkv %lld Sq %lld Sk %lld D %lld %s%s",
            (long long)k.batch, (long long)k.hq, (long long)k.hkv, (long long)k.sq,
@@ -397,8 +399,10 @@ void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t
     e->key = keep;
   }
   if (debug)
-    fprintf(stderr, "kiln cudnn: %s: %s (workspace %lld)\n", shape, e->plan ? "plan" : "refused",
-            (long long)e->workspace);
+    fprintf(stderr, "kiln cudnn: %s: %s (workspace %lld; %.1f ms to build)\n", shape,
+            e->plan ? "plan" : "refused", (long long)e->workspace,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
 }
 
 /* The cached entry for key, built on a miss (evicting the least recently
@@ -432,8 +436,11 @@ bool kiln_cuda_attention_cudnn_fits(const kiln_dev::attn_args &a, kiln_dtype dty
   /* The graph has no additive mask, no per-sequence lengths and the
    * padded layout; cuDNN wants 16-byte aligned rows, D a multiple of 8.
    * Causal with more queries than keys has rows with no visible key,
-   * which kiln defines as zeros and cuDNN does not. */
+   * which kiln defines as zeros and cuDNN does not. A negative scale gave
+   * NaN on the H200 (cuDNN 9, the tests' scale_negative case), so only
+   * positive finite scales go to cuDNN. */
   return (dtype == KILN_F16 || dtype == KILN_BF16) && !a.mask && !a.seqlens_k && !a.cu_q &&
+         a.scale_log2 > 0 && isfinite(a.scale_log2) &&
          a.d % 8 == 0 && a.d <= 256 && a.sk >= 1 && !(a.causal && a.sq > a.sk) &&
          a.q_row % 8 == 0 && a.k_row % 8 == 0 && a.v_row % 8 == 0 && aligned16(a.q) &&
          aligned16(a.k) && aligned16(a.v) && aligned16(a.out);
