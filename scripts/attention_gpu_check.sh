@@ -18,8 +18,9 @@
 # (ATTN_CHECK_SECONDS=300): the tests under the decode route, auto and
 # decode_simt, memcheck and racecheck on the decode route, then the decode
 # bench with --check, each line's GB/s as a share of the H200's copy
-# ceiling (ATTN_COPY_GBS, default 4260), the CUDA-core split kernel
-# (decode_simt) on the same shapes for comparison, and, time left, Nsight
+# ceiling (ATTN_COPY_GBS, default 4260). With ATTN_DECODE_EXTRA=1, then
+# the CUDA-core split kernel (decode_simt) on the same shapes, the splits
+# sized for 2 and 4 blocks per SM (KILN_CUDA_DECODE_WAVE), and Nsight
 # Compute's view of the tensor-core kernel on two shapes.
 #
 # Every step is time-boxed so the whole run ends inside ATTN_CHECK_SECONDS
@@ -154,13 +155,15 @@ if [ "$mode" = decode ]; then
     env "${run_vars[@]}" timeout $(box 60) build/attention_gpu_bench --check decode >"$log" 2>&1
     note "bench decode, auto route, --check (exit $?):"
     note "$(ceiling <"$log")"
+    # The comparisons and the profile: only with ATTN_DECODE_EXTRA=1.
+    [ "${ATTN_DECODE_EXTRA:-0}" = 1 ] || exit 0
     log=$logs/bench_decode_simt.log
     env "${run_vars[@]}" KILN_CUDA_ATTENTION=decode_simt timeout $(box 40) \
       build/attention_gpu_bench decode >"$log" 2>&1
     note "bench decode, the CUDA-core split kernel (decode_simt) (exit $?):"
     note "$(ceiling <"$log")"
-    # The split count: the grid sized for N blocks per SM (default 2, one wave).
-    for wave in 1 4 8; do
+    # The split count: the grid sized for N blocks per SM (default 1, one wave).
+    for wave in 2 4; do
       log=$logs/bench_decode_wave$wave.log
       env "${run_vars[@]}" KILN_CUDA_DECODE_WAVE=$wave timeout $(box 30) \
         build/attention_gpu_bench --quick decode >"$log" 2>&1

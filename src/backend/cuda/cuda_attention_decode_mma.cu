@@ -32,8 +32,24 @@
  * (addresses are in bounds whatever they hold), and the last block asks
  * for all of a row's (m, l) at once and 16 splits' partials at a time.
  *
- * Splits: enough that the grid is one wave of two blocks per SM (a B = 1
- * cache of 8 kv heads is cut in 32), never under MIN_SPLIT_KEYS keys.
+ * Splits: enough that the grid is one block per SM (a B = 1 cache of 8 kv
+ * heads is cut in 16; B = 16 is not cut), never under MIN_SPLIT_KEYS keys;
+ * two blocks fit per SM, so a grid a little over the SMs, and the next
+ * launch's blocks (programmatic dependent launch), are resident at once.
+ *
+ * Measured on an H200 (2026-12-01, attention_gpu_bench decode, bf16,
+ * Hq 32, Hkv 8, D 128, causal, seqlens_k = Sk; GB/s counts q, k, v and
+ * out once; copy ceiling 4206 GB/s in the same session), one block per SM:
+ *   B 1  Sk 4096 / 16384 / 32768:    11.3 / 25.0 / 41.3 us,
+ *                                    1492 / 2686 / 3253 GB/s (35 / 64 / 77%)
+ *   B 16 Sk 4096 / 16384 / 32768:    70.9 / 264.2 / 521.7 us,
+ *                                    3788 / 4065 / 4117 GB/s (90 / 97 / 98%)
+ *   B 16 Sq 4 Sk 8192:               139.3 us, 3862 GB/s (92%)
+ * (the CUDA-core kernel before it: 554-793 GB/s at B 1, 1000-1112 at
+ * B 16, 519 at Sq 4). The times fit about 7-9 us per call plus the bytes
+ * at 4.1-4.2 TB/s: the fixed part (launch, the first trip to memory, the
+ * merge of the splits, the tail) is what keeps B = 1 under 80% below
+ * 32k keys; 16 MB at the copy ceiling would be 4 us.
  *
  * Workspace (the context's workspace, shared with cuBLASLt; stream order
  * keeps them apart): acc [units][splits][16][D] then ml [units][splits][16][2]
@@ -54,7 +70,8 @@ constexpr int TC_ROWS = 16;                       /* query rows per block: one m
 constexpr int TC_KEYS = 16;                       /* keys per warp tile */
 constexpr int TC_STEP = TC_WARPS * TC_KEYS;       /* keys per block step */
 constexpr int TC_STAGES = 3;                      /* tiles per warp pipeline */
-constexpr int TC_BLOCKS_PER_SM = 2;               /* the grid's sizing; see launch bounds */
+constexpr int TC_BLOCKS_PER_SM = 2;               /* resident: launch bounds, shared memory */
+constexpr int TC_WAVE = 1;                        /* blocks per SM the splits are sized for */
 constexpr int TC_MAX_SPLITS = 128;                /* the last block's weights in shared memory */
 constexpr int64_t MIN_SPLIT_KEYS = 2 * TC_STEP;   /* two steps per warp at least */
 static_assert(TC_MAX_SPLITS % 32 == 0, "the last block's lanes take whole rounds of splits");
@@ -408,14 +425,18 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
   }
 }
 
-/* Blocks per SM the splits are sized for: TC_BLOCKS_PER_SM (one wave),
- * or KILN_CUDA_DECODE_WAVE=N in the environment (read once per process),
- * for measuring finer splits (N > 2: several waves) and coarser ones. */
+/* Blocks per SM the splits are sized for: TC_WAVE, or
+ * KILN_CUDA_DECODE_WAVE=N in the environment (read once per process), for
+ * measuring finer splits. On the H200 (2026-12-01) 1 beat 2 and 4 on every
+ * decode shape of the bench: 11.3 / 12.6 / 12.6 us at B 1 Sk 4096, 41.3 /
+ * 42.2 / 47.7 at B 1 Sk 32768, 70.9 / 74.3 / 80.5 at B 16 Sk 4096, 521.7 /
+ * 524.9 / 528.1 at B 16 Sk 32768: past one block per SM, more splits only
+ * add partials to merge and blocks to start. */
 int64_t wave_blocks_per_sm() {
   static const int64_t n = [] {
     const char *v = getenv("KILN_CUDA_DECODE_WAVE");
     const int w = v ? atoi(v) : 0;
-    return (int64_t)(w > 0 && w <= 64 ? w : TC_BLOCKS_PER_SM);
+    return (int64_t)(w > 0 && w <= 64 ? w : TC_WAVE);
   }();
   return n;
 }
@@ -434,14 +455,18 @@ cudaError_t launch_decode_mma(tc_args ta, int sm_count, void *work, size_t work_
   ta.chunks = (int)((a.sq * a.group + TC_ROWS - 1) / TC_ROWS);
   if (ta.chunks < 1)
     ta.chunks = 1;
-  /* Splits: one wave of TC_BLOCKS_PER_SM blocks per SM where the units
-   * alone do not fill it, no split under MIN_SPLIT_KEYS keys, within the
-   * counters, the weights' shared memory and the workspace. */
+  /* Splits: one wave of wave_blocks_per_sm() blocks per SM where the units
+   * alone do not fill it (one more split where the whole ones would leave
+   * a third of the wave empty: 67 to 87 units on 132 SMs, as B 9 to 10 at
+   * 8 kv heads; not measured yet), no split under MIN_SPLIT_KEYS keys,
+   * within the counters, the weights' shared memory and the workspace. */
   const int64_t units = (int64_t)a.batch * a.hkv * ta.chunks;
   const int64_t slots = (int64_t)(sm_count > 0 ? sm_count : 1) * wave_blocks_per_sm();
   int64_t splits = 1;
   if (units < slots && units <= KILN_CUDA_ATTENTION_COUNTERS) {
     splits = slots / units;
+    if (3 * units * splits < 2 * slots)
+      splits++;
     splits = min(splits, (a.sk + MIN_SPLIT_KEYS - 1) / MIN_SPLIT_KEYS);
     splits = min(splits, (int64_t)TC_MAX_SPLITS);
     const int64_t per_split = units * TC_ROWS * (D + 2) * (int64_t)sizeof(float);
