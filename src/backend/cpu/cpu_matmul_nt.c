@@ -18,6 +18,7 @@
  */
 #include "cpu.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #if CPU_HAVE_AVX2_VARIANT
@@ -53,10 +54,20 @@ tile(const float *xt, const float *w, int64_t ldw, int64_t k, int64_t nr, float 
   const float *wr[W_ROWS];
   for (int r = 0; r < W_ROWS; r++)
     wr[r] = w + (r < nr ? r : nr - 1) * ldw;
+  const uintptr_t ahead = (uintptr_t)(W_ROWS * ldw) * sizeof(float);
   __m512 acc[W_ROWS][2];
   for (int r = 0; r < W_ROWS; r++)
     acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
+    /* The next block's weights, a cache line of each row per 16 steps:
+     * the weights stream from memory (the whole model's for a short
+     * text), and asking a block ahead took 20% off (one thread, 13 rows).
+     * Past the last row it asks for lines it never reads: a prefetch does
+     * not fault, and the address is formed as an integer, not a pointer
+     * past the array. */
+    if (p % 16 == 0)
+      for (int r = 0; r < W_ROWS; r++)
+        _mm_prefetch((const char *)((uintptr_t)(wr[r] + p) + ahead), _MM_HINT_T0);
     const __m512 x0 = _mm512_load_ps(xt + p * XT_ROWS);
     const __m512 x1 = vecs > 1 ? _mm512_load_ps(xt + p * XT_ROWS + 16) : x0;
     for (int r = 0; r < W_ROWS; r++) {
