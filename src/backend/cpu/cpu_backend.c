@@ -77,7 +77,7 @@ static void write_describe(cpu_state *s) {
            name_and_version_length(config), config, n, n == 1 ? "" : "s", blas_threading(), n,
            n == 1 ? "" : "s", s->threads_set ? "set for this context" : "automatic",
            s->rows == &kiln_cpu_rows_base ? "baseline" : "AVX2",
-           kiln_cpu_attention_wide(s) ? " (attention tiles: AVX-512)" : "");
+           kiln_cpu_attention_wide(s) ? " (attention tiles, unary ops: AVX-512)" : "");
 }
 
 /* The row kernels for this machine: AVX2 where the CPU (and the OS, which

@@ -1,10 +1,11 @@
 /* The row kernels once more with AVX-512 enabled, for fused attention's
- * tiles only (cpu_attention.c picks this table's attention_tile where the
- * CPU has AVX-512F and VL, unless KILN_CPU_ROWS=base): its score and P.V
- * micro-kernels run on 16-float vectors (ATTN_W). Still no FMA and the same
- * order of every sum, so the bits are those of the other builds; the other
- * ops keep the AVX2 table. Headers come first, so only the functions of
- * cpu_rows.h get the target. */
+ * tiles and the unary elementwise ops (cpu_attention.c and
+ * cpu_elementwise.c pick this table's attention_tile and unary_block where
+ * the CPU has AVX-512F and VL, unless KILN_CPU_ROWS=base): the attention
+ * score and P.V micro-kernels run on 16-float vectors (ATTN_W). Still no
+ * FMA and the same order of every sum, so the bits are those of the other
+ * builds; the other ops keep the AVX2 table. Headers come first, so only
+ * the functions of cpu_rows.h get the target. */
 #include "cpu.h"
 
 #include <math.h>
