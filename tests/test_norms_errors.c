@@ -116,8 +116,27 @@ static void test_ln(kt_env *env) {
   kx_bad_check(env, &c->s, &o, s, c->want, "kiln_layer_norm", c->arg);
 }
 
+/* h_out is written while weight and bias are read by every row: it may
+ * not be either of them (checked before either path is chosen). */
+static void test_aln_h_out_is_param(kt_env *env) {
+  const int64_t n = 17;
+  for (int which = 0; which < 2; which++) {
+    kiln_tensor *x = kt_tensor(env, env->dtype, 1, &n), *r = kt_tensor(env, env->dtype, 1, &n);
+    kiln_tensor *w = kt_tensor(env, env->dtype, 1, &n), *b = kt_tensor(env, env->dtype, 1, &n);
+    kiln_tensor *out = kt_tensor(env, env->dtype, 1, &n), *h = which ? b : w;
+    kt_snapshot snaps[5] = {kt_fill_pattern(env, x), kt_fill_pattern(env, r), kt_fill_pattern(env, w),
+                            kt_fill_pattern(env, b), kt_fill_pattern(env, out)};
+    kiln_status s = kiln_add_layer_norm(env->ctx, x, r, w, b, 1e-5f, h, out);
+    const char *needles[] = {which ? "bias" : "weight", NULL};
+    kt_expect_error(env, s, KILN_ERR_INVALID_ARGUMENT, "kiln_add_layer_norm", "h_out", needles);
+    for (int i = 0; i < 5; i++)
+      kt_expect_unchanged(env, &snaps[i], "an operand");
+  }
+}
+
 void norms_register_errors(void);
 void norms_register_errors(void) {
+  kt_add(test_aln_h_out_is_param, NULL, KILN_F32, "add_layer_norm_error_h_out_is_weight_or_bias");
   for (size_t i = 0; i < sizeof arn_cases / sizeof arn_cases[0]; i++)
     kt_add(test_arn, &arn_cases[i], KILN_F32, "add_rms_norm_error_%s", arn_cases[i].name);
   for (size_t i = 0; i < sizeof ln_cases / sizeof ln_cases[0]; i++)

@@ -28,6 +28,37 @@ def test_capture_and_replay(ctx, rng):
         check_close(out.numpy(), r / (1 + np.exp(-r)), "f32", tol=1e-5)
 
 
+def test_capture_bert_tail(ctx, rng):
+    """A post-norm step and the sentence pooling, captured once: the graph
+    reads the lengths from their tensor at each replay."""
+    t, hidden = 9, 33
+    x = kiln.empty((t, hidden), ctx=ctx)
+    r = kiln.empty((t, hidden), ctx=ctx)
+    cu = kiln.tensor(np.array([0, 4, 4, 9], dtype=np.int32), ctx=ctx)
+    out = kiln.empty((t, hidden), ctx=ctx)
+    pooled = kiln.empty((3, hidden), ctx=ctx)
+    with ctx.capture() as g:
+        kiln.add_layer_norm(x, r, eps=1e-12, h_out=r, out=out)
+        kiln.mean_pool(out, cu, normalize=True, out=pooled)
+    for lens in ([4, 0, 5], [1, 7, 1]):
+        xv, rv = rng.uniform(-2, 2, size=(t, hidden)), rng.uniform(-2, 2, size=(t, hidden))
+        x.write(xv)
+        r.write(rv)
+        cuv = np.cumsum([0] + lens).astype(np.int32)
+        cu.write(cuv)
+        pooled.write(np.full((3, hidden), np.nan))
+        g.run()
+        h = (xv.astype(np.float32) + rv.astype(np.float32)).astype(np.float64)
+        mean = h.mean(axis=-1, keepdims=True)
+        y = (h - mean) / np.sqrt(((h - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-12)
+        ref = np.zeros((3, hidden))
+        for b in range(3):
+            if lens[b]:
+                m = y[cuv[b]:cuv[b + 1]].mean(axis=0)
+                ref[b] = m / np.sqrt((m**2).sum())
+        check_close(pooled.numpy(), ref, "f32", tol=1e-5)
+
+
 def test_capture_rules(ctx):
     x = kiln.tensor(np.ones(4), ctx=ctx)
     g = ctx.capture()
