@@ -214,6 +214,21 @@ static void attention_tile(const cpu_attention_tile *t) {
   int64_t limit[CPU_ATTN_ROWS]; /* keys visible to each row */
   int64_t keys = 0;             /* the most any row sees */
 
+  /* Ask for the tile's q rows and its first key block's K and V rows up
+   * front: rows of one head lie a token's whole width apart, where the
+   * hardware prefetcher does not follow, and a short sequence (one block)
+   * would otherwise meet every one of them as a miss in turn. */
+  const size_t q_bytes = (size_t)d * kiln_dtypes[dtype].size;
+  for (int64_t r = 0; r < rows; r++) {
+    const char *q = attn_at(op->q, dtype,
+                            op->q_off + (t->seq.q_start + t->i0 + r % qn) * op->q_row +
+                                (t->h0 + r / qn) * d);
+    for (size_t b = 0; b < q_bytes; b += 64)
+      __builtin_prefetch(q + b);
+  }
+  for (int64_t j = 0; j < CPU_ATTN_KEYS && j < lk; j++)
+    attn_prefetch(op, t->seq.k_start + j, t->g);
+
   /* Row r is head h0 + r / qn, query i0 + r % qn. */
   for (int64_t r = 0; r < rows; r++) {
     const int64_t h = t->h0 + r / qn, i = t->i0 + r % qn;
