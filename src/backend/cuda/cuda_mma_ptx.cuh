@@ -7,9 +7,6 @@
  * a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..);
  * B (16 x 8, k x n) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
  * C (16 x 8, f32) c0, c1 = (g, 2t..2t+1), c2, c3 = (g+8, 2t..2t+1).
- *
- * (cuda_attention_mma.cu has its own copies of these in its anonymous
- * namespace, written before this header; it can move to it.)
  */
 #ifndef KILN_CUDA_MMA_PTX_CUH
 #define KILN_CUDA_MMA_PTX_CUH
