@@ -81,5 +81,8 @@ if [ -n "$py" ] && "$py" -c 'import torch, sentence_transformers' 2>/dev/null; t
 else
   echo "embed_bench.sh: no PyTorch + sentence-transformers here; comparing with recorded anchors" | tee -a "$out/note.txt" >&2
 fi
-python3 bench/embed_report.py "$out" BENCHMARKS.md
+# The report with the Python that has matplotlib, for the plot, where it has.
+report_py=python3
+[ -n "$py" ] && "$py" -c 'import matplotlib' 2>/dev/null && report_py=$py
+"$report_py" bench/embed_report.py "$out" BENCHMARKS.md
 cat "$out/report.md"

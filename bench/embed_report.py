@@ -49,6 +49,13 @@ def pick(rows, case, dtype):
     return None
 
 
+def faster(theirs_ms, kiln_ms):
+    """kiln's latency against another's, said the way round it is."""
+    if theirs_ms >= kiln_ms:
+        return f"{theirs_ms / kiln_ms:.1f}x faster"
+    return f"{kiln_ms / theirs_ms:.1f}x slower"
+
+
 def table(kiln, torch, onnx, device):
     out = ["| case | dtype | kiln | sentence-transformers | kiln vs PyTorch | ONNX Runtime "
            "| kiln vs ORT | goal (#12) |",
@@ -72,9 +79,9 @@ def table(kiln, torch, onnx, device):
             if case == "latency":
                 kv, tv = k["median_ms"], t["median_ms"] if t else None
                 ks, ts = f"{kv:.3f} ms", f"{tv:.3f} ms" if t else "-"
-                ratio = f"{tv / kv:.1f}x faster" if t else "-"
+                ratio = faster(tv, kv) if t else "-"
                 os_ = f"{o['median_ms']:.3f} ms" if o else "-"
-                oratio = f"{o['median_ms'] / kv:.1f}x faster" if o else "-"
+                oratio = faster(o["median_ms"], kv) if o else "-"
             else:
                 kv, tv = k["texts_per_s"], t["texts_per_s"] if t else None
                 ks = f"{kv:,.0f} texts/s"
@@ -97,6 +104,47 @@ def table(kiln, torch, onnx, device):
     return "\n".join(out)
 
 
+def rate(row):
+    """Texts per second of a result line (latency: one text per call)."""
+    return 1e3 / row["median_ms"] if "median_ms" in row else row["texts_per_s"]
+
+
+def plot(kiln, sides, device, path):
+    """Bars of each side's throughput relative to PyTorch (1 = PyTorch), per
+    case and dtype; False when matplotlib is missing or nothing compares."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    labels, bars = [], {name: [] for name in ["kiln"] + [n for n, _ in sides[1:]]}
+    torch = sides[0][1]
+    for k in kiln:
+        t = pick(torch, k["case"], k["dtype"])
+        if not t:
+            continue
+        labels.append(f"{k['case']} {k['dtype']}")
+        bars["kiln"].append(rate(k) / rate(t))
+        for name, rows in sides[1:]:
+            o = pick(rows, k["case"], k["dtype"])
+            bars[name].append(rate(o) / rate(t) if o else 0.0)
+    if not labels:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(labels) + 1.5))
+    h = 0.8 / len(bars)
+    for i, (name, vals) in enumerate(bars.items()):
+        ax.barh([y + i * h for y in range(len(labels))], vals, height=h, label=name)
+    ax.axvline(1.0, color="gray", linestyle="--", linewidth=1)
+    ax.set_yticks([y + 0.4 - h / 2 for y in range(len(labels))], labels)
+    ax.set_xlabel("throughput relative to sentence-transformers on PyTorch (1 = PyTorch)")
+    ax.set_title(f"all-MiniLM-L6-v2, text to vector, {device}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def main():
     res, bench_md = sys.argv[1:3]
     kiln = load(os.path.join(res, "kiln.jsonl"))
@@ -114,6 +162,9 @@ def main():
         body += ["Notes: " + " ".join(note.split("\n")), ""]
     if env:
         body += ["```", env, "```", ""]
+    png = os.path.join(res, "embed.png")
+    if plot(kiln, [("torch", torch), ("onnxruntime", onnx)], device, png):
+        body += [f"![kiln and ONNX Runtime against PyTorch]({os.path.relpath(png, os.path.dirname(bench_md) or '.')})", ""]
     text = "\n".join(body)
     with open(os.path.join(res, "report.md"), "w") as f:
         f.write(text)
