@@ -121,12 +121,17 @@ ceiling() {
     print }'
 }
 
-if [ "$mode" = decode ]; then
-  for route in decode auto decode_simt; do
+# route_tests SECONDS ROUTE...: test_attention's CUDA cases (the error
+# cases included, test_attention_errors.c) with each route forced, one
+# summary line a route.
+route_tests() {
+  local limit=$1 route log
+  shift
+  for route in "$@"; do
     log=$logs/tests_$route.log
     {
       env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
-        timeout $(box 90) build/tests/test_attention
+        timeout $(box "$limit") build/tests/test_attention
       echo "exit $?"
     } >"$log" 2>&1
     if grep -q 'cuda: absent\|cuda: present but' "$log"; then
@@ -138,6 +143,10 @@ if [ "$mode" = decode ]; then
       note "$(grep -E 'FAIL|rror' "$log" | head -12)"
     fi
   done
+}
+
+if [ "$mode" = decode ]; then
+  route_tests 90 decode auto decode_simt
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for tool in memcheck racecheck; do
     log=$logs/sanitizer_${tool}_decode.log
@@ -184,23 +193,7 @@ if [ "$mode" = decode ]; then
 fi
 
 if [ "$mode" != bench ]; then
-  for route in auto general mma decode decode_simt cudnn; do
-    log=$logs/tests_$route.log
-    # test_attention holds the error cases too (test_attention_errors.c).
-    {
-      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
-        timeout $(box 240) build/tests/test_attention
-      echo "exit $?"
-    } >"$log" 2>&1
-    if grep -q 'cuda: absent\|cuda: present but' "$log"; then
-      note "tests $route: NO GPU: $(grep -m1 'BACKEND  \] cuda' "$log")"
-    elif grep -q '^exit 0$' "$log"; then
-      note "tests $route: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
-    else
-      note "tests $route: FAILED"
-      note "$(grep -E 'FAIL|rror' "$log" | head -12)"
-    fi
-  done
+  route_tests 240 auto general mma decode decode_simt cudnn
   # Every CUDA case under the sanitizers, per kernel (quick sizes: lengths
   # above 300 cut to a quarter).
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

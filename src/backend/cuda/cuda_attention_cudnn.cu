@@ -378,7 +378,7 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
 /* Fills e with key's plan, or leaves it refused (plan NULL). The graph
  * with the statistics first (the frontend's form), then without. */
 void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace) {
-  const bool debug = getenv("KILN_CUDNN_DEBUG") != nullptr;
+  const bool debug = kiln_cuda_env_cudnn_debug();
   const auto start = std::chrono::steady_clock::now();
   char shape[160];
   snprintf(shape, sizeof shape, "B %lld Hq %lld Hkv %lld Sq %lld Sk %lld D %lld %s%s",
@@ -469,7 +469,7 @@ kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &
       if (c->handle)
         (void)cudnnDestroy(c->handle);
       c->handle = nullptr;
-      if (getenv("KILN_CUDNN_DEBUG"))
+      if (kiln_cuda_env_cudnn_debug())
         fprintf(stderr, "kiln cudnn: no handle: %s\n", cudnnGetErrorString(s));
     }
     st->cudnn = c;
@@ -530,7 +530,7 @@ kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &
   /* "Not supported" at execution (a plan that built, but not for this
    * run, inside a capture say) launched nothing: kiln's kernels take it. */
   if (CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED) {
-    if (getenv("KILN_CUDNN_DEBUG"))
+    if (kiln_cuda_env_cudnn_debug())
       fprintf(stderr, "kiln cudnn: execution not supported, falling back: %s\n",
               cudnnGetErrorString(s));
     return KILN_OK;

@@ -433,12 +433,8 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
  * 524.9 / 528.1 at B 16 Sk 32768: past one block per SM, more splits only
  * add partials to merge and blocks to start. */
 int64_t wave_blocks_per_sm() {
-  static const int64_t n = [] {
-    const char *v = getenv("KILN_CUDA_DECODE_WAVE");
-    const int w = v ? atoi(v) : 0;
-    return (int64_t)(w > 0 && w <= 64 ? w : TC_WAVE);
-  }();
-  return n;
+  const int w = kiln_cuda_env_decode_wave();
+  return (int64_t)(w > 0 ? w : TC_WAVE);
 }
 
 template <class T, int D>

@@ -96,3 +96,23 @@ const kiln_cuda_rows_variant *kiln_cuda_env_rows(void) {
   }();
   return &v;
 }
+
+/* KILN_CUDA_DECODE_WAVE=N sizes the tensor-core decode kernel's key splits
+ * for N blocks per SM (1 to 64; cuda_attention_decode_mma.cu), read once
+ * per process; 0: the tuned default. */
+int kiln_cuda_env_decode_wave(void) {
+  static const int n = [] {
+    const char *v = getenv("KILN_CUDA_DECODE_WAVE");
+    const int w = v ? atoi(v) : 0;
+    return w > 0 && w <= 64 ? w : 0;
+  }();
+  return n;
+}
+
+/* KILN_CUDNN_DEBUG set: the cudnn attention route says on stderr why it
+ * built or refused each plan (cuda_attention_cudnn.cu), read once per
+ * process. */
+bool kiln_cuda_env_cudnn_debug(void) {
+  static const bool on = getenv("KILN_CUDNN_DEBUG") != nullptr;
+  return on;
+}
