@@ -56,7 +56,9 @@ bool kiln_cpu_attention_wide(const cpu_state *s) {
 }
 
 /* The tile kernel: the AVX-512 build's where kiln_cpu_attention_wide, else
- * the context's. Every build gives the same bits. */
+ * the context's. The builds round differently (FMA in the AVX2 and AVX-512
+ * ones, not in the baseline); each gives the same bits whatever the thread
+ * count, since one thread computes a whole tile in a fixed order. */
 static void (*tile_kernel(const cpu_state *s))(const cpu_attention_tile *) {
 #if CPU_HAVE_AVX2_VARIANT
   if (kiln_cpu_attention_wide(s))

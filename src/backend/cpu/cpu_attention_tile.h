@@ -22,18 +22,29 @@ static void attn_limit(float *s, int64_t n, int64_t j0, int64_t limit) {
 
 /* Eight floats as one value (GCC and clang vector extensions): an AVX
  * register in the AVX2 build, two SSE registers in the baseline. aligned(4)
- * makes loads and stores through it unaligned ones. No FMA: the same bits
- * from both builds, as in the row kernels. */
+ * makes loads and stores through it unaligned ones. */
 typedef float attn_v8 __attribute__((vector_size(32), aligned(4)));
 
 /* The score and P.V micro-kernels' vector: ATTN_W floats, 8 unless the
- * includer (cpu_rows_avx512.c) asks for 16. Each score and each output
- * column is still one running sum in the same order whatever the width, so
- * every build gives the same bits. */
+ * includer (cpu_rows_avx512.c) asks for 16. */
 #ifndef ATTN_W
 #define ATTN_W 8
 #endif
 typedef float attn_vec __attribute__((vector_size(ATTN_W * 4), aligned(4)));
+
+/* acc += x * k (x a float, k an attn_vec) and acc += a * b (attn_v8): one
+ * fused multiply-add, rounded once, where the includer defines ATTN_FMA
+ * (the AVX2 and AVX-512 builds: twice the multiply-add rate of a separate
+ * multiply and add); both rounded in the baseline. So the builds differ in
+ * their last bits, not in accuracy; each still sums every score and output
+ * column in one fixed order, whatever the threads. */
+#ifdef ATTN_FMA
+#define ATTN_MADD(acc, x, k) ((acc) = ATTN_FMA(ATTN_SPLAT(x), (k), (acc)))
+#define ATTN_MADD8(acc, a, b) ((acc) = ATTN_FMA8((a), (b), (acc)))
+#else
+#define ATTN_MADD(acc, x, k) ((acc) += (x) * (k))
+#define ATTN_MADD8(acc, a, b) ((acc) += (a) * (b))
+#endif
 
 /* s[r][j] = qs[r] . kt[:, j] for the tile's rows and CPU_ATTN_KEYS keys:
  * the K block is stored transposed (kt[p * CPU_ATTN_KEYS + j]), so each
@@ -50,8 +61,8 @@ static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t 
         const attn_vec *k = (const attn_vec *)(kt + p * CPU_ATTN_KEYS + j0);
         const float x = q0[p], y = q1[p]; /* vector * scalar: broadcast */
         const attn_vec k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
-        a0 += x * k0, a1 += x * k1, a2 += x * k2, a3 += x * k3;
-        b0 += y * k0, b1 += y * k1, b2 += y * k2, b3 += y * k3;
+        ATTN_MADD(a0, x, k0), ATTN_MADD(a1, x, k1), ATTN_MADD(a2, x, k2), ATTN_MADD(a3, x, k3);
+        ATTN_MADD(b0, y, k0), ATTN_MADD(b1, y, k1), ATTN_MADD(b2, y, k2), ATTN_MADD(b3, y, k3);
       }
       attn_vec *o = (attn_vec *)(s + r * CPU_ATTN_KEYS + j0);
       o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
@@ -100,7 +111,7 @@ static void attn_scores_dot(const float *qs, const float *const *k, const uint16
       attn_v8 kv;
       attn_k8(&kv, kj, kh, c);
       for (int64_t r = 0; r < rows; r++)
-        acc[r] += *(const attn_v8 *)(qs + r * d + c) * kv;
+        ATTN_MADD8(acc[r], *(const attn_v8 *)(qs + r * d + c), kv);
     }
     for (int64_t r = 0; r < rows; r++) {
       float sum = 0.0f;
@@ -131,8 +142,8 @@ static void attn_accumulate(float *acc, const float *p, const float *const *v, i
         const attn_vec *vj = (const attn_vec *)(v[j] + c0);
         const float x = p0[j], y = p1[j];
         const attn_vec v0 = vj[0], v1 = vj[1];
-        a0 += x * v0, a1 += x * v1;
-        b0 += y * v0, b1 += y * v1;
+        ATTN_MADD(a0, x, v0), ATTN_MADD(a1, x, v1);
+        ATTN_MADD(b0, y, v0), ATTN_MADD(b1, y, v1);
       }
       if (pair)
         o1[0] = b0, o1[1] = b1;

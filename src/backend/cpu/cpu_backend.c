@@ -80,15 +80,18 @@ static void write_describe(cpu_state *s) {
            kiln_cpu_attention_wide(s) ? " (attention tiles, unary ops: AVX-512)" : "");
 }
 
-/* The row kernels for this machine: AVX2 where the CPU (and the OS, which
- * must save the wide registers; __builtin_cpu_supports checks both) has it,
- * else the x86-64-v2 baseline. KILN_CPU_ROWS=base forces the baseline, so
- * tests can cover it on any machine; both give the same bits. */
+/* The row kernels for this machine: AVX2 and FMA where the CPU (and the
+ * OS, which must save the wide registers; __builtin_cpu_supports checks
+ * both) has them, else the x86-64-v2 baseline. KILN_CPU_ROWS=base forces the
+ * baseline, so tests can cover it on any machine. Softmax and the norms give
+ * the same bits from both; attention tiles use FMA in the AVX2 and AVX-512
+ * builds, and agree with the baseline within rounding, not to the bit. */
 static const cpu_row_kernels *select_row_kernels(void) {
 #if CPU_HAVE_AVX2_VARIANT
   const char *force = getenv("KILN_CPU_ROWS");
   __builtin_cpu_init();
-  if (!(force && strcmp(force, "base") == 0) && __builtin_cpu_supports("avx2"))
+  if (!(force && strcmp(force, "base") == 0) && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma"))
     return &kiln_cpu_rows_avx2;
 #endif
   return &kiln_cpu_rows_base;

@@ -10,7 +10,10 @@
  * Both variants round every operation the same way (no FMA contraction:
  * the build is ISO C, so GCC contracts nothing, and nothing here calls
  * fmaf), and reductions use CPU_LANES fixed lanes, so results are the same
- * bits on every machine whichever variant runs.
+ * bits on every machine whichever variant runs. The exception is the fused
+ * attention tiles (cpu_attention_tile.h, included at the end): their
+ * multiply-adds are FMA in the wide builds, which agree with the baseline
+ * within rounding.
  */
 #include "cpu.h"
 
