@@ -47,7 +47,10 @@ static void read_args(fz_state *f, op_args *a, int tensors) {
   }
 
 GENERATOR(matmul, 4, {
-  kiln_matmul_params p = {a->flag[0], a->flag[1], a->f[0], a->f[1], a->t[3]};
+  /* the activation from -1 to 3: the three values and a bad one each side */
+  kiln_matmul_params p = {.transpose_a = a->flag[0], .transpose_b = a->flag[1], .alpha = a->f[0],
+                          .beta = a->f[1], .bias = a->t[3],
+                          .activation = (kiln_activation)(a->i[0] % 5 - 1)};
   return kiln_matmul(a->ctx, a->t[0], a->t[1], a->t[2], a->null_params ? NULL : &p);
 })
 

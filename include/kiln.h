@@ -209,7 +209,14 @@ KILN_API void kiln_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 
 /* ------------------------------------------------------------------- ops */
 
-/* out = alpha * op(a) @ op(b) + beta * out (+ bias[n] on every row).
+/* What kiln_matmul applies to each element of its result, last. */
+typedef enum kiln_activation {
+  KILN_ACTIVATION_NONE = 0,  /* the product as it is */
+  KILN_ACTIVATION_GELU,      /* kiln_gelu's erf form: x Phi(x) */
+  KILN_ACTIVATION_GELU_TANH, /* kiln_gelu's tanh approximation */
+} kiln_activation;
+
+/* out = act(alpha * op(a) @ op(b) + beta * out (+ bias[n] on every row)).
  *
  *   a:    [..., M, K]   ([..., K, M] with transpose_a)
  *   b:    [K, N]        shared by every batch, or
@@ -222,11 +229,18 @@ KILN_API void kiln_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
  * a and b have 2 to KILN_MAX_DIMS dims. With beta == 0 the old contents of
  * out are not read (NaN in out does not leak through). out must not overlap
  * a, b or bias. p NULL means a plain product: no transposes, alpha 1,
- * beta 0, no bias. alpha and beta must be finite. */
+ * beta 0, no bias, no activation. alpha and beta must be finite.
+ *
+ * act (activation) is applied to the f32 sum before its one rounding to
+ * out's dtype where the backend fuses it into the product. Otherwise, and
+ * under kiln_context_use_fused(ctx, 0), the product is rounded into out
+ * and kiln_gelu then runs on out in place. The two agree to one rounding
+ * of the dtype. */
 typedef struct kiln_matmul_params {
   int transpose_a, transpose_b;
   float alpha, beta;
-  const kiln_tensor *bias; /* optional, [N] */
+  const kiln_tensor *bias;    /* optional, [N] */
+  kiln_activation activation; /* KILN_ACTIVATION_NONE (0) unless set */
 } kiln_matmul_params;
 KILN_API KILN_NODISCARD kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a,
                                                 const kiln_tensor *b, kiln_tensor *out,

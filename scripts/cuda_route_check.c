@@ -219,7 +219,8 @@ static void check_matmul(kiln_context *cpu, kiln_context *const *gpus, const mm_
   so[o + 1] = c->n;
   float *av = random_values(numel(nd, sa), -1, 1), *bv = random_values(numel(ndb, sb), -1, 1);
   float *cv = random_values(numel(nd, so), -1, 1), *biasv = random_values(c->n, -1, 1);
-  kiln_matmul_params p = {c->ta, c->tb, c->alpha, c->beta, NULL};
+  kiln_matmul_params p = {.transpose_a = c->ta, .transpose_b = c->tb, .alpha = c->alpha,
+                          .beta = c->beta};
 
   kiln_tensor *a = tensor(cpu, dt, nd, sa, av), *b = tensor(cpu, dt, ndb, sb, bv);
   kiln_tensor *out = tensor(cpu, dt, nd, so, cv);

@@ -3,6 +3,7 @@
  * failing calls are in test_matmul_errors.c. */
 #include "cases.h"
 #include "harness.h"
+#include "harness_ops.h"
 #include "reference.h"
 #include "tolerance.h"
 
@@ -166,12 +167,110 @@ static void test_fresh_out_read_by_next_op(kt_env *env) {
   }
 }
 
+/* The activation epilogue: act(product) against float64, fused (where the
+ * backend fuses it) and composite (the product rounded, then kiln_gelu),
+ * and the two against each other. The shapes take each CPU path: one row
+ * (GEMV), few rows against a [N, K] weight, rows or columns split over
+ * threads, batches with b batched, a transposed a, k = 0 (out = act(beta *
+ * out + bias)); in 16-bit, the few-row and the tiled paths. */
+typedef struct act_case {
+  kt_matmul_case c;
+  kiln_activation act;
+} act_case;
+
+static const act_case act_cases[] = {
+    {{"gelu_1x1x17", 0, {0}, 1, 1, 17, 0, 1, 0, 1.0f, 0.0f, 1, 0}, KILN_ACTIVATION_GELU},
+    {{"gelu_3x1000x17", 0, {0}, 3, 1000, 17, 0, 1, 0, 1.0f, 0.0f, 1, 0}, KILN_ACTIVATION_GELU},
+    {{"gelu_tanh_17x257x33_beta", 0, {0}, 17, 257, 33, 0, 0, 0, 0.5f, 0.75f, 0, 0},
+     KILN_ACTIVATION_GELU_TANH},
+    {{"gelu_257x1000x40", 0, {0}, 257, 1000, 40, 0, 1, 0, 1.0f, 0.0f, 1, 0},
+     KILN_ACTIVATION_GELU},
+    {{"gelu_tanh_33x4099x7", 0, {0}, 33, 4099, 7, 0, 0, 0, 1.0f, 0.0f, 1, 0},
+     KILN_ACTIVATION_GELU_TANH},
+    {{"gelu_3x17x33x19_b_batched", 1, {3}, 17, 33, 19, 0, 1, 1, 1.0f, 0.0f, 1, 0},
+     KILN_ACTIVATION_GELU},
+    {{"gelu_ta_64x48x300", 0, {0}, 64, 48, 300, 1, 0, 0, 1.0f, 0.0f, 1, 0}, KILN_ACTIVATION_GELU},
+    {{"gelu_k0_5x9", 0, {0}, 5, 9, 0, 0, 1, 0, 1.0f, 1.0f, 1, 0}, KILN_ACTIVATION_GELU},
+};
+
+static double act_ref(kiln_activation act, double x) {
+  if (act == KILN_ACTIVATION_GELU)
+    return 0.5 * x * erfc(-x / sqrt(2.0)); /* 1 + erf cancels in the tail */
+  return 0.5 * x * (1.0 + tanh(sqrt(2.0 / acos(-1.0)) * (x + 0.044715 * x * x * x)));
+}
+
+/* kiln_matmul with c's activation into out, fused or composite. */
+static double *run_act(kt_env *env, const act_case *ac, int fused, const kiln_tensor *a,
+                       const kiln_tensor *b, const kiln_tensor *bias, kiln_tensor *out) {
+  const kiln_matmul_params p = {.transpose_a = ac->c.ta, .transpose_b = ac->c.tb,
+                                .alpha = ac->c.alpha, .beta = ac->c.beta, .bias = bias,
+                                .activation = ac->act};
+  kx_use_fused(env, fused);
+  const kiln_status st = kiln_matmul(env->ctx, a, b, out, &p);
+  kx_use_fused(env, 1);
+  KT_OK(env, st);
+  return kt_read(env, out);
+}
+
+static void test_activation(kt_env *env) {
+  const act_case *ac = env->param;
+  const kt_matmul_case *c = &ac->c;
+  kx_use_fused(env, 1);
+  operand_shapes s = shapes_of(c);
+  kiln_tensor *a = kt_tensor(env, env->dtype, s.nd_a, s.a);
+  kiln_tensor *b = kt_tensor(env, env->dtype, s.nd_b, s.b);
+  kiln_tensor *bias = c->bias ? kt_tensor(env, env->dtype, 1, &c->n) : NULL;
+  kiln_tensor *fused = kt_tensor(env, env->dtype, s.nd_out, s.out);
+  kiln_tensor *composite = kt_tensor(env, env->dtype, s.nd_out, s.out);
+  double *av = kt_random(env, a, -1.0, 1.0), *bv = kt_random(env, b, -1.0, 1.0);
+  double *biasv = bias ? kt_random(env, bias, -1.0, 1.0) : NULL;
+  double *cv = NULL;
+  if (c->beta != 0.0f) { /* the same starting out for both runs */
+    cv = kt_random(env, fused, -1.0, 1.0);
+    KT_OK(env, kiln_tensor_write(composite, kiln_tensor_data(fused), kiln_tensor_nbytes(fused)));
+  } else {
+    kt_poison(env, fused);
+    kt_poison(env, composite);
+  }
+  double *got_f = run_act(env, ac, 1, a, b, bias, fused);
+  double *got_c = run_act(env, ac, 0, a, b, bias, composite);
+
+  const int64_t n = kiln_tensor_numel(fused);
+  double *prod = kt_alloc((size_t)n * sizeof *prod), *ref = kt_alloc((size_t)n * sizeof *ref);
+  ref_matmul(&s.ref, av, bv, cv, biasv, c->alpha, c->beta, prod);
+  double max_prod = 0.0, max_ref = 1e-30;
+  for (int64_t i = 0; i < n; i++) {
+    ref[i] = act_ref(ac->act, prod[i]);
+    max_prod = fmax(max_prod, fabs(prod[i]));
+    max_ref = fmax(max_ref, fabs(ref[i]));
+  }
+  const double terms = fmax(max_prod, term_scale(&s, av, bv, cv, biasv, c->alpha, c->beta,
+                                                 kiln_tensor_numel(a), kiln_tensor_numel(b), n));
+  /* GELU's slope is at most 1.13: the product's error passes through
+   * nearly as it is; then GELU's own f32 error and the rounding to the
+   * dtype. The composite also rounds the product to the dtype first. */
+  const double unit = kx_unit(env->dtype);
+  const double fused_tol =
+      (1.13 * kt_matmul_tol(env->dtype, c->k > 0 ? c->k : 1) * terms) / max_ref + 4.0 * unit +
+      128 * 0x1p-24;
+  const double composite_tol = fused_tol + 1.13 * unit * max_prod / max_ref;
+  kt_check_close(env, "out (fused)", got_f, ref, n, n, NULL, fused_tol);
+  kt_check_close(env, "out (composite)", got_c, ref, n, n, NULL, composite_tol);
+  kt_check_close(env, "fused against composite", got_f, got_c, n, n, NULL,
+                 1.13 * unit * max_prod / max_ref + 4.0 * unit + 128 * 0x1p-24);
+  kt_expect_same(env, "input a", a, av);
+  kt_expect_same(env, "input b", b, bv);
+}
+
 int main(void) {
   for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
     const char *dt = kiln_dtype_name(dtypes[d]);
     for (size_t i = 0; i < kt_matmul_case_count; i++)
       kt_add(test_case, &kt_matmul_cases[i], dtypes[d], "matmul_%s_%s", dt,
              kt_matmul_cases[i].name);
+    for (size_t i = 0; i < sizeof act_cases / sizeof act_cases[0]; i++)
+      kt_add(test_activation, &act_cases[i], dtypes[d], "matmul_%s_act_%s", dt,
+             act_cases[i].c.name);
     kt_add(test_plan_cache, NULL, dtypes[d], "matmul_%s_plan_cache", dt);
     kt_add(test_fresh_out_read_by_next_op, NULL, dtypes[d], "matmul_%s_fresh_out_read_by_next_op",
            dt);

@@ -19,6 +19,7 @@ typedef struct mm_bad {
   kt_bad_setup s;
   int ta, tb;
   float alpha, beta; /* 0 is as valid as any finite value */
+  kiln_activation act;
   kiln_status want;
   const char *arg;  /* the argument the message must name */
   unsigned shapes;  /* roles whose shapes the message must show */
@@ -76,6 +77,11 @@ static const mm_bad cases[] = {
   /* "bad flag" in kiln.h's status list: a transpose is 0 or 1 */
   {"transpose_a_2", {.spec = {OK_SHAPES}}, .ta = 2, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "transpose_a"},
   {"transpose_b_minus_1", {.spec = {OK_SHAPES}}, .tb = -1, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "transpose_b"},
+  {"activation_3", {.spec = {OK_SHAPES, T1(5)}}, .act = (kiln_activation)3, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "activation"},
+  {"activation_minus_1", {.spec = {OK_SHAPES}}, .act = (kiln_activation)-1, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "activation"},
+  /* with an activation, the product's own checks still come first */
+  {"inner_mismatch_gelu", {.spec = {T2(64, 32), T2(16, 8), T2(64, 8)}}, .act = KILN_ACTIVATION_GELU, .want = KILN_ERR_SHAPE, .arg = "b", .shapes = R(A) | R(B)},
+  {"out_is_a_gelu", {.spec = {T2(5, 5), T2(5, 5)}, .out_is = A + 1}, .act = KILN_ACTIVATION_GELU_TANH, .want = KILN_ERR_INVALID_ARGUMENT, .arg = "out"},
 };
 /* clang-format on */
 
@@ -86,7 +92,8 @@ static void test_bad_call(kt_env *env) {
                           .transpose_b = c->tb,
                           .alpha = c->alpha,
                           .beta = c->beta,
-                          .bias = ops.t[BIAS]};
+                          .bias = ops.t[BIAS],
+                          .activation = c->act};
   kiln_status s = kiln_matmul(ops.ctx, ops.t[A], ops.t[B], ops.t[OUT], &p);
   kt_bad_check(env, &c->s, &ops, s, c->want, "kiln_matmul", c->arg, c->shapes, names);
 }

@@ -112,16 +112,40 @@ static PyObject *finish_pair(kiln_status s, ContextObject *ctx, PyObject *h, PyO
 
 /* ------------------------------------------------------------------ ops */
 
+/* matmul's activation: None, "gelu" or "gelu_tanh". */
+static int parse_activation(PyObject *o, kiln_activation *act) {
+  *act = KILN_ACTIVATION_NONE;
+  if (!o || o == Py_None)
+    return 0;
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (!s) {
+    if (!PyErr_Occurred())
+      PyErr_Format(PyExc_TypeError, "kiln.matmul: activation must be None or a str, not %.100s",
+                   Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  if (strcmp(s, "gelu") == 0)
+    *act = KILN_ACTIVATION_GELU;
+  else if (strcmp(s, "gelu_tanh") == 0)
+    *act = KILN_ACTIVATION_GELU_TANH;
+  else {
+    kp_raise_msg(KILN_ERR_INVALID_ARGUMENT,
+                 "kiln.matmul: activation is '%s'; it must be None, 'gelu' or 'gelu_tanh'", s);
+    return -1;
+  }
+  return 0;
+}
+
 static PyObject *py_matmul(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)m;
   static const char *const names[] = {"a", "b", "transpose_a", "transpose_b", "alpha", "beta",
-                                      "bias", "out", NULL};
+                                      "bias", "out", "activation", NULL};
   static kp_params P = {"matmul", names, 2, 2};
-  PyObject *v[8];
-  kiln_matmul_params p = {0, 0, 1.0f, 0.0f, NULL};
+  PyObject *v[9];
+  kiln_matmul_params p = {.alpha = 1.0f};
   if (kp_parse(&P, args, nargs, kwnames, v) < 0 || kp_bool(v[2], &p.transpose_a) < 0 ||
       kp_bool(v[3], &p.transpose_b) < 0 || kp_float(v[4], &p.alpha) < 0 ||
-      kp_float(v[5], &p.beta) < 0)
+      kp_float(v[5], &p.beta) < 0 || parse_activation(v[8], &p.activation) < 0)
     return NULL;
   PyObject *a = v[0], *b = v[1], *bias = OR_NONE(v[6]), *out = OR_NONE(v[7]);
   kiln_tensor *at, *bt, *biast, *ot;
@@ -624,11 +648,12 @@ static PyObject *py_attention_packed(PyObject *m, PyObject *const *args, Py_ssiz
 
 PyMethodDef kp_op_methods[] = {
     OP(matmul, "matmul(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, "
-               "bias=None, out=None) -> Tensor\n\n"
-               "out = alpha * op(a) @ op(b) + beta * out (+ bias on every row).\n"
+               "bias=None, out=None, activation=None) -> Tensor\n\n"
+               "out = act(alpha * op(a) @ op(b) + beta * out (+ bias on every row)).\n"
                "a: [..., M, K] ([..., K, M] with transpose_a); b: [K, N] or [..., K, N] "
                "([N, K] with transpose_b, a torch Linear weight); out: [..., M, N]; bias: [N]. "
-               "beta != 0 needs out."),
+               "beta != 0 needs out. activation: None, 'gelu' (erf) or 'gelu_tanh', applied "
+               "before the rounding to the dtype where the backend fuses it."),
     OP(softmax, "softmax(x, *, scale=1.0, causal=False, mask=None, out=None) -> Tensor\n\n"
                 "Softmax over the last axis of scale * x (+ mask, an additive [Sk] or [B, Sk] "
                 "mask). causal masks column j of row i when j > i + (Sk - Sq)."),

@@ -115,6 +115,8 @@ def test_invalid_argument_errors(ctx, rng):
         kiln.gelu(x, approximate="erf", out=out)
     with expect_error(kiln.InvalidArgumentError, "kiln.matmul", "beta"):
         kiln.matmul(x, x, transpose_b=True, beta=1.0)
+    with expect_error(kiln.InvalidArgumentError, "kiln.matmul", "activation", "'relu'"):
+        kiln.matmul(x, x, transpose_b=True, activation="relu")
     with expect_error(kiln.InvalidArgumentError, "kiln_rope", "seq_axis"):
         kiln.rope(x, seq_axis=-1, out=out)
     with expect_error(kiln.InvalidArgumentError, "kiln_rope", "position_offset"):

@@ -71,6 +71,22 @@ def test_matmul_alpha_beta_bias(ctx, rng, dtype):
     check_close(out.numpy(), ref, dtype, tol=4 * {"f32": 2e-5, "f16": 2e-3, "bf16": 1.6e-2}[dtype])
 
 
+@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh"])
+def test_matmul_activation(ctx, rng, dtype, activation):
+    # a Linear layer with its GELU: [17, 33] x [1000, 33]^T + bias
+    a, av = make(ctx, rng, (17, 33), dtype)
+    w, wv = make(ctx, rng, (1000, 33), dtype)
+    bias, biasv = make(ctx, rng, (1000,), dtype)
+    z = av @ wv.T + biasv
+    if activation == "gelu":
+        ref = 0.5 * z * (1 + _erf(z / math.sqrt(2)).astype(np.float64))
+    else:
+        ref = 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
+    got = kiln.matmul(a, w, transpose_b=True, bias=bias, activation=activation)
+    check_close(got.numpy().astype(np.float64), ref, dtype,
+                tol=4 * {"f32": 2e-5, "f16": 2e-3, "bf16": 1.6e-2}[dtype])
+
+
 # --------------------------------------------------------------- softmax
 
 def ref_softmax(x, scale=1.0, causal=False, mask=None):

@@ -32,6 +32,7 @@ typedef struct kiln_matmul_op {
   int64_t stride_a, stride_b, stride_c; /* elements; read only when batch > 1 */
   bool transpose_a, transpose_b;
   float alpha, beta;
+  kiln_activation activation; /* applied last, before the rounding to dtype */
 } kiln_matmul_op;
 
 typedef struct kiln_softmax_op {
@@ -116,6 +117,11 @@ typedef enum kiln_unary_kind {
   KILN_UNARY_SILU,
   KILN_UNARY_SCALE /* out = scale * x */
 } kiln_unary_kind;
+
+/* The unary op that a matmul's activation is (not NONE). */
+static inline kiln_unary_kind kiln_activation_unary(kiln_activation act) {
+  return act == KILN_ACTIVATION_GELU_TANH ? KILN_UNARY_GELU_TANH : KILN_UNARY_GELU_ERF;
+}
 
 /* out[i] = f(x[i]) for i < n; out may be x. */
 typedef struct kiln_unary_op {

@@ -30,11 +30,17 @@ static kiln_status make_views(kiln_bert *m, kiln_bert_shape *sh) {
   return KILN_OK;
 }
 
-/* out = x w^T + bias: a Linear layer. */
+/* out = act(x w^T + bias): a Linear layer and its activation. */
+static kiln_status linear_act(kiln_context *ctx, const kiln_tensor *x, const kiln_tensor *w,
+                              const kiln_tensor *bias, kiln_activation act, kiln_tensor *out) {
+  const kiln_matmul_params p = {.transpose_b = 1, .alpha = 1.0f, .beta = 0.0f, .bias = bias,
+                                .activation = act};
+  return kiln_matmul(ctx, x, w, out, &p);
+}
+
 static kiln_status linear(kiln_context *ctx, const kiln_tensor *x, const kiln_tensor *w,
                           const kiln_tensor *bias, kiln_tensor *out) {
-  const kiln_matmul_params p = {.transpose_b = 1, .alpha = 1.0f, .beta = 0.0f, .bias = bias};
-  return kiln_matmul(ctx, x, w, out, &p);
+  return linear_act(ctx, x, w, bias, KILN_ACTIVATION_NONE, out);
 }
 
 /* The whole forward for one shape, enqueued (or recorded) on the context.
@@ -62,8 +68,10 @@ static kiln_status run_ops(kiln_bert *m, const kiln_bert_shape *sh) {
     KILN_TRY_MODEL(linear(ctx, sh->u.v.attn, l->attn_out_w, l->attn_out_b, tmp));
     /* attn (the heads' output) is dead once projected: LN1's output goes there */
     KILN_TRY_MODEL(kiln_add_layer_norm(ctx, tmp, h, l->ln1_w, l->ln1_b, eps, tmp, mid));
-    KILN_TRY_MODEL(linear(ctx, mid, l->ffn_in_w, l->ffn_in_b, sh->u.v.ffn));
-    KILN_TRY_MODEL(kiln_gelu(ctx, sh->u.v.ffn, sh->u.v.ffn, m->cfg.gelu_tanh));
+    /* the intermediate Linear with its GELU (fused where the backend fuses it) */
+    KILN_TRY_MODEL(linear_act(ctx, mid, l->ffn_in_w, l->ffn_in_b,
+                              m->cfg.gelu_tanh ? KILN_ACTIVATION_GELU_TANH : KILN_ACTIVATION_GELU,
+                              sh->u.v.ffn));
     KILN_TRY_MODEL(linear(ctx, sh->u.v.ffn, l->ffn_out_w, l->ffn_out_b, tmp));
     KILN_TRY_MODEL(kiln_add_layer_norm(ctx, tmp, mid, l->ln2_w, l->ln2_b, eps, tmp, h));
   }

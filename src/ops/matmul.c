@@ -15,6 +15,11 @@ static kiln_status check_tensors(kiln_context *ctx, const kiln_tensor *a, const 
   KILN_TRY(kiln_check_flag(FN, "transpose_b", p->transpose_b));
   KILN_TRY(kiln_check_float(FN, "alpha", p->alpha, false));
   KILN_TRY(kiln_check_float(FN, "beta", p->beta, false));
+  if (p->activation != KILN_ACTIVATION_NONE && p->activation != KILN_ACTIVATION_GELU &&
+      p->activation != KILN_ACTIVATION_GELU_TANH)
+    return kiln_fail(KILN_ERR_INVALID_ARGUMENT,
+                     "%s: activation is %d; it must be KILN_ACTIVATION_NONE, _GELU or _GELU_TANH",
+                     FN, (int)p->activation);
   KILN_TRY(kiln_check_float_dtype(FN, "a", a));
   KILN_TRY(kiln_check_dtype(FN, "b", b, "a", a));
   KILN_TRY(kiln_check_dtype(FN, "out", out, "a", a));
@@ -78,6 +83,23 @@ void kiln_matmul_fold(kiln_matmul_op *op, bool b_batched) {
   }
 }
 
+/* The product without its activation, then the activation as kiln_gelu on
+ * out in place: each step rounds to the dtype. */
+static kiln_status composite(kiln_context *ctx, const kiln_matmul_op *mm) {
+  kiln_op product = {.kind = KILN_OP_MATMUL}, act = {.kind = KILN_OP_UNARY};
+  product.u.matmul = *mm;
+  product.u.matmul.activation = KILN_ACTIVATION_NONE;
+  act.u.unary = (kiln_unary_op){.kind = kiln_activation_unary(mm->activation), .x = mm->out,
+                                .out = mm->out, .dtype = mm->dtype, .n = mm->out->numel,
+                                .scale = 1.0f};
+  KILN_TRY(kiln_check_supported(FN, ctx, &product));
+  KILN_TRY(kiln_check_supported(FN, ctx, &act));
+  if (mm->out->numel == 0)
+    return KILN_OK;
+  KILN_TRY(kiln_dispatch(ctx, &product));
+  return kiln_dispatch(ctx, &act);
+}
+
 kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a, const kiln_tensor *b,
                         kiln_tensor *out, const kiln_matmul_params *p) {
   const kiln_matmul_params plain = {.alpha = 1.0f};
@@ -106,6 +128,10 @@ kiln_status kiln_matmul(kiln_context *ctx, const kiln_tensor *a, const kiln_tens
   mm->transpose_b = p->transpose_b;
   mm->alpha = p->alpha;
   mm->beta = p->beta;
+  mm->activation = p->activation;
+  if (mm->activation != KILN_ACTIVATION_NONE &&
+      (ctx->prefer_composite || !kiln_backend_runs(ctx, &op)))
+    return composite(ctx, mm);
   KILN_TRY(kiln_check_supported(FN, ctx, &op));
   if (out->numel == 0)
     return KILN_OK;

@@ -157,6 +157,12 @@ void kiln_cpu_matmul_nt(int64_t rows, int64_t n, int64_t k, float alpha, const f
                         int64_t ldx, const float *w, int64_t ldw, float *out, int64_t ldo,
                         float *xt);
 
+/* A fused matmul's activation (cpu_elementwise.c): rows x cols f32 values
+ * of out (row stride ldo) replaced by act of themselves, by the calling
+ * thread, with the unary ops' kernels; KILN_ACTIVATION_NONE does nothing. */
+void kiln_cpu_activate(const cpu_state *s, kiln_activation act, float *out, int64_t rows,
+                       int64_t cols, int64_t ldo);
+
 /* The f16/bf16 matmul (cpu_matmul_tiled.c), for cpu_matmul.c. */
 kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op);
 

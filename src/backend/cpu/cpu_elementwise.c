@@ -39,6 +39,19 @@ static kiln_status unary(void *state, const kiln_unary_op *op) {
 
 KILN_CPU_OP(unary, unary, NULL);
 
+void kiln_cpu_activate(const cpu_state *s, kiln_activation act, float *out, int64_t rows,
+                       int64_t cols, int64_t ldo) {
+  if (act == KILN_ACTIVATION_NONE)
+    return;
+  const cpu_row_kernels *k = unary_kernels(s);
+  const kiln_unary_op op = {.kind = kiln_activation_unary(act), .scale = 1.0f};
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j0 = 0; j0 < cols; j0 += CPU_BLOCK) {
+      float *v = out + r * ldo + j0;
+      k->unary_block(&op, v, v, cpu_block_length(cols, j0));
+    }
+}
+
 /* a and out are rows of b_n elements, each combined with all of b; the
  * unit of work is one block of one row. */
 static kiln_status binary(void *state, const kiln_binary_op *op) {

@@ -33,8 +33,8 @@ static void prefill(float *out, int64_t rows, int64_t cols, int64_t ldo, float b
  * [j0, j0 + nj) of one batch's product; a, b and c point at the batch's
  * first element. With a bias the block is prefilled first (beta becomes 1),
  * by the thread that multiplies it, while it is in that core's cache. */
-static void gemm_block(const kiln_matmul_op *op, int64_t i0, int64_t ni, int64_t j0, int64_t nj,
-                       const float *a, const float *b, float *c) {
+static void gemm_product(const kiln_matmul_op *op, int64_t i0, int64_t ni, int64_t j0,
+                         int64_t nj, const float *a, const float *b, float *c) {
   const int64_t n = op->n, k = op->k;
   const float *bias = op->bias ? (const float *)op->bias->data + j0 : NULL;
   float beta = op->beta;
@@ -62,6 +62,14 @@ static void gemm_block(const kiln_matmul_op *op, int64_t i0, int64_t ni, int64_t
               a, lda, b, ldb, beta, c, ld(n));
 }
 
+/* gemm_product, then the activation over the block on the same thread, while
+ * the block is fresh (no second pass over out, no second parallel region). */
+static void gemm_block(const cpu_state *s, const kiln_matmul_op *op, int64_t i0, int64_t ni,
+                       int64_t j0, int64_t nj, const float *a, const float *b, float *c) {
+  gemm_product(op, i0, ni, j0, nj, a, b, c);
+  kiln_cpu_activate(s, op->activation, c + i0 * op->n + j0, ni, nj, op->n);
+}
+
 /* One batch's product over the context's threads, each one BLAS call on
  * its own block, with OpenBLAS itself on one thread. OpenBLAS's pthread
  * pool and kiln's OpenMP pool would otherwise both be awake on the same
@@ -70,13 +78,13 @@ static void gemm_block(const kiln_matmul_op *op, int64_t i0, int64_t ni, int64_t
  * the other operand (OpenBLAS copies both into panels), so splitting the
  * activations' rows of a tall product packs the small weight twice, not
  * the large activations. */
-static void gemm_split(const kiln_matmul_op *op, int64_t r0, int64_t m, const float *a,
+static void gemm_split(const cpu_state *s, const kiln_matmul_op *op, int64_t r0, int64_t m, const float *a,
                        const float *b, float *c) {
   const int64_t n = op->n;
   const int threads = omp_get_max_threads();
   const int64_t parts = m * n * op->k >= CPU_SPLIT_MIN && (m >= 32 || n >= 32) ? threads : 1;
   if (parts <= 1) {
-    gemm_block(op, r0, m, 0, n, a, b, c);
+    gemm_block(s, op, r0, m, 0, n, a, b, c);
     return;
   }
   const bool by_rows = m >= n;
@@ -89,10 +97,22 @@ static void gemm_split(const kiln_matmul_op *op, int64_t r0, int64_t m, const fl
     if (sn <= 0)
       continue;
     if (by_rows)
-      gemm_block(op, r0 + s0, sn, 0, n, a, b, c);
+      gemm_block(s, op, r0 + s0, sn, 0, n, a, b, c);
     else
-      gemm_block(op, r0, m, s0, sn, a, b, c);
+      gemm_block(s, op, r0, m, s0, sn, a, b, c);
   }
+}
+
+/* The activation over all of out, rows split over the threads: for the
+ * paths whose kernel fills out in pieces that do not end together. */
+static void activate_all(const cpu_state *s, const kiln_matmul_op *op) {
+  const int64_t rows = op->batch * op->m, n = op->n;
+  if (op->activation == KILN_ACTIVATION_NONE)
+    return;
+  float *out = op->out->data;
+#pragma omp parallel for schedule(static) if (rows * n > CPU_PARALLEL_MIN)
+  for (int64_t r = 0; r < rows; r++)
+    kiln_cpu_activate(s, op->activation, out + r * n, 1, n, n);
 }
 
 static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
@@ -109,6 +129,7 @@ static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
   float *out = op->out->data;
   if (k == 0) {
     prefill(out, op->batch * m, n, n, op->beta, bias);
+    activate_all(s, op);
     return KILN_OK;
   }
   /* Few rows against a weight [n, k]: kiln's own kernel (cpu_matmul_nt.c),
@@ -121,6 +142,7 @@ static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
     for (int64_t i = 0; i < op->batch; i++)
       kiln_cpu_matmul_nt(m, n, k, op->alpha, a + i * op->stride_a, k, b + i * op->stride_b, k,
                          out + i * op->stride_c, n, xt);
+    activate_all(s, op);
     return KILN_OK;
   }
   const int blas_threads = openblas_get_num_threads();
@@ -130,7 +152,7 @@ static kiln_status matmul_f32(cpu_state *s, const kiln_matmul_op *op) {
   const int64_t chunk = op->transpose_a ? m : INT_MAX;
   for (int64_t i = 0; i < op->batch; i++)
     for (int64_t r = 0; r < m; r += chunk)
-      gemm_split(op, r, m - r < chunk ? m - r : chunk, a + i * op->stride_a,
+      gemm_split(s, op, r, m - r < chunk ? m - r : chunk, a + i * op->stride_a,
                  b + i * op->stride_b, out + i * op->stride_c);
   if (blas_threads != 1)
     openblas_set_num_threads(blas_threads);

@@ -61,10 +61,12 @@ static void product_tile(const kiln_matmul_op *op, const operand *a, const opera
   }
 }
 
-/* out tile = round(acc + beta * out + bias). out is read only when beta != 0
- * (NaN in it must not leak through). */
-static void store_tile(const kiln_matmul_op *op, const float *acc, int64_t lda, int64_t mt,
-                       int64_t nt, const float *bias, uint16_t *out, int64_t ldo) {
+/* out tile = round(act(acc + beta * out + bias)): the activation on the f32
+ * value, so a fused one rounds once. out is read only when beta != 0 (NaN
+ * in it must not leak through). */
+static void store_tile(const cpu_state *s, const kiln_matmul_op *op, const float *acc,
+                       int64_t lda, int64_t mt, int64_t nt, const float *bias, uint16_t *out,
+                       int64_t ldo) {
   float row[TILE_N];
   for (int64_t i = 0; i < mt; i++) {
     const float *a = acc + i * lda;
@@ -77,6 +79,7 @@ static void store_tile(const kiln_matmul_op *op, const float *acc, int64_t lda, 
       for (int64_t j = 0; j < nt; j++)
         row[j] = a[j] + bias[j];
     }
+    kiln_cpu_activate(s, op->activation, row, 1, nt, nt);
     cpu_narrow(op->dtype, row, o, (size_t)nt);
   }
 }
@@ -90,7 +93,7 @@ static void load_bias(const kiln_matmul_op *op, int64_t j0, int64_t nt, float *d
 }
 
 /* One GEMM of rows x n over every tile of out. */
-static void gemm_tiles(const kiln_matmul_op *op, const operand *a, const operand *b,
+static void gemm_tiles(const cpu_state *s, const kiln_matmul_op *op, const operand *a, const operand *b,
                        int64_t rows, uint16_t *out, const scratch *t) {
   float bias[TILE_N];
   for (int64_t j0 = 0; j0 < op->n; j0 += TILE_N) {
@@ -99,7 +102,7 @@ static void gemm_tiles(const kiln_matmul_op *op, const operand *a, const operand
     for (int64_t i0 = 0; i0 < rows; i0 += TILE_M) {
       int64_t mt = min64(TILE_M, rows - i0);
       product_tile(op, a, b, i0, mt, j0, nt, t);
-      store_tile(op, t->acc, nt, mt, nt, bias, out + i0 * op->n + j0, op->n);
+      store_tile(s, op, t->acc, nt, mt, nt, bias, out + i0 * op->n + j0, op->n);
     }
   }
 }
@@ -117,7 +120,7 @@ static void gemv_rows(const cpu_state *s, const kiln_matmul_op *op, const operan
   for (int64_t j0 = 0; j0 < op->n; j0 += TILE_N) {
     int64_t nt = min64(TILE_N, op->n - j0);
     load_bias(op, j0, nt, bias);
-    store_tile(op, t->acc + j0, op->n, rows, nt, bias, out + j0, op->n);
+    store_tile(s, op, t->acc + j0, op->n, rows, nt, bias, out + j0, op->n);
   }
 }
 
@@ -140,7 +143,7 @@ kiln_status kiln_cpu_matmul_tiled(cpu_state *s, const kiln_matmul_op *op) {
     if (few)
       gemv_rows(s, op, &a, &b, rows, out + i * op->stride_c, &t);
     else
-      gemm_tiles(op, &a, &b, rows, out + i * op->stride_c, &t);
+      gemm_tiles(s, op, &a, &b, rows, out + i * op->stride_c, &t);
   }
   return KILN_OK;
 }

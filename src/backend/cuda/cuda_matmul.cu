@@ -307,4 +307,13 @@ static kiln_status kiln_cuda_matmul(void *state, const kiln_matmul_op *op) {
   return run_cublaslt(st, &g);
 }
 
-KILN_CUDA_OP(matmul, kiln_cuda_matmul, NULL);
+/* No activation epilogue here: src/ops/ runs the product, then kiln_gelu.
+ * cuBLASLt's GELU epilogues compute one fixed form of GELU, while models
+ * are trained with one form or the other (MiniLM: erf), and kiln's own
+ * kernels take only the shapes a few microseconds decide. */
+static bool kiln_cuda_matmul_supports(void *state, const kiln_op *op) {
+  (void)state;
+  return op->u.matmul.activation == KILN_ACTIVATION_NONE;
+}
+
+KILN_CUDA_OP(matmul, kiln_cuda_matmul, kiln_cuda_matmul_supports);
