@@ -4,7 +4,8 @@
  * and, with --check, compares each result with the composite path
  * (kiln_context_use_fused(ctx, 0): matmul, softmax, matmul) on the same
  * inputs. Uses kiln.h only. Which kernel runs is the library's routing, or
- * KILN_CUDA_ATTENTION=general|mma|decode|decode_simt|cudnn in the environment.
+ * KILN_CUDA_ATTENTION=general|mma|mma_f32|decode|decode_simt|cudnn in the environment
+ * (and for f32 KILN_CUDA_F32_MMA=1 or 0: auto mode's f32 kernel on or off).
  *
  *   attention_gpu_bench [--check] [--quick] [substring of case names]
  *
@@ -40,6 +41,10 @@ static const bench_case cases[] = {
   {"minilm_padded_f16", KILN_F16, 0, 128, 128, 128, 12, 12, 32, 0, 0},
   {"minilm_padded_f32", KILN_F32, 0, 128, 128, 128, 12, 12, 32, 0, 0},
   {"f32_b8_h32_s2048_d64", KILN_F32, 0, 8, 2048, 2048, 32, 32, 64, 0, 0},
+  {"f32_b8_h32_s2048_d64_causal", KILN_F32, 0, 8, 2048, 2048, 32, 32, 64, 1, 0},
+  {"f32_b32_h32_s512_d64", KILN_F32, 0, 32, 512, 512, 32, 32, 64, 0, 0},
+  {"f32_b8_h16_s2048_d128", KILN_F32, 0, 8, 2048, 2048, 16, 16, 128, 0, 0},
+  {"f32_b8_h16_s2048_d128_causal", KILN_F32, 0, 8, 2048, 2048, 16, 16, 128, 1, 0},
   {"bf16_d64_s512", KILN_BF16, 0, 32, 512, 512, 32, 32, 64, 0, 0},
   {"bf16_d64_s512_causal", KILN_BF16, 0, 32, 512, 512, 32, 32, 64, 1, 0},
   {"f16_d64_s512", KILN_F16, 0, 32, 512, 512, 32, 32, 64, 0, 0},
@@ -266,8 +271,9 @@ int main(int argc, char **argv) {
   }
   kiln_context *ctx;
   TRY(kiln_context_create(KILN_DEVICE_CUDA, 0, &ctx));
-  const char *route = getenv("KILN_CUDA_ATTENTION");
-  printf("# %s; route %s\n", kiln_context_describe(ctx), route ? route : "auto");
+  const char *route = getenv("KILN_CUDA_ATTENTION"), *f32 = getenv("KILN_CUDA_F32_MMA");
+  printf("# %s; route %s; KILN_CUDA_F32_MMA %s\n", kiln_context_describe(ctx),
+         route ? route : "auto", f32 ? f32 : "unset");
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (!filter || strstr(cases[i].name, filter))
       run_case(ctx, &cases[i], check, quick);

@@ -5,7 +5,16 @@
 # against the composite path. Summary printed last; full logs in
 # $OUT/attention_logs.tar.gz (or ./attention-check-out).
 #
-#   scripts/attention_gpu_check.sh [test|bench|all|cudnn|decode]     (default all)
+#   scripts/attention_gpu_check.sh [test|bench|all|cudnn|decode|f32]     (default all)
+#
+# f32: the f32 tensor-core kernel (mma_f32: 3xTF32,
+# src/backend/cuda/cuda_attention_mma_f32.cu) against the f32 route it
+# replaces, in one command of under 9 minutes: the CUDA tests with
+# mma_f32 forced, then in auto mode with it on (KILN_CUDA_F32_MMA=1) and
+# off (=0: the old route, general and decode_simt); memcheck of the CUDA
+# tests and racecheck of the f32 ones on mma_f32; the f32 bench cases with
+# --check, on and off; kiln bench and PyTorch's SDPA (bench/torch_side.py,
+# where torch is installed) on bench/cases.tsv's attn_f32 cases, on.
 #
 # cudnn: the cudnn route alone (cuDNN's fused attention,
 # src/backend/cuda/cuda_attention_cudnn.cu): its tests, memcheck of them,
@@ -27,7 +36,7 @@
 # (default 540); a step that no longer fits is skipped and says so. On a
 # 10-minute command limit, run `test` and `bench` as two commands.
 #
-# What proves it: "tests <route>: ok" for auto, general, mma, decode and cudnn;
+# What proves it: "tests <route>: ok" for auto, general, mma, mma_f32, decode and cudnn;
 # "memcheck: 0 errors" and "racecheck: 0 hazards"; every bench line of
 # --check ending in "ok". The routes are forced with KILN_CUDA_ATTENTION
 # (src/backend/cuda/cuda_attention.cu), which runs every test case through
@@ -123,23 +132,25 @@ ceiling() {
 
 # route_tests SECONDS ROUTE...: test_attention's CUDA cases (the error
 # cases included, test_attention_errors.c) with each route forced, one
-# summary line a route.
+# summary line a route; tag (a variable) names a variant of the same route
+# (another environment) in the log's name and the line, and tests (a
+# variable) narrows the cases to a KILN_TEST_FILTER pattern.
 route_tests() {
   local limit=$1 route log
   shift
   for route in "$@"; do
-    log=$logs/tests_$route.log
+    log=$logs/tests_$route${tag:-}.log
     {
-      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER='cuda/*' \
+      env "${run_vars[@]}" KILN_CUDA_ATTENTION=$route KILN_TEST_FILTER="${tests:-cuda/*}" \
         timeout $(box "$limit") build/tests/test_attention
       echo "exit $?"
     } >"$log" 2>&1
     if grep -q 'cuda: absent\|cuda: present but' "$log"; then
-      note "tests $route: NO GPU: $(grep -m1 'BACKEND  \] cuda' "$log")"
+      note "tests $route${tag:-}: NO GPU: $(grep -m1 'BACKEND  \] cuda' "$log")"
     elif grep -q '^exit 0$' "$log"; then
-      note "tests $route: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
+      note "tests $route${tag:-}: ok: $(grep -h -E '^\[  PASSED  \]' "$log" | tr '\n' ' ')"
     else
-      note "tests $route: FAILED"
+      note "tests $route${tag:-}: FAILED"
       note "$(grep -E 'FAIL|rror' "$log" | head -12)"
     fi
   done
@@ -192,13 +203,73 @@ if [ "$mode" = decode ]; then
   exit 0
 fi
 
+if [ "$mode" = f32 ]; then
+  route_tests 100 mma_f32
+  KILN_CUDA_F32_MMA=1 tag=" (KILN_CUDA_F32_MMA=1, f32 cases)" tests='cuda/attention_f32_*' \
+    route_tests 100 auto
+  KILN_CUDA_F32_MMA=0 tag=" (KILN_CUDA_F32_MMA=0, the old f32 route, f32 cases)" \
+    tests='cuda/attention_f32_*' route_tests 100 auto
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    log=$logs/sanitizer_${tool}_mma_f32.log
+    # racecheck (slow) on the f32 cases; memcheck on every case
+    filter='cuda/*'
+    [ $tool = racecheck ] && filter='cuda/attention_f32_*'
+    env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=mma_f32 KILN_TEST_FILTER="$filter" \
+      timeout $(box 90) "$sanitizer" --tool $tool --error-exitcode 99 build/tests/test_attention \
+      >"$log" 2>&1
+    note "$tool mma_f32: exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
+    note "$(grep -h -m6 -E 'Invalid|Race|Hazard|FAILED' "$log")"
+  done
+  if [ -x build/attention_gpu_bench ]; then
+    for on in 1 0; do
+      log=$logs/bench_f32_$on.log
+      env "${run_vars[@]}" KILN_CUDA_F32_MMA=$on timeout $(box 60) build/attention_gpu_bench \
+        --check f32 >"$log" 2>&1
+      note "bench f32, KILN_CUDA_F32_MMA=$on, --check (exit $?):"
+      note "$(cat "$log")"
+    done
+  fi
+  # kiln bench beside PyTorch's SDPA on bench/cases.tsv's f32 attention
+  # cases, same run, mma_f32 on: medians in us, each SDPA mode PyTorch ran.
+  cases=$logs/cases_f32.tsv
+  awk -F'\t' '/^#/ || ($1 ~ /^attn_/ && $3 == "f32")' bench/cases.tsv >"$cases"
+  env "${run_vars[@]}" KILN_CUDA_F32_MMA=1 timeout $(box 90) build/kiln bench --device cuda \
+    --cases "$cases" --json "$logs/kiln_f32.json" >"$logs/kiln_f32.log" 2>&1
+  note "kiln bench f32 attention (exit $?)"
+  if python3 -c 'import torch' 2>/dev/null; then
+    timeout $(box 150) python3 bench/torch_side.py --device cuda --no-ceilings --cases "$cases" \
+      --json "$logs/torch_f32.json" >"$logs/torch_f32.log" 2>&1
+    note "torch side f32 attention (exit $?)"
+  fi
+  note "$(python3 - "$logs/kiln_f32.json" "$logs/torch_f32.json" 2>&1 <<'EOF'
+import json, os, sys
+def load(p):
+    return json.load(open(p)) if os.path.exists(p) else {}
+kiln, torch = (load(p) for p in sys.argv[1:3])
+trows = {r["case"]: r for r in torch.get("results", [])}
+for r in kiln.get("results", []):
+    k = ((r.get("modes") or {}).get(r.get("primary")) or {}).get("median_us")
+    if r.get("state") != "done" or not k:
+        print(f"{r['case']:36s} {r.get('state')} {r.get('note', '')}")
+        continue
+    line = f"{r['case']:36s} kiln {k:9.1f} us; torch"
+    for m, v in sorted((trows.get(r["case"], {}).get("modes") or {}).items()):
+        if v and v.get("median_us"):
+            line += f"  {m} {v['median_us']:.1f} ({v['median_us'] / k:.2f}x)"
+    print(line)
+EOF
+)"
+  exit 0
+fi
+
 if [ "$mode" != bench ]; then
-  route_tests 240 auto general mma decode decode_simt cudnn
+  route_tests 240 auto general mma mma_f32 decode decode_simt cudnn
   # Every CUDA case under the sanitizers, per kernel (quick sizes: lengths
   # above 300 cut to a quarter).
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for tool in memcheck racecheck; do
-    for route in general mma decode $([ $tool = memcheck ] && echo cudnn); do
+    for route in general mma mma_f32 decode $([ $tool = memcheck ] && echo cudnn); do
       log=$logs/sanitizer_${tool}_$route.log
       env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=$route \
         KILN_TEST_FILTER='cuda/*' \

@@ -137,7 +137,8 @@ typedef struct attn_bad_lengths {
   const char *needle;
 } attn_bad_lengths;
 
-/* q [Tq = 12, 4, 8], k and v [Tk = 12, 2, 8] */
+/* q [Tq = 12, 4, D], k and v [Tk = 12, 2, D], D 8 and 32 (the CUDA
+ * tensor-core kernels' smallest head dim: their own length checks run) */
 static const attn_bad_lengths length_cases[] = {
     {"cu_q_first_not_0", {1, 4, 8, 12}, {-99}, {-99}, 8, 8, "cu_seqlens_q[0]"},
     {"cu_q_decreasing", {0, 8, 4, 12}, {-99}, {-99}, 8, 8, "cu_seqlens_q[2]"},
@@ -150,9 +151,8 @@ static const attn_bad_lengths length_cases[] = {
     {"seqlens_above_keys", {0, 4, 8, 12}, {-99}, {4, 2, 5}, 8, 8, "seqlens_k[2]"},
 };
 
-static void test_bad_lengths(kt_env *env) {
-  const attn_bad_lengths *c = env->param;
-  const int64_t qs[3] = {12, 4, 8}, ks[3] = {12, 2, 8}, cs[1] = {4}, ss[1] = {3};
+static void bad_lengths_at(kt_env *env, const attn_bad_lengths *c, int64_t d) {
+  const int64_t qs[3] = {12, 4, d}, ks[3] = {12, 2, d}, cs[1] = {4}, ss[1] = {3};
   kiln_tensor *q = kt_tensor(env, env->dtype, 3, qs), *k = kt_tensor(env, env->dtype, 3, ks),
               *v = kt_tensor(env, env->dtype, 3, ks), *out = kt_tensor(env, env->dtype, 3, qs);
   kt_random(env, q, -1, 1);
@@ -176,6 +176,11 @@ static void test_bad_lengths(kt_env *env) {
     const char *needles[] = {c->needle, NULL};
     kt_expect_error(env, s, KILN_ERR_INVALID_ARGUMENT, "kiln_attention", NULL, needles);
   }
+}
+
+static void test_bad_lengths(kt_env *env) {
+  bad_lengths_at(env, env->param, 8);
+  bad_lengths_at(env, env->param, 32);
 }
 
 /* The composite reads lengths on the host: a capture is refused, named. */

@@ -23,9 +23,12 @@
  *                         combine kernel (cuda_attention_decode.cu);
  *   mma     f16/bf16, D 32, 64 or 128, 16-byte aligned rows: tensor cores,
  *           FlashAttention-2 style (cuda_attention_mma.cu);
- *   general everything else, f32 included (cuda_attention_general.cu).
+ *   mma_f32 f32, D 32, 64 or 128, 16-byte aligned rows: tensor cores at
+ *           f32's accuracy (3xTF32, cuda_attention_mma_f32.cu), in auto
+ *           mode where f32_mma_on (MMA_F32_IN_AUTO, KILN_CUDA_F32_MMA);
+ *   general everything else (cuda_attention_general.cu).
  * The thresholds are first guesses from the kernels' shapes, to be replaced
- * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|decode|decode_simt|cudnn
+ * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|mma_f32|decode|decode_simt|cudnn
  * in the environment of a process (read once) forces a route wherever that
  * kernel takes the shape (decode: decode_mma, else decode_simt), so every
  * kernel can be tested and timed on any case.
@@ -44,8 +47,8 @@ namespace {
 constexpr int64_t DECODE_MAX_SQ = 8;
 constexpr int64_t DECODE_MIN_SK = 512;
 
-enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_DECODE, ROUTE_DECODE_SIMT,
-                 ROUTE_CUDNN };
+enum attn_route { ROUTE_AUTO, ROUTE_GENERAL, ROUTE_MMA, ROUTE_MMA_F32, ROUTE_DECODE,
+                  ROUTE_DECODE_SIMT, ROUTE_CUDNN };
 
 /* Where auto mode sends a shape to cuDNN rather than mma. Measured on an
  * H200 (2026-12-01, bf16, 16k tokens a batch, H*D 2048, BENCHMARKS.md):
@@ -63,6 +66,16 @@ bool cudnn_preferred(const attn_args &a, kiln_dtype dtype) {
          a.sq >= CUDNN_MIN_S && a.sk >= CUDNN_MIN_S;
 }
 
+/* Whether auto mode sends f32 to the 3xTF32 kernel (mma_f32). Off until an
+ * H200 run shows it passing the f32 tests (a kernel written without a GPU
+ * at hand); KILN_CUDA_F32_MMA=1 or 0 overrides it either way, so tests and
+ * benchmarks can run both f32 routes. */
+constexpr bool MMA_F32_IN_AUTO = false;
+bool f32_mma_on() {
+  const int env = kiln_cuda_env_f32_mma();
+  return env < 0 ? MMA_F32_IN_AUTO : env == 1;
+}
+
 attn_route forced_route() {
   static const attn_route r = [] {
     const char *v = getenv("KILN_CUDA_ATTENTION");
@@ -70,6 +83,8 @@ attn_route forced_route() {
       return ROUTE_GENERAL;
     if (v && strcmp(v, "mma") == 0)
       return ROUTE_MMA;
+    if (v && strcmp(v, "mma_f32") == 0)
+      return ROUTE_MMA_F32;
     if (v && strcmp(v, "decode") == 0)
       return ROUTE_DECODE;
     if (v && strcmp(v, "cudnn") == 0)
@@ -90,7 +105,9 @@ attn_route choose_route(const attn_args &a, kiln_dtype dtype, bool cudnn = true)
   const bool decode = decode_mma || kiln_cuda_attention_decode_fits(a, dtype);
   const attn_route decode_route = decode_mma ? ROUTE_DECODE : ROUTE_DECODE_SIMT;
   const bool mma = kiln_cuda_attention_mma_fits(a, dtype);
+  const bool mma_f32 = kiln_cuda_attention_mma_f32_fits(a, dtype);
   if (forced == ROUTE_GENERAL || (forced == ROUTE_MMA && mma) ||
+      (forced == ROUTE_MMA_F32 && mma_f32) ||
       (forced == ROUTE_DECODE_SIMT && kiln_cuda_attention_decode_fits(a, dtype)))
     return forced;
   /* cuDNN when forced, or in auto mode where it wins (a route forced
@@ -102,10 +119,13 @@ attn_route choose_route(const attn_args &a, kiln_dtype dtype, bool cudnn = true)
     return decode_route;
   /* A few queries: split over keys when the cache is long, and always
    * where the alternative is the general kernel (its blocks hold 128 rows). */
-  if (decode && a.sq <= DECODE_MAX_SQ && (a.sk >= DECODE_MIN_SK || !mma))
+  const bool tensor_cores = mma || (mma_f32 && f32_mma_on());
+  if (decode && a.sq <= DECODE_MAX_SQ && (a.sk >= DECODE_MIN_SK || !tensor_cores))
     return decode_route;
   if (mma)
     return ROUTE_MMA;
+  if (tensor_cores)
+    return ROUTE_MMA_F32;
   return ROUTE_GENERAL;
 }
 
@@ -179,6 +199,7 @@ static kiln_status kiln_cuda_attention(void *state, const kiln_attention_op *op)
                                      st->workspace_size, st->stream);
     break;
   case ROUTE_MMA: err = kiln_cuda_attention_mma(a, op->dtype, st->stream); break;
+  case ROUTE_MMA_F32: err = kiln_cuda_attention_mma_f32(a, st->stream); break;
   default: err = kiln_cuda_attention_general(a, op->dtype, st->stream); break;
   }
   return kiln_cuda_check(err, fn, "launching the attention kernel");

@@ -4,8 +4,10 @@
  * the check of the device-side lengths (cu_seqlens, seqlens_k), raised as
  * a deferred error (backend.h, cuda_deferred.cuh). The kernels are in
  * cuda_attention_general.cu (any shape, the correctness backbone and the
- * f32 path), cuda_attention_mma.cu
- * (tensor cores, f16/bf16, D 32/64/128) and cuda_attention_decode.cu
+ * f32 path where the f32 tensor-core kernel is off or does not fit),
+ * cuda_attention_mma.cu
+ * (tensor cores, f16/bf16, D 32/64/128), cuda_attention_mma_f32.cu (tensor
+ * cores for f32, 3xTF32, D 32/64/128) and cuda_attention_decode.cu
  * (split over keys, a few queries against long caches); cuda_attention.cu
  * routes between them.
  *
@@ -180,6 +182,10 @@ cudaError_t kiln_cuda_attention_general(const kiln_dev::attn_args &a, kiln_dtype
 bool kiln_cuda_attention_mma_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
 cudaError_t kiln_cuda_attention_mma(const kiln_dev::attn_args &a, kiln_dtype dtype,
                                     cudaStream_t stream);
+/* Tensor cores for f32 (3xTF32, f32's accuracy): d 32, 64 or 128, rows and
+ * pointers 16-byte aligned (kiln_cuda_attention_mma_f32_fits). */
+bool kiln_cuda_attention_mma_f32_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
+cudaError_t kiln_cuda_attention_mma_f32(const kiln_dev::attn_args &a, cudaStream_t stream);
 /* Split over keys (kiln_cuda_attention_decode_fits); partials in work,
  * work_bytes long. */
 bool kiln_cuda_attention_decode_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);

@@ -1,7 +1,8 @@
 /*
  * The general attention kernel: every dtype, D from 1 to 256, every layout,
  * mask and length the op allows. The correctness backbone (every other
- * kernel falls back to it) and the f32 path.
+ * kernel falls back to it) and f32's path wherever the 3xTF32 kernel
+ * (cuda_attention_mma_f32.cu) is off or does not take the shape.
  *
  * A block of THREADS threads takes ROWS = R * THREADS / G query rows of
  * one (sequence, head); G threads share a row, each holding DT of its

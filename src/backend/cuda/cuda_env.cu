@@ -49,6 +49,22 @@ int kiln_cuda_env_mma_blocks(void) {
   return n;
 }
 
+/* KILN_CUDA_F32_MMA=1 sends f32 attention to the 3xTF32 tensor-core kernel
+ * in auto mode wherever it fits, =0 keeps f32 on the kernels it ran on
+ * before (general, decode_simt), read once per process; unset: -1, the
+ * default of cuda_attention.cu (MMA_F32_IN_AUTO). */
+int kiln_cuda_env_f32_mma(void) {
+  static const int v = [] {
+    const char *e = getenv("KILN_CUDA_F32_MMA");
+    if (e && strcmp(e, "1") == 0)
+      return 1;
+    if (e && strcmp(e, "0") == 0)
+      return 0;
+    return -1;
+  }();
+  return v;
+}
+
 /* KILN_CUDA_ROWS=token,token,... read once per process: a row-op variant
  * forced over the tuning table, for the sweep (scripts/row_sweep.sh).
  * Tokens: c1024=TxP, c4096=TxP, c32768=TxP (threads x elements per thread

@@ -1,12 +1,17 @@
 /*
  * The PTX that tensor-core kernels build on, for kernels that stage tiles
  * through shared memory: 16-byte asynchronous copies (cp.async), ldmatrix,
- * and mma.sync m16n8k16 with f32 accumulators for f16 and bf16.
+ * mma.sync m16n8k16 with f32 accumulators for f16 and bf16, and m16n8k8 on
+ * TF32 pieces of f32 (3xTF32) for f32.
  *
  * Fragment layouts of m16n8k16 (lane = 4 g + t): A (16 x 16, row-major)
  * a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..);
  * B (16 x 8, k x n) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
  * C (16 x 8, f32) c0, c1 = (g, 2t..2t+1), c2, c3 = (g+8, 2t..2t+1).
+ *
+ * And of m16n8k8 with .tf32 operands (each in a 32-bit register):
+ * A (16 x 8) a0 = (g, t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4);
+ * B (8 x 8, k x n) b0 = (k t, n g), b1 = (k t+4, n g); C as above.
  */
 #ifndef KILN_CUDA_MMA_PTX_CUH
 #define KILN_CUDA_MMA_PTX_CUH
@@ -64,6 +69,36 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], 
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
+}
+
+/* c += a b on TF32 operands (10 explicit mantissa bits; products exact,
+ * f32 accumulators). */
+__device__ __forceinline__ void mma1688_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                             unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+               "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* x as hi + lo, two TF32 values: hi is x rounded to TF32, lo the rest
+ * (x - hi is exact in f32, at most 2^-11 |x|) rounded to TF32, so
+ * |x - hi - lo| <= 2^-22 |x|. */
+__device__ __forceinline__ void split_tf32(float x, unsigned &hi, unsigned &lo) {
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(hi) : "f"(x));
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(lo) : "f"(x - __uint_as_float(hi)));
+}
+
+/* c += a b for f32 a and b given as TF32 pieces (3xTF32): a_lo b_hi +
+ * a_hi b_lo + a_hi b_hi. The dropped a_lo b_lo is below 2^-22 |a b|, so
+ * each product is within about 3 * 2^-22 of exact: f32's accuracy within
+ * a few units, at tensor-core speed. b = {hi of b0, hi of b1, lo of b0,
+ * lo of b1}, one 16-byte shared-memory read. */
+__device__ __forceinline__ void mma1688_tf32x3(float (&c)[4], const unsigned (&a_hi)[4],
+                                               const unsigned (&a_lo)[4], const uint4 &b) {
+  mma1688_tf32(c, a_lo, b.x, b.y);
+  mma1688_tf32(c, a_hi, b.z, b.w);
+  mma1688_tf32(c, a_hi, b.x, b.y);
 }
 
 /* Two f32 as one register of T pairs, lo in the low half (the lower column). */

@@ -1,0 +1,362 @@
+/*
+ * Tensor-core attention for f32, D = 32, 64 or 128, at f32's accuracy:
+ * every product on the tensor cores is 3xTF32 (cuda_mma_ptx.cuh): each
+ * operand x split into TF32 pieces hi + lo, and a b taken as a_lo b_hi +
+ * a_hi b_lo + a_hi b_hi on mma.sync m16n8k8 with f32 accumulators, which
+ * leaves each product within about 3 * 2^-22 of exact (plain TF32 would
+ * be 2^-11 off). The shape follows cuda_attention_mma.cu: a block of
+ * F32_WARPS warps takes BQ = 16 * F32_WARPS query rows of one (sequence,
+ * head), each warp 16; tiles of BN keys and values stream through shared
+ * memory; S = Q K^T, the online softmax in f32 and base 2, O += P V.
+ *
+ * What differs from the 16-bit kernel, and why:
+ * - The split is done once per element of a tile, by the whole block,
+ *   into shared memory (kx, vx), not by each of the four warps that read
+ *   the tile: a tile lands raw (cp.async), the block splits it, then the
+ *   warps multiply. The raw buffer is free again once split, so the next
+ *   tile's copy is issued then and lands while this tile is multiplied.
+ * - The operands' k index is permuted within each 8-wide k-step: logical
+ *   k = t holds element 2t and k = t + 4 holds element 2t + 1. A sum over
+ *   k does not care, and then each thread's two B elements (k t and
+ *   t + 4) are adjacent in memory, and so are its two A elements in a
+ *   row. So hi and lo of both fit one 16-byte read: kx and vx hold, per
+ *   row and pair of columns (2p, 2p + 1), {hi 2p, hi 2p+1, lo 2p, lo 2p+1}.
+ *   For P V the k index is the key, and S's accumulators c0, c1 (row g,
+ *   keys 2t, 2t + 1) are then exactly a0 and a2 of P's A fragment (c2,
+ *   c3: a1, a3), so P never leaves registers.
+ * - vx holds V transposed (row = dim, pairs of keys along the row): B of
+ *   P V wants (key, dim g) in lane g's row, which ldmatrix.trans cannot
+ *   give for 32-bit elements; the block's split pass transposes instead.
+ * - Q is scaled by scale * log2(e) before its split (as the general
+ *   kernel does), so scores come out of the tensor cores in base 2.
+ * Row strides: kx 2D + 16 and vx 2BN + 16 words, so the 8 lanes of a
+ * quarter warp (two rows, four 16-byte pieces each) hit 32 distinct banks;
+ * raw rows are D + 4 words (16-byte pieces for cp.async).
+ */
+#include "cuda_attention.cuh"
+#include "cuda_mma_ptx.cuh"
+
+using namespace kiln_dev;
+using namespace kiln_dev::ptx;
+
+namespace {
+
+constexpr int F32_WARPS = 4;
+constexpr int F32_THREADS = 32 * F32_WARPS;
+constexpr int BQ = 16 * F32_WARPS; /* query rows per block */
+constexpr int BN = 32;             /* keys per tile */
+
+template <int D> struct f32_shape {
+  static constexpr int RS = D + 4;       /* raw row stride, floats */
+  static constexpr int KXS = 2 * D + 16; /* kx row (one key) stride, words */
+  static constexpr int VXS = 2 * BN + 16; /* vx row (one dim) stride, words */
+  static constexpr int RAW = BN * RS, KX = BN * KXS, VX = D * VXS;
+  /* Raw K, raw V, then kx and vx. */
+  static constexpr size_t SMEM = (size_t)(2 * RAW + KX + VX) * 4;
+  static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
+  static_assert(KXS % 32 == 16 && VXS % 32 == 16, "two rows of a quarter warp in distinct banks");
+};
+
+/* BN rows x D floats from global (row r at base + r * stride) into shared
+ * (row r at dst + r * RS); rows at or past valid become zeros. */
+template <int D>
+__device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t stride, int valid) {
+  constexpr int PIECES = D / 4; /* 16-byte pieces per row */
+#pragma unroll
+  for (int c = threadIdx.x; c < BN * PIECES; c += F32_THREADS) {
+    const int row = c / PIECES, col = c % PIECES * 4;
+    const bool ok = row < valid;
+    cp_async16(dst + row * f32_shape<D>::RS + col, ok ? base + row * stride + col : base, ok);
+  }
+}
+
+/* The block's split pass: raw K and V into kx and vx (V transposed). */
+template <int D>
+__device__ __forceinline__ void split_tile(const float *kraw, const float *vraw, float *kx,
+                                           float *vx) {
+  using S = f32_shape<D>;
+  /* K: item (key j, dim pair p), p fastest over the lanes: 8-byte reads and
+   * 16-byte writes, each run of lanes contiguous in one row. */
+  constexpr int KP = D / 2, K_TURNS = BN * KP / F32_THREADS;
+  static_assert(BN * KP % F32_THREADS == 0, "whole turns");
+#pragma unroll
+  for (int it = 0; it < K_TURNS; it++) {
+    const int e = threadIdx.x + it * F32_THREADS;
+    const int j = e / KP, p = e % KP;
+    const float2 x = *reinterpret_cast<const float2 *>(kraw + j * S::RS + 2 * p);
+    uint4 w;
+    split_tf32(x.x, w.x, w.z);
+    split_tf32(x.y, w.y, w.w);
+    *reinterpret_cast<uint4 *>(kx + j * S::KXS + 4 * p) = w;
+  }
+  /* V: item (key pair m, dims 4c .. 4c + 3), m fastest: two 16-byte reads
+   * (rows 2m and 2m + 1; a 2-way bank conflict, rows 2m being 2 RS = 8
+   * mod 32 words apart) and four 16-byte writes, one per dim, contiguous
+   * over the lanes. */
+  constexpr int VP = BN / 2, V_TURNS = VP * (D / 4) / F32_THREADS;
+  static_assert(VP * (D / 4) % F32_THREADS == 0, "whole turns");
+#pragma unroll
+  for (int it = 0; it < V_TURNS; it++) {
+    const int e = threadIdx.x + it * F32_THREADS;
+    const int m = e % VP, c = e / VP;
+    const float4 x0 = *reinterpret_cast<const float4 *>(vraw + 2 * m * S::RS + 4 * c);
+    const float4 x1 = *reinterpret_cast<const float4 *>(vraw + (2 * m + 1) * S::RS + 4 * c);
+    const float a0[4] = {x0.x, x0.y, x0.z, x0.w}, a1[4] = {x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      uint4 w;
+      split_tf32(a0[u], w.x, w.z);
+      split_tf32(a1[u], w.y, w.w);
+      *reinterpret_cast<uint4 *>(vx + (4 * c + u) * S::VXS + 4 * m) = w;
+    }
+  }
+}
+
+/* MINB: resident blocks per SM asked of the compiler (a register cap). */
+template <int D, int MINB>
+__global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_args a) {
+  KILN_KERNEL_BEGIN();
+  using S = f32_shape<D>;
+  constexpr int NT = BN / 8, KS = D / 8, DT = D / 8;
+  extern __shared__ __align__(16) float smem_f32[];
+  float *kraw = smem_f32, *vraw = kraw + S::RAW;
+  float *kx = vraw + S::RAW, *vx = kx + S::KX;
+
+  if (!attn_lengths_ok(a))
+    return;
+  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
+  const attn_seq s = attn_sequence(a, b);
+  const int64_t q0 = (int64_t)blockIdx.x * BQ;
+  if (q0 >= s.lq)
+    return; /* a tile past this sequence's queries (varlen) */
+  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
+  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1); /* the most any row sees */
+  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
+  /* The least any row sees (the first row's): tiles below it need no
+   * per-element masking unless there is a mask tensor. */
+  const int64_t block_min_end = attn_key_end(a, s, q0);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gq = lane / 4, tq = lane % 4;
+  /* This thread's two rows: warp * 16 + gq and + 8. */
+  int64_t row_i[2], kend[2];
+  bool row_ok[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
+    row_ok[rr] = row_i[rr] < s.lq;
+    kend[rr] = attn_key_end(a, s, row_i[rr]);
+  }
+  float *out = (float *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
+  const int64_t out_row = (int64_t)a.hq * a.d;
+
+  float o[DT][4];
+#pragma unroll
+  for (int dt = 0; dt < DT; dt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      o[dt][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+  if (n_tiles > 0) {
+    const float *qg = (const float *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
+    const float *kg = (const float *)a.k + s.k_start * a.k_row + (int64_t)g * D;
+    const float *vg = (const float *)a.v + s.k_start * a.v_row + (int64_t)g * D;
+    const float *mrow[2] = {nullptr, nullptr};
+    if (a.mask)
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+        if (row_ok[rr])
+          mrow[rr] = (const float *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
+
+    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
+    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    cp_async_commit();
+
+    /* Q's A fragments, read once from global while tile 0 is in flight,
+     * scaled to base 2 and split: k-step ks covers dims 8 ks .. 8 ks + 7,
+     * a0 / a1 (rows gq, gq + 8) hold dim 8 ks + 2 tq, a2 / a3 the next. */
+    unsigned qh[KS][4], ql[KS][4];
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+      const float *qrow = qg + (int64_t)(warp * 16 + gq + 8 * rr) * a.q_row;
+#pragma unroll
+      for (int ks = 0; ks < KS; ks++) {
+        float2 x = make_float2(0.0f, 0.0f);
+        if (row_ok[rr])
+          x = __ldg(reinterpret_cast<const float2 *>(qrow + 8 * ks + 2 * tq));
+        split_tf32(x.x * a.scale_log2, qh[ks][rr], ql[ks][rr]);
+        split_tf32(x.y * a.scale_log2, qh[ks][2 + rr], ql[ks][2 + rr]);
+      }
+    }
+
+    for (int t = 0; t < n_tiles; t++) {
+      const int64_t k0 = (int64_t)t * BN;
+      cp_async_wait<0>();
+      __syncthreads(); /* tile t landed for every thread; kx, vx no longer read */
+      split_tile<D>(kraw, vraw, kx, vx);
+      __syncthreads(); /* kx, vx written; raw free */
+      if (t + 1 < n_tiles) {
+        const int64_t k1 = k0 + BN;
+        const int nv = (int)min((int64_t)BN, block_end - k1);
+        load_raw<D>(kraw, kg + k1 * a.k_row, a.k_row, nv);
+        load_raw<D>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+        cp_async_commit();
+      }
+
+      /* S = Q K^T: B of n-tile nt, k-step ks is key 8 nt + gq, dims
+       * 8 ks + 2 tq and + 1: the pair 4 ks + tq of kx's row. */
+      float sc[NT][4];
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          sc[nt][e] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ks++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+          const uint4 kb =
+              *reinterpret_cast<const uint4 *>(kx + (8 * nt + gq) * S::KXS + 4 * (4 * ks + tq));
+          mma1688_tf32x3(sc[nt], qh[ks], ql[ks], kb);
+        }
+
+      /* Mask, and the online softmax of this thread's two rows; sc[nt][e]
+       * is row gq + 8 (e / 2), key k0 + 8 nt + 2 tq + (e & 1). */
+      float mx[2] = {-INFINITY, -INFINITY};
+      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
+        int lim[2]; /* keys of this tile the row sees: 0 .. lim - 1 */
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
+            float v = sc[nt][e];
+            if (jj >= lim[rr])
+              v = -INFINITY;
+            else if (mrow[rr])
+              v = fmaf(mrow[rr][k0 + jj], LOG2E, v);
+            sc[nt][e] = v;
+            mx[rr] = fmaxf(mx[rr], v);
+          }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++)
+            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
+      }
+      float base[2];
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++) {
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
+        const float m_new = fmaxf(m[rr], mx[rr]);
+        base[rr] = attn_base(m_new);
+        const float corr = exp2f(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
+        l[rr] *= corr;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) {
+          o[dt][2 * rr] *= corr;
+          o[dt][2 * rr + 1] *= corr;
+        }
+        m[rr] = m_new;
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const float p = exp2f(sc[nt][e] - base[e / 2]);
+          l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
+          sc[nt][e] = p;
+        }
+
+      /* O += P V, 8 keys (n-tile kc of S) per k-step: a0 = (row gq, key
+       * 2 tq) = sc[kc][0], a1 = (gq + 8, 2 tq) = sc[kc][2], a2 = (gq,
+       * 2 tq + 1) = sc[kc][1], a3 = sc[kc][3]; B of d-tile dt is dim
+       * 8 dt + gq, keys 8 kc + 2 tq and + 1: pair 4 kc + tq of vx's row. */
+#pragma unroll
+      for (int kc = 0; kc < NT; kc++) {
+        unsigned ph[4], pl[4];
+        split_tf32(sc[kc][0], ph[0], pl[0]);
+        split_tf32(sc[kc][2], ph[1], pl[1]);
+        split_tf32(sc[kc][1], ph[2], pl[2]);
+        split_tf32(sc[kc][3], ph[3], pl[3]);
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) {
+          const uint4 vb =
+              *reinterpret_cast<const uint4 *>(vx + (8 * dt + gq) * S::VXS + 4 * (4 * kc + tq));
+          mma1688_tf32x3(o[dt], ph, pl, vb);
+        }
+      }
+    }
+  }
+
+  /* Normalize and store: row gq + 8 rr, dims 8 dt + 2 tq and + 1. */
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    float sum = l[rr];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f; /* every key masked: zeros */
+    if (!row_ok[rr])
+      continue;
+    float *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++)
+      *reinterpret_cast<float2 *>(orow + 8 * dt + 2 * tq) =
+          make_float2(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
+  }
+}
+
+/* Resident blocks per SM asked of ptxas (a register cap), by head dim;
+ * first guesses, not measured. Q's pieces alone take D registers per
+ * thread and uncapped ptxas keeps a whole k-loop of shared reads in
+ * flight (234 registers at D = 64). CUDA 13, sm_90: D = 32 at 4 blocks
+ * takes 128 registers (36 bytes spilled), D = 64 at 3 takes 168 (16
+ * spilled; shared memory, 56 KiB a block, allows 3 too), D = 128 at 1
+ * takes 255 (156 spilled). */
+template <int D> constexpr int F32_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 1;
+
+template <int D> cudaError_t launch_mma_f32(const attn_args &a, cudaStream_t stream) {
+  constexpr size_t smem = f32_shape<D>::SMEM;
+  auto kernel = attn_mma_f32_kernel<D, F32_MIN_BLOCKS<D>>;
+  /* Above 48 KiB a kernel must ask for its shared memory; the attribute
+   * is per device, so it is set on every launch (as cuda_rows.cuh does). */
+  if (smem > 48 * 1024) {
+    const cudaError_t err =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess)
+      return err;
+  }
+  const int64_t tiles = (a.sq + BQ - 1) / BQ;
+  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
+  return launch(kernel, grid, dim3(F32_THREADS), smem, stream, a);
+}
+
+} // namespace
+
+bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
+  if (dtype != KILN_F32)
+    return false;
+  if (a.d != 32 && a.d != 64 && a.d != 128)
+    return false;
+  /* 16-byte cp.async pieces of K and V and 8-byte reads of Q: rows and
+   * pointers 16-byte aligned (head starts are, D being a multiple of 32);
+   * out is stored in pairs. */
+  if (a.q_row % 4 || a.k_row % 4 || a.v_row % 4 || !aligned16(a.q) || !aligned16(a.k) ||
+      !aligned16(a.v) || ((uintptr_t)a.out & 7u))
+    return false;
+  return a.batch <= 65535 && a.hq <= 65535 && a.sq / BQ < INT32_MAX;
+}
+
+cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {
+  switch (a.d) {
+  case 32: return launch_mma_f32<32>(a, stream);
+  case 64: return launch_mma_f32<64>(a, stream);
+  default: return launch_mma_f32<128>(a, stream);
+  }
+}
