@@ -9,12 +9,14 @@
 #
 # f32: the f32 tensor-core kernel (mma_f32: 3xTF32,
 # src/backend/cuda/cuda_attention_mma_f32.cu) against the f32 route it
-# replaces, in one command of under 9 minutes: the CUDA tests with
-# mma_f32 forced, then in auto mode with it on (KILN_CUDA_F32_MMA=1) and
-# off (=0: the old route, general and decode_simt); memcheck of the CUDA
-# tests and racecheck of the f32 ones on mma_f32; the f32 bench cases with
-# --check, on and off; kiln bench and PyTorch's SDPA (bench/torch_side.py,
-# where torch is installed) on bench/cases.tsv's attn_f32 cases, on.
+# replaces, in one command of under 10 minutes (ATTN_CHECK_SECONDS=570):
+# the CUDA tests with mma_f32 forced (and its f32 cases with K and V split
+# per warp, KILN_CUDA_F32_MMA_SPLIT=warp); the f32 bench cases with
+# --check, on (both splits) and off; the f32 cases in auto mode with it on
+# (KILN_CUDA_F32_MMA=1) and off (=0: the old route, general and
+# decode_simt); memcheck and racecheck on mma_f32; kiln bench beside
+# PyTorch's SDPA (bench/torch_side.py, where torch is installed) on
+# bench/cases.tsv's f32 attention cases, on.
 #
 # cudnn: the cudnn route alone (cuDNN's fused attention,
 # src/backend/cuda/cuda_attention_cudnn.cu): its tests, memcheck of them,
@@ -204,32 +206,36 @@ if [ "$mode" = decode ]; then
 fi
 
 if [ "$mode" = f32 ]; then
+  # The most telling first: the tests on the new kernel, then its timings,
+  # then the rest, each boxed so the command ends in time.
   route_tests 100 mma_f32
-  KILN_CUDA_F32_MMA=1 tag=" (KILN_CUDA_F32_MMA=1, f32 cases)" tests='cuda/attention_f32_*' \
-    route_tests 100 auto
-  KILN_CUDA_F32_MMA=0 tag=" (KILN_CUDA_F32_MMA=0, the old f32 route, f32 cases)" \
-    tests='cuda/attention_f32_*' route_tests 100 auto
-  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  for tool in memcheck racecheck; do
-    log=$logs/sanitizer_${tool}_mma_f32.log
-    # racecheck (slow) on the f32 cases; memcheck on every case
-    filter='cuda/*'
-    [ $tool = racecheck ] && filter='cuda/attention_f32_*'
-    env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=mma_f32 KILN_TEST_FILTER="$filter" \
-      timeout $(box 90) "$sanitizer" --tool $tool --error-exitcode 99 build/tests/test_attention \
-      >"$log" 2>&1
-    note "$tool mma_f32: exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
-    note "$(grep -h -m6 -E 'Invalid|Race|Hazard|FAILED' "$log")"
-  done
+  KILN_CUDA_F32_MMA_SPLIT=warp tag=" (KILN_CUDA_F32_MMA_SPLIT=warp, f32 cases)" \
+    tests='cuda/attention_f32_*' route_tests 60 mma_f32
   if [ -x build/attention_gpu_bench ]; then
-    for on in 1 0; do
-      log=$logs/bench_f32_$on.log
-      env "${run_vars[@]}" KILN_CUDA_F32_MMA=$on timeout $(box 60) build/attention_gpu_bench \
-        --check f32 >"$log" 2>&1
-      note "bench f32, KILN_CUDA_F32_MMA=$on, --check (exit $?):"
+    for variant in "1 block" "1 warp" "0 block"; do
+      set -- $variant
+      log=$logs/bench_f32_$1_$2.log
+      env "${run_vars[@]}" KILN_CUDA_F32_MMA=$1 KILN_CUDA_F32_MMA_SPLIT=$2 timeout $(box 50) \
+        build/attention_gpu_bench --check f32 >"$log" 2>&1
+      note "bench f32, KILN_CUDA_F32_MMA=$1 KILN_CUDA_F32_MMA_SPLIT=$2, --check (exit $?):"
       note "$(cat "$log")"
     done
   fi
+  KILN_CUDA_F32_MMA=1 tag=" (KILN_CUDA_F32_MMA=1, f32 cases)" tests='cuda/attention_f32_*' \
+    route_tests 60 auto
+  KILN_CUDA_F32_MMA=0 tag=" (KILN_CUDA_F32_MMA=0, the old f32 route, f32 cases)" \
+    tests='cuda/attention_f32_*' route_tests 60 auto
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for run in "memcheck block cuda/*" "racecheck block cuda/attention_f32_*" \
+    "memcheck warp cuda/attention_f32_*" "racecheck warp cuda/attention_f32_*"; do
+    set -- $run
+    log=$logs/sanitizer_$1_mma_f32_$2.log
+    env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=mma_f32 KILN_CUDA_F32_MMA_SPLIT=$2 \
+      KILN_TEST_FILTER="$3" timeout $(box 75) "$sanitizer" --tool $1 --error-exitcode 99 \
+      build/tests/test_attention >"$log" 2>&1
+    note "$1 mma_f32 (split $2, $3): exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
+    note "$(grep -h -m6 -E 'Invalid|Race|Hazard|FAILED' "$log")"
+  done
   # kiln bench beside PyTorch's SDPA on bench/cases.tsv's f32 attention
   # cases, same run, mma_f32 on: medians in us, each SDPA mode PyTorch ran.
   cases=$logs/cases_f32.tsv

@@ -31,7 +31,8 @@
  *   kernel does), so scores come out of the tensor cores in base 2.
  * Row strides: kx 2D + 16 and vx 2BN + 16 words, so the 8 lanes of a
  * quarter warp (two rows, four 16-byte pieces each) hit 32 distinct banks;
- * raw rows are D + 4 words (16-byte pieces for cp.async).
+ * raw rows are D + 4 words (16-byte pieces for cp.async); f32_shape has
+ * the strides of SPLIT_WARP, the variant that splits in each warp.
  */
 #include "cuda_attention.cuh"
 #include "cuda_mma_ptx.cuh"
@@ -46,27 +47,44 @@ constexpr int F32_THREADS = 32 * F32_WARPS;
 constexpr int BQ = 16 * F32_WARPS; /* query rows per block */
 constexpr int BN = 32;             /* keys per tile */
 
-template <int D> struct f32_shape {
-  static constexpr int RS = D + 4;       /* raw row stride, floats */
-  static constexpr int KXS = 2 * D + 16; /* kx row (one key) stride, words */
+/* Where K's and V's split happens (KILN_CUDA_F32_MMA_SPLIT, to measure
+ * which is faster; one will go):
+ *   SPLIT_BLOCK once per element, by the block, into kx and vx as above;
+ *   SPLIT_WARP  by each warp as it reads raw f32 (as the B pieces of a
+ *               k-step, the same {hi, hi, lo, lo} values): four times the
+ *               conversions, but under half the shared-memory traffic, no
+ *               split pass, and the raw tiles two stages deep as in the
+ *               16-bit kernel. */
+enum split_mode { SPLIT_BLOCK, SPLIT_WARP };
+
+template <int D, int MODE> struct f32_shape {
+  /* Raw row strides, floats. SPLIT_WARP reads K in 8-byte pairs (16
+   * lanes: 4 rows x 8 words, rows 8 mod 32 words apart) and V a word per
+   * lane (rows 2 tq and 2 tq + 1 over 8 dims: rows 4 mod 32 apart). */
+  static constexpr int RSK = MODE == SPLIT_BLOCK ? D + 4 : D + 8;
+  static constexpr int RSV = D + 4;
+  static constexpr int KXS = 2 * D + 16;  /* kx row (one key) stride, words */
   static constexpr int VXS = 2 * BN + 16; /* vx row (one dim) stride, words */
-  static constexpr int RAW = BN * RS, KX = BN * KXS, VX = D * VXS;
-  /* Raw K, raw V, then kx and vx. */
-  static constexpr size_t SMEM = (size_t)(2 * RAW + KX + VX) * 4;
+  static constexpr int RAW_K = BN * RSK, RAW_V = BN * RSV, KX = BN * KXS, VX = D * VXS;
+  static constexpr int STAGES = MODE == SPLIT_BLOCK ? 1 : 2;
+  /* Raw K stages, raw V stages, then (SPLIT_BLOCK) kx and vx. */
+  static constexpr size_t SMEM =
+      (size_t)(STAGES * (RAW_K + RAW_V) + (MODE == SPLIT_BLOCK ? KX + VX : 0)) * 4;
   static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
   static_assert(KXS % 32 == 16 && VXS % 32 == 16, "two rows of a quarter warp in distinct banks");
+  static_assert(MODE == SPLIT_BLOCK || (RSK % 32 == 8 && RSV % 32 == 4), "no bank conflicts");
 };
 
 /* BN rows x D floats from global (row r at base + r * stride) into shared
  * (row r at dst + r * RS); rows at or past valid become zeros. */
-template <int D>
+template <int D, int RS>
 __device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t stride, int valid) {
   constexpr int PIECES = D / 4; /* 16-byte pieces per row */
 #pragma unroll
   for (int c = threadIdx.x; c < BN * PIECES; c += F32_THREADS) {
     const int row = c / PIECES, col = c % PIECES * 4;
     const bool ok = row < valid;
-    cp_async16(dst + row * f32_shape<D>::RS + col, ok ? base + row * stride + col : base, ok);
+    cp_async16(dst + row * RS + col, ok ? base + row * stride + col : base, ok);
   }
 }
 
@@ -74,7 +92,7 @@ __device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t 
 template <int D>
 __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw, float *kx,
                                            float *vx) {
-  using S = f32_shape<D>;
+  using S = f32_shape<D, SPLIT_BLOCK>;
   /* K: item (key j, dim pair p), p fastest over the lanes: 8-byte reads and
    * 16-byte writes, each run of lanes contiguous in one row. */
   constexpr int KP = D / 2, K_TURNS = BN * KP / F32_THREADS;
@@ -83,14 +101,14 @@ __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw,
   for (int it = 0; it < K_TURNS; it++) {
     const int e = threadIdx.x + it * F32_THREADS;
     const int j = e / KP, p = e % KP;
-    const float2 x = *reinterpret_cast<const float2 *>(kraw + j * S::RS + 2 * p);
+    const float2 x = *reinterpret_cast<const float2 *>(kraw + j * S::RSK + 2 * p);
     uint4 w;
     split_tf32(x.x, w.x, w.z);
     split_tf32(x.y, w.y, w.w);
     *reinterpret_cast<uint4 *>(kx + j * S::KXS + 4 * p) = w;
   }
   /* V: item (key pair m, dims 4c .. 4c + 3), m fastest: two 16-byte reads
-   * (rows 2m and 2m + 1; a 2-way bank conflict, rows 2m being 2 RS = 8
+   * (rows 2m and 2m + 1; a 2-way bank conflict, rows 2m being 2 RSV = 8
    * mod 32 words apart) and four 16-byte writes, one per dim, contiguous
    * over the lanes. */
   constexpr int VP = BN / 2, V_TURNS = VP * (D / 4) / F32_THREADS;
@@ -99,8 +117,8 @@ __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw,
   for (int it = 0; it < V_TURNS; it++) {
     const int e = threadIdx.x + it * F32_THREADS;
     const int m = e % VP, c = e / VP;
-    const float4 x0 = *reinterpret_cast<const float4 *>(vraw + 2 * m * S::RS + 4 * c);
-    const float4 x1 = *reinterpret_cast<const float4 *>(vraw + (2 * m + 1) * S::RS + 4 * c);
+    const float4 x0 = *reinterpret_cast<const float4 *>(vraw + 2 * m * S::RSV + 4 * c);
+    const float4 x1 = *reinterpret_cast<const float4 *>(vraw + (2 * m + 1) * S::RSV + 4 * c);
     const float a0[4] = {x0.x, x0.y, x0.z, x0.w}, a1[4] = {x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
     for (int u = 0; u < 4; u++) {
@@ -112,15 +130,49 @@ __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw,
   }
 }
 
+/* B of S = Q K^T for n-tile nt, k-step ks: key 8 nt + gq, dims 8 ks +
+ * 2 tq and + 1, as {hi, hi, lo, lo}; kt is kx (SPLIT_BLOCK) or the raw
+ * tile. */
+template <int D, int MODE>
+__device__ __forceinline__ uint4 k_frag(const float *kt, int nt, int ks, int gq, int tq) {
+  using S = f32_shape<D, MODE>;
+  if constexpr (MODE == SPLIT_BLOCK) {
+    return *reinterpret_cast<const uint4 *>(kt + (8 * nt + gq) * S::KXS + 4 * (4 * ks + tq));
+  } else {
+    const float2 x = *reinterpret_cast<const float2 *>(kt + (8 * nt + gq) * S::RSK + 8 * ks + 2 * tq);
+    uint4 w;
+    split_tf32(x.x, w.x, w.z);
+    split_tf32(x.y, w.y, w.w);
+    return w;
+  }
+}
+
+/* B of O += P V for k-step kc, d-tile dt: dim 8 dt + gq, keys 8 kc + 2 tq
+ * and + 1, as {hi, hi, lo, lo}; vt is vx (SPLIT_BLOCK) or the raw tile. */
+template <int D, int MODE>
+__device__ __forceinline__ uint4 v_frag(const float *vt, int kc, int dt, int gq, int tq) {
+  using S = f32_shape<D, MODE>;
+  if constexpr (MODE == SPLIT_BLOCK) {
+    return *reinterpret_cast<const uint4 *>(vt + (8 * dt + gq) * S::VXS + 4 * (4 * kc + tq));
+  } else {
+    const float *p = vt + (8 * kc + 2 * tq) * S::RSV + 8 * dt + gq;
+    uint4 w;
+    split_tf32(p[0], w.x, w.z);
+    split_tf32(p[S::RSV], w.y, w.w);
+    return w;
+  }
+}
+
 /* MINB: resident blocks per SM asked of the compiler (a register cap). */
-template <int D, int MINB>
+template <int D, int MODE, int MINB>
 __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_args a) {
   KILN_KERNEL_BEGIN();
-  using S = f32_shape<D>;
+  using S = f32_shape<D, MODE>;
   constexpr int NT = BN / 8, KS = D / 8, DT = D / 8;
   extern __shared__ __align__(16) float smem_f32[];
-  float *kraw = smem_f32, *vraw = kraw + S::RAW;
-  float *kx = vraw + S::RAW, *vx = kx + S::KX;
+  /* Raw K stage s at kraw + s * RAW_K, raw V at vraw + s * RAW_V. */
+  float *kraw = smem_f32, *vraw = kraw + S::STAGES * S::RAW_K;
+  float *kx = vraw + S::STAGES * S::RAW_V, *vx = kx + S::KX; /* SPLIT_BLOCK only */
 
   if (!attn_lengths_ok(a))
     return;
@@ -169,8 +221,8 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
         if (row_ok[rr])
           mrow[rr] = (const float *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
 
-    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
-    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    load_raw<D, S::RSK>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
+    load_raw<D, S::RSV>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
     cp_async_commit();
 
     /* Q's A fragments, read once from global while tile 0 is in flight,
@@ -191,21 +243,36 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
     }
 
     for (int t = 0; t < n_tiles; t++) {
-      const int64_t k0 = (int64_t)t * BN;
-      cp_async_wait<0>();
-      __syncthreads(); /* tile t landed for every thread; kx, vx no longer read */
-      split_tile<D>(kraw, vraw, kx, vx);
-      __syncthreads(); /* kx, vx written; raw free */
-      if (t + 1 < n_tiles) {
-        const int64_t k1 = k0 + BN;
-        const int nv = (int)min((int64_t)BN, block_end - k1);
-        load_raw<D>(kraw, kg + k1 * a.k_row, a.k_row, nv);
-        load_raw<D>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+      const int64_t k0 = (int64_t)t * BN, k1 = k0 + BN;
+      const int nv = (int)min((int64_t)BN, block_end - k1); /* the next tile's keys */
+      const float *kt, *vt;
+      if constexpr (MODE == SPLIT_BLOCK) {
+        cp_async_wait<0>();
+        __syncthreads(); /* tile t landed for every thread; kx, vx no longer read */
+        split_tile<D>(kraw, vraw, kx, vx);
+        __syncthreads(); /* kx, vx written; raw free */
+        if (t + 1 < n_tiles) {
+          load_raw<D, S::RSK>(kraw, kg + k1 * a.k_row, a.k_row, nv);
+          load_raw<D, S::RSV>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+          cp_async_commit();
+        }
+        kt = kx, vt = vx;
+      } else {
+        /* Groups in commit order: tile 0, then one per turn (tile t + 1,
+         * or empty), so wait_group 1 at turn t leaves only t + 1 in
+         * flight. */
+        const int stage = t & 1;
+        if (t + 1 < n_tiles) {
+          load_raw<D, S::RSK>(kraw + (stage ^ 1) * S::RAW_K, kg + k1 * a.k_row, a.k_row, nv);
+          load_raw<D, S::RSV>(vraw + (stage ^ 1) * S::RAW_V, vg + k1 * a.v_row, a.v_row, nv);
+        }
         cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads(); /* tile t landed for every thread */
+        kt = kraw + stage * S::RAW_K, vt = vraw + stage * S::RAW_V;
       }
 
-      /* S = Q K^T: B of n-tile nt, k-step ks is key 8 nt + gq, dims
-       * 8 ks + 2 tq and + 1: the pair 4 ks + tq of kx's row. */
+      /* S = Q K^T. */
       float sc[NT][4];
 #pragma unroll
       for (int nt = 0; nt < NT; nt++)
@@ -215,11 +282,8 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 #pragma unroll
       for (int ks = 0; ks < KS; ks++)
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-          const uint4 kb =
-              *reinterpret_cast<const uint4 *>(kx + (8 * nt + gq) * S::KXS + 4 * (4 * ks + tq));
-          mma1688_tf32x3(sc[nt], qh[ks], ql[ks], kb);
-        }
+        for (int nt = 0; nt < NT; nt++)
+          mma1688_tf32x3(sc[nt], qh[ks], ql[ks], k_frag<D, MODE>(kt, nt, ks, gq, tq));
 
       /* Mask, and the online softmax of this thread's two rows; sc[nt][e]
        * is row gq + 8 (e / 2), key k0 + 8 nt + 2 tq + (e & 1). */
@@ -276,8 +340,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 
       /* O += P V, 8 keys (n-tile kc of S) per k-step: a0 = (row gq, key
        * 2 tq) = sc[kc][0], a1 = (gq + 8, 2 tq) = sc[kc][2], a2 = (gq,
-       * 2 tq + 1) = sc[kc][1], a3 = sc[kc][3]; B of d-tile dt is dim
-       * 8 dt + gq, keys 8 kc + 2 tq and + 1: pair 4 kc + tq of vx's row. */
+       * 2 tq + 1) = sc[kc][1], a3 = sc[kc][3]. */
 #pragma unroll
       for (int kc = 0; kc < NT; kc++) {
         unsigned ph[4], pl[4];
@@ -286,12 +349,11 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
         split_tf32(sc[kc][1], ph[2], pl[2]);
         split_tf32(sc[kc][3], ph[3], pl[3]);
 #pragma unroll
-        for (int dt = 0; dt < DT; dt++) {
-          const uint4 vb =
-              *reinterpret_cast<const uint4 *>(vx + (8 * dt + gq) * S::VXS + 4 * (4 * kc + tq));
-          mma1688_tf32x3(o[dt], ph, pl, vb);
-        }
+        for (int dt = 0; dt < DT; dt++)
+          mma1688_tf32x3(o[dt], ph, pl, v_frag<D, MODE>(vt, kc, dt, gq, tq));
       }
+      if constexpr (MODE == SPLIT_WARP)
+        __syncthreads(); /* the stage is free for tile t + 2 */
     }
   }
 
@@ -315,15 +377,15 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 /* Resident blocks per SM asked of ptxas (a register cap), by head dim;
  * first guesses, not measured. Q's pieces alone take D registers per
  * thread and uncapped ptxas keeps a whole k-loop of shared reads in
- * flight (234 registers at D = 64). CUDA 13, sm_90: D = 32 at 4 blocks
- * takes 128 registers (36 bytes spilled), D = 64 at 3 takes 168 (16
- * spilled; shared memory, 56 KiB a block, allows 3 too), D = 128 at 1
- * takes 255 (156 spilled). */
-template <int D> constexpr int F32_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 1;
+ * flight (234 registers at D = 64). CUDA 13, sm_90, SPLIT_BLOCK: D = 32
+ * at 4 blocks takes 128 registers (36 bytes spilled), D = 64 at 3 takes
+ * 168 (16 spilled; its 56 KiB of shared memory a block allow 3 too),
+ * D = 128 at 2 takes 255 (156 spilled; 2 x 110 KiB fit). */
+template <int D> constexpr int F32_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 2;
 
-template <int D> cudaError_t launch_mma_f32(const attn_args &a, cudaStream_t stream) {
-  constexpr size_t smem = f32_shape<D>::SMEM;
-  auto kernel = attn_mma_f32_kernel<D, F32_MIN_BLOCKS<D>>;
+template <int D, int MODE> cudaError_t launch_mma_f32(const attn_args &a, cudaStream_t stream) {
+  constexpr size_t smem = f32_shape<D, MODE>::SMEM;
+  auto kernel = attn_mma_f32_kernel<D, MODE, F32_MIN_BLOCKS<D>>;
   /* Above 48 KiB a kernel must ask for its shared memory; the attribute
    * is per device, so it is set on every launch (as cuda_rows.cuh does). */
   if (smem > 48 * 1024) {
@@ -335,6 +397,14 @@ template <int D> cudaError_t launch_mma_f32(const attn_args &a, cudaStream_t str
   const int64_t tiles = (a.sq + BQ - 1) / BQ;
   const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
   return launch(kernel, grid, dim3(F32_THREADS), smem, stream, a);
+}
+
+template <int MODE> cudaError_t launch_mma_f32_for(const attn_args &a, cudaStream_t stream) {
+  switch (a.d) {
+  case 32: return launch_mma_f32<32, MODE>(a, stream);
+  case 64: return launch_mma_f32<64, MODE>(a, stream);
+  default: return launch_mma_f32<128, MODE>(a, stream);
+  }
 }
 
 } // namespace
@@ -354,9 +424,7 @@ bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
 }
 
 cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {
-  switch (a.d) {
-  case 32: return launch_mma_f32<32>(a, stream);
-  case 64: return launch_mma_f32<64>(a, stream);
-  default: return launch_mma_f32<128>(a, stream);
-  }
+  if (kiln_cuda_env_f32_mma_split_warp())
+    return launch_mma_f32_for<SPLIT_WARP>(a, stream);
+  return launch_mma_f32_for<SPLIT_BLOCK>(a, stream);
 }

@@ -65,6 +65,17 @@ int kiln_cuda_env_f32_mma(void) {
   return v;
 }
 
+/* KILN_CUDA_F32_MMA_SPLIT=warp: the f32 tensor-core kernel splits K and V
+ * into TF32 pieces in each warp as it reads them, instead of once per
+ * block (cuda_attention_mma_f32.cu), read once per process. */
+bool kiln_cuda_env_f32_mma_split_warp(void) {
+  static const bool on = [] {
+    const char *e = getenv("KILN_CUDA_F32_MMA_SPLIT");
+    return e && strcmp(e, "warp") == 0;
+  }();
+  return on;
+}
+
 /* KILN_CUDA_ROWS=token,token,... read once per process: a row-op variant
  * forced over the tuning table, for the sweep (scripts/row_sweep.sh).
  * Tokens: c1024=TxP, c4096=TxP, c32768=TxP (threads x elements per thread
