@@ -5,20 +5,13 @@
  * CPU_ATTN_KEYS, with the online softmax (a running max m and sum l per row,
  * the output accumulator rescaled when the max grows), so nothing of size
  * Sq x Sk ever exists. All arithmetic in f32; 16-bit inputs are widened as
- * they are loaded, and each K and V block is widened once for every row of
- * the tile (the whole kv group shares it: grouped-query attention reads its
- * cache once per tile, not once per head).
+ * they are loaded, and each K and V block is read (or widened) once for
+ * every row of the tile (the whole kv group shares it: grouped-query
+ * attention reads its cache once per tile, not once per head).
  *
- * Part of cpu_rows.h (its exp_nonpositive and row_max), so it is compiled
- * once per instruction-set variant like the other row kernels.
+ * Part of cpu_rows.h (its row_max and block_sum), so it is
+ * compiled once per instruction-set variant like the other row kernels.
  */
-
-/* Rows of the tile whose visible keys end before j0 + n get -inf there:
- * per row, keys at or past its own limit (seqlens_k, causal). */
-static void attn_limit(float *s, int64_t n, int64_t j0, int64_t limit) {
-  for (int64_t j = limit - j0 < 0 ? 0 : limit - j0; j < n; j++)
-    s[j] = -INFINITY;
-}
 
 /* Eight floats as one value (GCC and clang vector extensions): an AVX
  * register in the AVX2 build, two SSE registers in the baseline. aligned(4)
@@ -41,47 +34,202 @@ typedef float attn_vec __attribute__((vector_size(ATTN_W * 4), aligned(4)));
 #ifdef ATTN_FMA
 #define ATTN_MADD(acc, x, k) ((acc) = ATTN_FMA(ATTN_SPLAT(x), (k), (acc)))
 #define ATTN_MADD8(acc, a, b) ((acc) = ATTN_FMA8((a), (b), (acc)))
+#define ATTN_FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
 #else
 #define ATTN_MADD(acc, x, k) ((acc) += (x) * (k))
 #define ATTN_MADD8(acc, a, b) ((acc) += (a) * (b))
+#define ATTN_FMAF(a, b, c) ((a) * (b) + (c))
 #endif
 
-/* s[r][j] = qs[r] . kt[:, j] for the tile's rows and CPU_ATTN_KEYS keys:
- * the K block is stored transposed (kt[p * CPU_ATTN_KEYS + j]), so each
- * step is a vector multiply-add over keys. Two rows at a time share every
- * load of kt, and their 2 x 4 ATTN_W sums stay in eight registers over all
- * of D. */
-static void attn_scores(const float *qs, const float *kt, int64_t rows, int64_t d, float *s) {
-  for (int64_t r = 0; r < rows; r += 2) {
-    const bool pair = r + 1 < rows;
-    const float *q0 = qs + r * d, *q1 = pair ? q0 + d : q0;
-    for (int j0 = 0; j0 < CPU_ATTN_KEYS; j0 += 4 * ATTN_W) {
-      attn_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-      for (int64_t p = 0; p < d; p++) {
-        const attn_vec *k = (const attn_vec *)(kt + p * CPU_ATTN_KEYS + j0);
-        const float x = q0[p], y = q1[p]; /* vector * scalar: broadcast */
-        const attn_vec k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
-        ATTN_MADD(a0, x, k0), ATTN_MADD(a1, x, k1), ATTN_MADD(a2, x, k2), ATTN_MADD(a3, x, k3);
-        ATTN_MADD(b0, y, k0), ATTN_MADD(b1, y, k1), ATTN_MADD(b2, y, k2), ATTN_MADD(b3, y, k3);
+/* e^t for t <= 0: exp_nonpositive's method (cpu_rows.h: t = n ln2 + r, a
+ * degree-5 polynomial for e^r, 2^n in the exponent bits, 0 below -87, NaN
+ * stays NaN) with its multiply-adds fused where the build has FMA (in a
+ * loop, __builtin_fmaf vectorizes to vfmadd): the attention tiles compute
+ * one per score, a good part of their work at small D. */
+static inline float attn_exp(float t) {
+  const float lowest = -87.0f;
+  const float round_magic = 0x1.8p23f; /* adding it rounds to an integer */
+  const float c = kiln_float(kiln_pick(t < lowest, kiln_bits(lowest), kiln_bits(t)));
+  const float shifted = ATTN_FMAF(c, 1.44269504f, round_magic);
+  const float n = shifted - round_magic;
+  const float r = ATTN_FMAF(n, 2.12194440e-4f, ATTN_FMAF(n, -0.693359375f, c));
+  float p = 1.9875691500e-4f;
+  p = ATTN_FMAF(p, r, 1.3981999507e-3f);
+  p = ATTN_FMAF(p, r, 8.3334519073e-3f);
+  p = ATTN_FMAF(p, r, 4.1665795894e-2f);
+  p = ATTN_FMAF(p, r, 1.6666665459e-1f);
+  p = ATTN_FMAF(p, r, 5.0000001201e-1f);
+  p = ATTN_FMAF(p, r * r, r + 1.0f);
+  const float pow2 = kiln_float((kiln_bits(shifted) - kiln_bits(round_magic) + 127u) << 23);
+  return kiln_float(kiln_pick(t < lowest, 0, kiln_bits(p * pow2)));
+}
+
+/* Where a block's score (row r, key j) lies in st: transposed for tiles of
+ * many rows (st[j * CPU_ATTN_ROWS + r]: the softmax runs down the keys with
+ * the rows as vector lanes), row-major for a few (st[r * CPU_ATTN_KEYS + j]:
+ * each row's keys are the lanes). */
+typedef struct attn_layout {
+  int64_t row, key; /* strides */
+} attn_layout;
+
+static attn_layout attn_layout_of(bool few) {
+  return few ? (attn_layout){CPU_ATTN_KEYS, 1} : (attn_layout){1, CPU_ATTN_ROWS};
+}
+
+/* Scores are kept transposed, st[j * CPU_ATTN_ROWS + r] for key j and row
+ * r: the online softmax then runs down the keys with the tile's rows as
+ * vector lanes, and the score kernel needs no transposed K block, only a
+ * transposed Q, made once per tile rather than once per key block.
+ *
+ * The score micro-kernel: ATTN_SCORE_KEYS keys times up to ATTN_SCORE_VECS
+ * vectors of rows, that many accumulators held over all of D, each q load
+ * used by every key and each broadcast key element by every row vector
+ * (AVX-512: 16 accumulators of its 32 registers; AVX2 has 16 in all). */
+#define ATTN_SCORE_KEYS 4
+#if ATTN_W == 16
+#define ATTN_SCORE_VECS 4
+#else
+#define ATTN_SCORE_VECS 2
+#endif
+
+/* The P.V micro-kernel: ATTN_PV_ROWS rows times up to ATTN_PV_VECS vectors
+ * of output columns, accumulators held over all the block's keys, each V
+ * load used by every row. */
+#define ATTN_PV_ROWS 4
+#define ATTN_PV_VECS ATTN_SCORE_VECS
+
+/* Rows the score kernel asks for while it runs, ATTN_SCORE_KEYS of each
+ * stream per step of keys, so that their misses overlap its arithmetic:
+ * the block's V rows, then used for P.V, and the next block's K rows. Rows
+ * of one head lie a token's whole width apart, where the hardware
+ * prefetcher does not follow; asked for all at once they would wait on
+ * each other for the few misses a core keeps in flight. */
+typedef struct attn_ahead {
+  const char *base[2];
+  int64_t stride[2]; /* bytes from one row to the next */
+  int64_t count[2];  /* rows */
+  int64_t bytes;     /* of each row */
+} attn_ahead;
+
+static inline void attn_ask(const attn_ahead *ah, int64_t j) {
+  for (int s = 0; s < 2; s++)
+    for (int64_t r = j; r < j + ATTN_SCORE_KEYS && r < ah->count[s]; r++)
+      for (int64_t b = 0; b < ah->bytes; b += 64)
+        __builtin_prefetch(ah->base[s] + r * ah->stride[s] + b);
+}
+
+/* st[j][r0 + ...] = k[j] . qt[:, r0 + ...] for keys j < n rounded up to
+ * ATTN_SCORE_KEYS and nv vectors of rows from qt on (qt, st: the column of
+ * the tile's first such row). K rows lie ks apart (in the tensor for f32:
+ * each element is read once per tile and block, so a copy would only add
+ * to it); a step past the last key reads key n - 1 again, its scores land
+ * in st rows nothing reads. qt is [d, CPU_ATTN_ROWS]. nv is a constant at
+ * each call (attn_scores), so the accumulator arrays become registers. */
+static inline __attribute__((always_inline)) void
+attn_scores_vecs(const float *qt, const float *kb, int64_t ks, int64_t n, int64_t d, float *st,
+                 const attn_ahead *ah, const int nv) {
+  for (int64_t j = 0; j < n; j += ATTN_SCORE_KEYS) {
+    if (ah)
+      attn_ask(ah, j);
+    attn_vec acc[ATTN_SCORE_KEYS][ATTN_SCORE_VECS] = {{{0}}};
+    const float *k[ATTN_SCORE_KEYS];
+    for (int kk = 0; kk < ATTN_SCORE_KEYS; kk++)
+      k[kk] = kb + (j + kk < n ? j + kk : n - 1) * ks;
+    for (int64_t p = 0; p < d; p++) {
+      const attn_vec *q = (const attn_vec *)(qt + p * CPU_ATTN_ROWS);
+      attn_vec b[ATTN_SCORE_VECS];
+      for (int v = 0; v < nv; v++)
+        b[v] = q[v];
+      for (int kk = 0; kk < ATTN_SCORE_KEYS; kk++) {
+        const float x = k[kk][p];
+        for (int v = 0; v < nv; v++)
+          ATTN_MADD(acc[kk][v], x, b[v]);
       }
-      attn_vec *o = (attn_vec *)(s + r * CPU_ATTN_KEYS + j0);
-      o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3;
-      if (pair) {
-        o = (attn_vec *)(s + (r + 1) * CPU_ATTN_KEYS + j0);
-        o[0] = b0, o[1] = b1, o[2] = b2, o[3] = b3;
-      }
+    }
+    for (int kk = 0; kk < ATTN_SCORE_KEYS; kk++)
+      for (int v = 0; v < nv; v++)
+        *(attn_vec *)(st + (j + kk) * CPU_ATTN_ROWS + v * ATTN_W) = acc[kk][v];
+  }
+}
+
+/* The scores of a block for the tile's `rows` rows, in groups of
+ * ATTN_SCORE_VECS row vectors (qt's columns past the tile's rows are zeros,
+ * so their scores are too); the first group asks for ah's rows. */
+static void attn_scores(const float *qt, const float *kb, int64_t ks, int64_t rows, int64_t n,
+                        int64_t d, float *st, const attn_ahead *ah) {
+  for (int64_t r0 = 0; r0 < rows; r0 += ATTN_SCORE_VECS * ATTN_W) {
+    const int64_t left = (rows - r0 + ATTN_W - 1) / ATTN_W;
+    const float *q = qt + r0;
+    float *s = st + r0;
+    if (r0 > 0)
+      ah = NULL;
+    switch (left < ATTN_SCORE_VECS ? left : ATTN_SCORE_VECS) {
+    case 1: attn_scores_vecs(q, kb, ks, n, d, s, ah, 1); break;
+#if ATTN_SCORE_VECS > 2
+    case 2: attn_scores_vecs(q, kb, ks, n, d, s, ah, 2); break;
+    case 3: attn_scores_vecs(q, kb, ks, n, d, s, ah, 3); break;
+#endif
+    default: attn_scores_vecs(q, kb, ks, n, d, s, ah, ATTN_SCORE_VECS); break;
     }
   }
 }
 
-/* Tiles of at most this many rows compute their scores as dot products
- * over D against K rows where they lie: no transposed copy of K. */
-#define ATTN_DOT_ROWS 4
+/* acc[r0 + rr][c0 + ...] += sum_j p(r0 + rr, j) v[j][c0 + ...] over keys
+ * j < n, for ATTN_PV_ROWS rows and nv vectors of columns (acc, p, v: at the
+ * group's first row and column; p laid out as `at` says). v rows lie vs
+ * apart. */
+static inline __attribute__((always_inline)) void
+attn_pv_vecs(float *acc, const float *p, attn_layout at, const float *v, int64_t vs, int64_t n,
+             int64_t d, const int nv) {
+  attn_vec a[ATTN_PV_ROWS][ATTN_PV_VECS];
+  for (int rr = 0; rr < ATTN_PV_ROWS; rr++)
+    for (int c = 0; c < nv; c++)
+      a[rr][c] = *(const attn_vec *)(acc + rr * d + c * ATTN_W);
+  for (int64_t j = 0; j < n; j++) {
+    const attn_vec *vj = (const attn_vec *)(v + j * vs);
+    attn_vec b[ATTN_PV_VECS];
+    for (int c = 0; c < nv; c++)
+      b[c] = vj[c];
+    for (int rr = 0; rr < ATTN_PV_ROWS; rr++) {
+      const float x = p[j * at.key + rr * at.row];
+      for (int c = 0; c < nv; c++)
+        ATTN_MADD(a[rr][c], x, b[c]);
+    }
+  }
+  for (int rr = 0; rr < ATTN_PV_ROWS; rr++)
+    for (int c = 0; c < nv; c++)
+      *(attn_vec *)(acc + rr * d + c * ATTN_W) = a[rr][c];
+}
 
-/* s[r][j] = qs[r] . k[j] for j < n and rows <= ATTN_DOT_ROWS: 8 columns at a
- * time, each k load used by every row, the 8 lanes folded at the end. K
- * rows are f32 (k) or, when k is NULL, bf16 read where they lie (k16): a
- * decode step reads its cache once, with no widened copy. */
+/* acc[r][0..d) += sum_j p(r, j) v[j][0..d) for keys j < n and the tile's
+ * rows rounded up to ATTN_PV_ROWS (st, laid out as `at` says, holds zeros
+ * in the rows past the tile's): groups of ATTN_PV_VECS column vectors, then
+ * single vectors, then single columns. v rows lie vs apart. */
+static void attn_accumulate(float *acc, const float *st, attn_layout at, const float *v,
+                            int64_t vs, int64_t rows, int64_t n, int64_t d) {
+  for (int64_t r0 = 0; r0 < rows; r0 += ATTN_PV_ROWS) {
+    float *a = acc + r0 * d;
+    const float *p = st + r0 * at.row;
+    int64_t c0 = 0;
+    for (; c0 + ATTN_PV_VECS * ATTN_W <= d; c0 += ATTN_PV_VECS * ATTN_W)
+      attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, ATTN_PV_VECS);
+    for (; c0 + ATTN_W <= d; c0 += ATTN_W)
+      attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, 1);
+    for (; c0 < d; c0++)
+      for (int rr = 0; rr < ATTN_PV_ROWS; rr++) {
+        float sum = a[rr * d + c0];
+        for (int64_t j = 0; j < n; j++)
+          sum += p[j * at.key + rr * at.row] * v[j * vs + c0];
+        a[rr * d + c0] = sum;
+      }
+  }
+}
+
+/* Tiles of at most this many rows (decode) compute their scores as dot
+ * products over D against K rows where they lie (attn_scores_dot): a
+ * transposed Q pays off only over many rows. */
+#define ATTN_DOT_ROWS ATTN_PV_ROWS
+
 /* Eight bf16 words as f32: the word is the upper half of the float. */
 typedef uint16_t attn_u16x8 __attribute__((vector_size(16), aligned(2)));
 typedef uint32_t attn_u32x8 __attribute__((vector_size(32)));
@@ -100,6 +248,10 @@ static inline void attn_k8(attn_v8 *out, const float *k32, const uint16_t *k16, 
   memcpy(out, &bits, sizeof *out);
 }
 
+/* s[r][j] = qs[r] . k[j] for j < n and rows <= ATTN_DOT_ROWS (qs and s
+ * row-major, d and CPU_ATTN_KEYS apart): 8 columns at a time, each k load used by every row, the 8 lanes
+ * folded at the end. K rows are f32 (k) or, when k is NULL, bf16 read where
+ * they lie (k16): a decode step reads its cache once, with no widened copy. */
 static void attn_scores_dot(const float *qs, const float *const *k, const uint16_t *const *k16,
                             int64_t rows, int64_t n, int64_t d, float *s) {
   const int64_t d8 = d / 8 * 8;
@@ -121,81 +273,39 @@ static void attn_scores_dot(const float *qs, const float *const *k, const uint16
         sum += qs[r * d + c] * (kj ? kj[c] : kiln_bf16_widen(kh[c]));
       s[r * CPU_ATTN_KEYS + j] = sum;
     }
+    /* the P.V kernel runs whole groups of ATTN_PV_ROWS rows: finite zeros
+     * in the rows past the tile's */
+    for (int64_t r = rows; r < ATTN_PV_ROWS; r++)
+      s[r * CPU_ATTN_KEYS + j] = 0.0f;
   }
 }
 
-/* acc_r[0..d) += sum_j p_r[j] v[j][0..d) for j < n and the tile's rows
- * (p_r: row r of the probabilities, CPU_ATTN_KEYS apart; acc rows d apart).
- * Two rows share each load of v; 2 x 2 ATTN_W columns of acc stay in
- * registers over all n keys, then 8 at a time, then one at a time. */
-static void attn_accumulate(float *acc, const float *p, const float *const *v, int64_t rows,
-                            int64_t n, int64_t d) {
-  for (int64_t r = 0; r < rows; r += 2) {
-    const bool pair = r + 1 < rows;
-    float *acc0 = acc + r * d, *acc1 = pair ? acc0 + d : acc0;
-    const float *p0 = p + r * CPU_ATTN_KEYS, *p1 = pair ? p0 + CPU_ATTN_KEYS : p0;
-    int64_t c0 = 0;
-    for (; c0 + 2 * ATTN_W <= d; c0 += 2 * ATTN_W) {
-      attn_vec *o0 = (attn_vec *)(acc0 + c0), *o1 = (attn_vec *)(acc1 + c0);
-      attn_vec a0 = o0[0], a1 = o0[1], b0 = o1[0], b1 = o1[1];
-      for (int64_t j = 0; j < n; j++) {
-        const attn_vec *vj = (const attn_vec *)(v[j] + c0);
-        const float x = p0[j], y = p1[j];
-        const attn_vec v0 = vj[0], v1 = vj[1];
-        ATTN_MADD(a0, x, v0), ATTN_MADD(a1, x, v1);
-        ATTN_MADD(b0, y, v0), ATTN_MADD(b1, y, v1);
-      }
-      if (pair)
-        o1[0] = b0, o1[1] = b1;
-      o0[0] = a0, o0[1] = a1;
-    }
-    for (; c0 + 8 <= d; c0 += 8) {
-      attn_v8 *o0 = (attn_v8 *)(acc0 + c0), *o1 = (attn_v8 *)(acc1 + c0);
-      attn_v8 a0 = o0[0], b0 = o1[0];
-      for (int64_t j = 0; j < n; j++) {
-        const attn_v8 v0 = *(const attn_v8 *)(v[j] + c0);
-        a0 += p0[j] * v0;
-        b0 += p1[j] * v0;
-      }
-      if (pair)
-        o1[0] = b0;
-      o0[0] = a0;
-    }
-    for (; c0 < d; c0++) {
-      float a = acc0[c0], b = acc1[c0];
-      for (int64_t j = 0; j < n; j++) {
-        a += p0[j] * v[j][c0];
-        b += p1[j] * v[j][c0];
-      }
-      if (pair)
-        acc1[c0] = b;
-      acc0[c0] = a;
-    }
-  }
-}
 
 /* The tile's work area, laid out by cpu_attention_work_floats. */
 typedef struct attn_work {
-  float *qs;   /* [rows, d]: scale * q, widened */
-  float *kt;   /* [d, CPU_ATTN_KEYS]: the K block, transposed */
-  float *vb;   /* [CPU_ATTN_KEYS, d]: the V block, widened (16-bit only) */
-  float *s;    /* [rows, CPU_ATTN_KEYS]: scores, then probabilities */
-  float *acc;  /* [rows, d]: the unnormalized output */
-  float *row;  /* [max(d, CPU_ATTN_KEYS)]: one widened row of q, k or mask */
+  float *q;    /* scale * q, widened: [d, CPU_ATTN_ROWS] transposed (qt), or
+                  [rows, d] for the dot products of a few rows */
+  float *kb;   /* [CPU_ATTN_KEYS, d]: the K block, f32, contiguous */
+  float *vb;   /* [CPU_ATTN_KEYS, d]: the V block, likewise */
+  float *st;   /* [CPU_ATTN_KEYS, CPU_ATTN_ROWS]: scores, then probabilities */
+  float *acc;  /* [CPU_ATTN_ROWS, d]: the unnormalized output */
+  float *row;  /* [max(d, CPU_ATTN_KEYS)]: one widened row of q or mask */
 } attn_work;
 
 static attn_work attn_carve(float *w, int64_t d) {
   attn_work a;
-  a.qs = w;
-  a.kt = a.qs + CPU_ATTN_ROWS * d;
-  a.vb = a.kt + d * CPU_ATTN_KEYS;
-  a.s = a.vb + CPU_ATTN_KEYS * d;
-  a.acc = a.s + CPU_ATTN_ROWS * CPU_ATTN_KEYS;
+  a.q = w;
+  a.kb = a.q + CPU_ATTN_ROWS * d;
+  a.vb = a.kb + CPU_ATTN_KEYS * d;
+  a.st = a.vb + CPU_ATTN_KEYS * d;
+  a.acc = a.st + CPU_ATTN_KEYS * CPU_ATTN_ROWS;
   a.row = a.acc + CPU_ATTN_ROWS * d;
   return a;
 }
 
-static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element);
+static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element) {
+  return (const char *)t->data + (size_t)element * kiln_dtypes[dtype].size;
+}
 
 /* Asks for key row `row` of kv head g of K and V, a cache line at a time:
  * rows of one head lie Hkv * D elements apart, usually a page or more, where
@@ -210,8 +320,119 @@ static void attn_prefetch(const kiln_attention_op *op, int64_t row, int64_t g) {
   }
 }
 
-static const void *attn_at(const kiln_tensor *t, kiln_dtype dtype, int64_t element) {
-  return (const char *)t->data + (size_t)element * kiln_dtypes[dtype].size;
+/* A row of n elements of the op's dtype as f32: where it lies (f32) or
+ * widened into buf. */
+static const float *attn_f32(kiln_dtype dtype, const void *src, float *buf, int64_t n) {
+  if (dtype == KILN_F32)
+    return src;
+  cpu_widen(dtype, src, buf, (size_t)n);
+  return buf;
+}
+
+/* The tile's running softmax state, per row. */
+typedef struct attn_rows {
+  float m[CPU_ATTN_ROWS];     /* the max so far */
+  double l[CPU_ATTN_ROWS];    /* the sum of e^(s - m) so far */
+  int64_t limit[CPU_ATTN_ROWS]; /* keys visible to the row (seqlens_k, causal) */
+  int64_t min_limit;          /* the fewest any row sees */
+} attn_rows;
+
+/* The block's max score per row. A NaN score may or may not be taken for
+ * the max (vector max instructions ignore one operand's NaN): either way
+ * its e^(s - max) is NaN, and so is the row, as in the reference. */
+static void attn_block_max(const float *st, bool few, int64_t rows, int64_t n, float *max) {
+  if (few) {
+    for (int64_t r = 0; r < rows; r++)
+      max[r] = row_max(st + r * CPU_ATTN_KEYS, n);
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    max[r] = -INFINITY;
+  for (int64_t j = 0; j < n; j++) {
+    const float *s = st + j * CPU_ATTN_ROWS;
+#pragma omp simd
+    for (int64_t r = 0; r < rows; r++)
+      max[r] = s[r] > max[r] ? s[r] : max[r];
+  }
+}
+
+/* s = e^(s - shift[r]) over the block, and each row's sum of them. */
+static void attn_block_exp(float *st, bool few, int64_t rows, int64_t n, const float *shift,
+                           float *sum) {
+  if (few) {
+    for (int64_t r = 0; r < rows; r++) {
+      float *s = st + r * CPU_ATTN_KEYS;
+      const float m = shift[r];
+#pragma omp simd
+      for (int64_t j = 0; j < n; j++)
+        s[j] = attn_exp(s[j] - m);
+      sum[r] = block_sum(s, (size_t)n);
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    sum[r] = 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    float *s = st + j * CPU_ATTN_ROWS;
+#pragma omp simd
+    for (int64_t r = 0; r < rows; r++) {
+      s[r] = attn_exp(s[r] - shift[r]);
+      sum[r] += s[r];
+    }
+  }
+}
+
+/* One block of scores (keys j0 .. j0 + n - 1, laid out as attn_layout_of
+ * says) becomes probabilities e^(s - m_new) under the online softmax: the
+ * mask added, keys past each row's limit at -inf, the block's max per row
+ * merged into m, acc and l rescaled by e^(m - m_new) where the max grew. */
+static void attn_softmax_block(const cpu_attention_tile *t, attn_rows *rs, attn_work *w,
+                               bool few, int64_t rows, int64_t j0, int64_t n) {
+  const kiln_attention_op *op = t->op;
+  const int64_t d = op->d, qn = t->qn;
+  const attn_layout at = attn_layout_of(few);
+  float *st = w->st;
+  if (op->mask)
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t h = t->h0 + r / qn, i = t->i0 + r % qn;
+      const float *mv = attn_f32(op->dtype,
+                                 attn_at(op->mask, op->dtype,
+                                         t->b * op->mask_b + h * op->mask_h + i * op->mask_q + j0),
+                                 w->row, n);
+      for (int64_t j = 0; j < n; j++)
+        st[r * at.row + j * at.key] += mv[j];
+    }
+  if (rs->min_limit < j0 + n)
+    for (int64_t j = 0; j < n; j++)
+#pragma omp simd
+      for (int64_t r = 0; r < rows; r++)
+        if (j0 + j >= rs->limit[r])
+          st[r * at.row + j * at.key] = -INFINITY;
+
+  float block_max[CPU_ATTN_ROWS], shift[CPU_ATTN_ROWS], corr[CPU_ATTN_ROWS], sum[CPU_ATTN_ROWS];
+  attn_block_max(st, few, rows, n, block_max);
+#pragma omp simd
+  for (int64_t r = 0; r < rows; r++) {
+    /* A NaN max (see attn_block_max) stays: the row is NaN. */
+    const float m_new = block_max[r] > rs->m[r] || block_max[r] != block_max[r]
+                            ? block_max[r]
+                            : rs->m[r];
+    /* Nothing visible yet (m_new -inf): every score of the block is -inf,
+     * and e^(-inf - 0) = 0; acc and l are still zero. Else e^(m - m_new): 0
+     * for the first visible block (m = -inf), 1 when the max has not grown. */
+    shift[r] = m_new == -INFINITY ? 0.0f : m_new;
+    corr[r] = attn_exp(m_new == -INFINITY ? 0.0f : rs->m[r] - m_new);
+    rs->m[r] = m_new;
+  }
+  attn_block_exp(st, few, rows, n, shift, sum);
+  for (int64_t r = 0; r < rows; r++) {
+    rs->l[r] = rs->l[r] * corr[r] + sum[r];
+    if (corr[r] != 1.0f) {
+      float *acc = w->acc + r * d;
+      for (int64_t c = 0; c < d; c++)
+        acc[c] *= corr[r];
+    }
+  }
 }
 
 static void attention_tile(const cpu_attention_tile *t) {
@@ -220,10 +441,15 @@ static void attention_tile(const cpu_attention_tile *t) {
   const int64_t d = op->d, nh = t->nh, qn = t->qn, rows = nh * qn;
   const int64_t lq = t->seq.lq, lk = t->seq.lk;
   attn_work w = attn_carve(t->work, d);
-  float m[CPU_ATTN_ROWS];
-  double l[CPU_ATTN_ROWS];
-  int64_t limit[CPU_ATTN_ROWS]; /* keys visible to each row */
-  int64_t keys = 0;             /* the most any row sees */
+  attn_rows rs;
+  int64_t keys = 0; /* the most any row sees */
+  /* A transposed Q pays off over many rows; a few (decode) take dot
+   * products against K rows where they lie. */
+  const bool few = rows <= ATTN_DOT_ROWS;
+  const attn_layout at = attn_layout_of(few);
+  /* Rows the kernels compute: whole row vectors (scores), whole groups of
+   * ATTN_PV_ROWS (P.V); the ones past the tile's hold zeros. */
+  const int64_t padded = few ? ATTN_PV_ROWS : (rows + ATTN_W - 1) / ATTN_W * ATTN_W;
 
   /* Ask for the tile's q rows and its first key block's K and V rows up
    * front: rows of one head lie a token's whole width apart, where the
@@ -241,102 +467,91 @@ static void attention_tile(const cpu_attention_tile *t) {
     attn_prefetch(op, t->seq.k_start + j, t->g);
 
   /* Row r is head h0 + r / qn, query i0 + r % qn. */
+  rs.min_limit = lk;
+  if (!few)
+    memset(w.q, 0, (size_t)(d * CPU_ATTN_ROWS) * sizeof(float));
   for (int64_t r = 0; r < rows; r++) {
     const int64_t h = t->h0 + r / qn, i = t->i0 + r % qn;
-    const void *src = attn_at(op->q, dtype, op->q_off + (t->seq.q_start + i) * op->q_row + h * d);
-    const float *q = dtype == KILN_F32 ? src : w.row;
-    if (dtype != KILN_F32)
-      cpu_widen(dtype, src, w.row, (size_t)d);
-    for (int64_t c = 0; c < d; c++)
-      w.qs[r * d + c] = op->scale * q[c];
-    memset(w.acc + r * d, 0, (size_t)d * sizeof(float));
-    m[r] = -INFINITY;
-    l[r] = 0.0;
+    const float *q = attn_f32(
+        dtype, attn_at(op->q, dtype, op->q_off + (t->seq.q_start + i) * op->q_row + h * d),
+        w.row, d);
+    if (few)
+      for (int64_t c = 0; c < d; c++)
+        w.q[r * d + c] = op->scale * q[c];
+    else
+      for (int64_t c = 0; c < d; c++)
+        w.q[c * CPU_ATTN_ROWS + r] = op->scale * q[c];
+    rs.m[r] = -INFINITY;
+    rs.l[r] = 0.0;
     int64_t lim = op->causal ? i + (lk - lq) + 1 : lk;
-    limit[r] = lim < 0 ? 0 : lim > lk ? lk : lim;
-    keys = limit[r] > keys ? limit[r] : keys;
+    rs.limit[r] = lim < 0 ? 0 : lim > lk ? lk : lim;
+    keys = rs.limit[r] > keys ? rs.limit[r] : keys;
+    rs.min_limit = rs.limit[r] < rs.min_limit ? rs.limit[r] : rs.min_limit;
   }
+  memset(w.acc, 0, (size_t)(padded * d) * sizeof(float));
 
-  const float *vrow[CPU_ATTN_KEYS], *krows[CPU_ATTN_KEYS];
+  const float *krows[CPU_ATTN_KEYS];
   const uint16_t *krows16[CPU_ATTN_KEYS];
-  /* Transposing a K block pays off only over many rows (decode has few). */
-  const bool transposed = rows > ATTN_DOT_ROWS;
   for (int64_t j0 = 0; j0 < keys; j0 += CPU_ATTN_KEYS) {
     const int64_t n = keys - j0 < CPU_ATTN_KEYS ? keys - j0 : CPU_ATTN_KEYS;
-    /* V rows where they lie (f32) or widened. K likewise for a few rows
-     * (dot products over D); for many, transposed, with unused key columns
-     * zero so their scores are finite (they are masked below). */
-    for (int64_t j = 0; j < CPU_ATTN_KEYS; j++) {
-      if (j >= n) {
-        if (transposed)
-          for (int64_t c = 0; c < d; c++)
-            w.kt[c * CPU_ATTN_KEYS + j] = 0.0f;
-        continue;
+    const int64_t krow0 = t->seq.k_start + j0;
+    /* the next block's rows, each a page or more from the last (the score
+     * kernel asks for them as it runs, when it runs) */
+    if (few)
+      for (int64_t j = 0; j < n && j0 + CPU_ATTN_KEYS + j < keys; j++)
+        attn_prefetch(op, krow0 + CPU_ATTN_KEYS + j, t->g);
+    /* K rows where they lie (f32; bf16 for a few rows), else widened into
+     * a contiguous block. */
+    const void *k0 = attn_at(op->k, dtype, op->k_off + krow0 * op->k_row + t->g * d);
+    const int64_t k_bytes = op->k_row * (int64_t)kiln_dtypes[dtype].size;
+    if (few) {
+      for (int64_t j = 0; j < n; j++) {
+        const void *ks = (const char *)k0 + j * k_bytes;
+        if (dtype == KILN_F32) {
+          krows[j] = ks;
+        } else if (dtype == KILN_BF16) {
+          krows16[j] = ks;
+        } else {
+          cpu_widen(dtype, ks, w.kb + j * d, (size_t)d);
+          krows[j] = w.kb + j * d;
+        }
       }
-      const int64_t krow = t->seq.k_start + j0 + j;
-      const void *ks = attn_at(op->k, dtype, op->k_off + krow * op->k_row + t->g * d);
-      if (j0 + CPU_ATTN_KEYS + j < keys) /* the next block's row, a page away or more */
-        attn_prefetch(op, krow + CPU_ATTN_KEYS, t->g);
-      if (transposed) {
-        const float *kv = dtype == KILN_F32 ? ks : w.row;
-        if (dtype != KILN_F32)
-          cpu_widen(dtype, ks, w.row, (size_t)d);
-        for (int64_t c = 0; c < d; c++)
-          w.kt[c * CPU_ATTN_KEYS + j] = kv[c];
-      } else if (dtype == KILN_F32) {
-        krows[j] = ks;
-      } else if (dtype == KILN_BF16) {
-        krows16[j] = ks;
-      } else {
-        cpu_widen(dtype, ks, w.kt + j * d, (size_t)d);
-        krows[j] = w.kt + j * d;
-      }
-      const void *vs = attn_at(op->v, dtype, op->v_off + krow * op->v_row + t->g * d);
+      attn_scores_dot(w.q, dtype == KILN_BF16 ? NULL : krows, krows16, rows, n, d, w.st);
+    } else {
+      const int64_t esize = (int64_t)kiln_dtypes[dtype].size, next = keys - j0 - CPU_ATTN_KEYS;
+      const attn_ahead ah = {
+          .base = {attn_at(op->v, dtype, op->v_off + krow0 * op->v_row + t->g * d),
+                   next > 0 ? (const char *)k0 + CPU_ATTN_KEYS * k_bytes : NULL},
+          .stride = {op->v_row * esize, k_bytes},
+          .count = {n, next < 0 ? 0 : next},
+          .bytes = d * esize};
       if (dtype == KILN_F32) {
-        vrow[j] = vs;
+        attn_scores(w.q, k0, op->k_row, rows, n, d, w.st, &ah);
       } else {
-        cpu_widen(dtype, vs, w.vb + j * d, (size_t)d);
-        vrow[j] = w.vb + j * d;
-      }
-    }
-    if (transposed)
-      attn_scores(w.qs, w.kt, rows, d, w.s);
-    else
-      attn_scores_dot(w.qs, dtype == KILN_BF16 ? NULL : krows, krows16, rows, n, d, w.s);
-    for (int64_t r = 0; r < rows; r++) {
-      float *s = w.s + r * CPU_ATTN_KEYS;
-      if (op->mask) {
-        const int64_t h = t->h0 + r / qn, i = t->i0 + r % qn;
-        const void *mk = attn_at(op->mask, dtype, t->b * op->mask_b + h * op->mask_h +
-                                                      i * op->mask_q + j0);
-        const float *mv = dtype == KILN_F32 ? mk : w.row;
-        if (dtype != KILN_F32)
-          cpu_widen(dtype, mk, w.row, (size_t)n);
         for (int64_t j = 0; j < n; j++)
-          s[j] += mv[j];
+          cpu_widen(dtype, (const void *)((const char *)k0 + j * k_bytes), w.kb + j * d,
+                    (size_t)d);
+        attn_scores(w.q, w.kb, d, rows, n, d, w.st, &ah);
       }
-      attn_limit(s, n, j0, limit[r]);
-      const float block_max = row_max(s, n);
-      /* A NaN score makes the row NaN, as in the reference. */
-      const float m_new = block_max > m[r] || isnan(block_max) ? block_max : m[r];
-      if (m_new == -INFINITY) { /* nothing visible yet: all of this block is 0 */
-        memset(s, 0, (size_t)n * sizeof(float));
-        continue;
-      }
-      /* e^(m - m_new): 0 for the first visible block (m = -inf), 1 when
-       * the max has not grown. */
-      const float corr = exp_nonpositive(m[r] - m_new);
-      float *acc = w.acc + r * d;
-      if (corr != 1.0f)
-        for (int64_t c = 0; c < d; c++)
-          acc[c] *= corr;
-      m[r] = m_new;
-#pragma omp simd
-      for (int64_t j = 0; j < n; j++)
-        s[j] = exp_nonpositive(s[j] - m_new);
-      l[r] = l[r] * corr + block_sum(s, (size_t)n);
     }
-    attn_accumulate(w.acc, w.s, vrow, rows, n, d);
+    attn_softmax_block(t, &rs, &w, few, rows, j0, n);
+
+    /* V: f32 rows where they lie for a few rows (decode reads its cache
+     * once), else a contiguous f32 block: rows of one head a page apart
+     * would crowd a few sets of the L1 cache. */
+    const void *v0 = attn_at(op->v, dtype, op->v_off + krow0 * op->v_row + t->g * d);
+    if (few && dtype == KILN_F32) {
+      attn_accumulate(w.acc, w.st, at, v0, op->v_row, padded, n, d);
+      continue;
+    }
+    for (int64_t j = 0; j < n; j++) {
+      const void *vs = attn_at(op->v, dtype, op->v_off + (krow0 + j) * op->v_row + t->g * d);
+      if (dtype == KILN_F32)
+        memcpy(w.vb + j * d, vs, (size_t)d * sizeof(float));
+      else
+        cpu_widen(dtype, vs, w.vb + j * d, (size_t)d);
+    }
+    attn_accumulate(w.acc, w.st, at, w.vb, d, padded, n, d);
   }
 
   for (int64_t r = 0; r < rows; r++) {
@@ -345,7 +560,7 @@ static void attention_tile(const cpu_attention_tile *t) {
                 (size_t)((t->seq.q_start + i) * op->hq * d + h * d) * kiln_dtypes[dtype].size;
     float *acc = w.acc + r * d;
     /* l = 0: every key masked, and the row is zeros (acc is zero too). */
-    const float inv = l[r] > 0.0 ? (float)(1.0 / l[r]) : 0.0f;
+    const float inv = rs.l[r] > 0.0 ? (float)(1.0 / rs.l[r]) : 0.0f;
     for (int64_t c = 0; c < d; c++)
       acc[c] *= inv;
     if (dtype == KILN_F32)
