@@ -5,18 +5,20 @@
 # against the composite path. Summary printed last; full logs in
 # $OUT/attention_logs.tar.gz (or ./attention-check-out).
 #
-#   scripts/attention_gpu_check.sh [test|bench|all|cudnn|decode|f32]     (default all)
+#   scripts/attention_gpu_check.sh [test|bench|all|cudnn|decode|f32|f32perf]     (default all)
 #
 # f32: the f32 tensor-core kernel (mma_f32: 3xTF32,
 # src/backend/cuda/cuda_attention_mma_f32.cu) against the f32 route it
 # replaces, in one command of under 10 minutes (ATTN_CHECK_SECONDS=570):
 # the CUDA tests with mma_f32 forced (and its f32 cases with K and V split
 # per warp, KILN_CUDA_F32_MMA_SPLIT=warp); the f32 bench cases with
-# --check, on (both splits) and off; the f32 cases in auto mode with it on
-# (KILN_CUDA_F32_MMA=1) and off (=0: the old route, general and
-# decode_simt); memcheck and racecheck on mma_f32; kiln bench beside
-# PyTorch's SDPA (bench/torch_side.py, where torch is installed) on
-# bench/cases.tsv's f32 attention cases, on.
+# --check, on (both splits) and off; memcheck and racecheck on mma_f32;
+# the f32 cases in auto mode with it on (KILN_CUDA_F32_MMA=1) and off
+# (=0: the old route, general and decode_simt).
+# f32perf: the same timings, Nsight Compute's view of both variants on the
+# D 64 prefill shape, and kiln bench beside PyTorch's SDPA
+# (bench/torch_side.py, where torch is installed) on bench/cases.tsv's f32
+# attention cases, mma_f32 on.
 #
 # cudnn: the cudnn route alone (cuDNN's fused attention,
 # src/backend/cuda/cuda_attention_cudnn.cu): its tests, memcheck of them,
@@ -205,12 +207,9 @@ if [ "$mode" = decode ]; then
   exit 0
 fi
 
-if [ "$mode" = f32 ]; then
-  # The most telling first: the tests on the new kernel, then its timings,
-  # then the rest, each boxed so the command ends in time.
-  route_tests 100 mma_f32
-  KILN_CUDA_F32_MMA_SPLIT=warp tag=" (KILN_CUDA_F32_MMA_SPLIT=warp, f32 cases)" \
-    tests='cuda/attention_f32_*' route_tests 60 mma_f32
+# f32_timings: the f32 bench cases with --check on mma_f32's two variants
+# and on the old route, for the f32 and f32perf modes.
+f32_timings() {
   if [ -x build/attention_gpu_bench ]; then
     for variant in "1 block" "1 warp" "0 block"; do
       set -- $variant
@@ -221,10 +220,15 @@ if [ "$mode" = f32 ]; then
       note "$(cat "$log")"
     done
   fi
-  KILN_CUDA_F32_MMA=1 tag=" (KILN_CUDA_F32_MMA=1, f32 cases)" tests='cuda/attention_f32_*' \
-    route_tests 60 auto
-  KILN_CUDA_F32_MMA=0 tag=" (KILN_CUDA_F32_MMA=0, the old f32 route, f32 cases)" \
-    tests='cuda/attention_f32_*' route_tests 60 auto
+}
+
+if [ "$mode" = f32 ]; then
+  # The tests on the new kernel first, then its timings, sanitizers and
+  # auto mode, each boxed so the command ends in time.
+  route_tests 100 mma_f32
+  KILN_CUDA_F32_MMA_SPLIT=warp tag=" (KILN_CUDA_F32_MMA_SPLIT=warp, f32 cases)" \
+    tests='cuda/attention_f32_*' route_tests 60 mma_f32
+  f32_timings
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for run in "memcheck block cuda/*" "racecheck block cuda/attention_f32_*" \
     "memcheck warp cuda/attention_f32_*" "racecheck warp cuda/attention_f32_*"; do
@@ -235,6 +239,41 @@ if [ "$mode" = f32 ]; then
       build/tests/test_attention >"$log" 2>&1
     note "$1 mma_f32 (split $2, $3): exit $? $(grep -h -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tr '\n' ' ')"
     note "$(grep -h -m6 -E 'Invalid|Race|Hazard|FAILED' "$log")"
+  done
+  KILN_CUDA_F32_MMA=1 tag=" (KILN_CUDA_F32_MMA=1, f32 cases)" tests='cuda/attention_f32_*' \
+    route_tests 60 auto
+  KILN_CUDA_F32_MMA=0 tag=" (KILN_CUDA_F32_MMA=0, the old f32 route, f32 cases)" \
+    tests='cuda/attention_f32_*' route_tests 60 auto
+  exit 0
+fi
+
+if [ "$mode" = f32perf ]; then
+  f32_timings
+  # Nsight Compute's view of each variant on the D 64 prefill shape: is it
+  # the tensor pipe, shared memory, issue, or waiting at barriers?
+  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  metrics=sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active
+  metrics+=,sm__inst_issued.avg.pct_of_peak_sustained_active
+  metrics+=,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed
+  metrics+=,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum
+  metrics+=,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread
+  metrics+=,smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio
+  metrics+=,smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio
+  metrics+=,smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio
+  metrics+=,smsp__average_warps_issue_stalled_mio_throttle_per_issue_active.ratio,gpu__time_duration.sum
+  for split in block warp; do
+    # The sections first (stable names), then the metrics above (a name
+    # this ncu lacks fails only that run).
+    for what in "--section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy
+      --section WarpStateStats --section LaunchStats" "--metrics $metrics"; do
+      log=$logs/ncu_f32_$split.log
+      # shellcheck disable=SC2086 # $what is a list of options
+      env "${run_vars[@]}" KILN_CUDA_F32_MMA=1 KILN_CUDA_F32_MMA_SPLIT=$split timeout $(box 45) \
+        "$ncu" --kernel-name regex:attn_mma_f32 --launch-skip 1 --launch-count 1 $what \
+        build/attention_gpu_bench --quick f32_b8_h32_s2048_d64 >"$log" 2>&1
+      note "ncu f32_b8_h32_s2048_d64, split $split, ${what%% *} (exit $?):"
+      note "$(grep -E '^ +[a-z_]+__|Duration|Throughput|Issue Slots|Ipc|Occupancy|Registers Per|Shared Memory Config|Warp Cycles Per|Block Limit|==ERR' "$log" | sed 's/  */ /g')"
+    done
   done
   # kiln bench beside PyTorch's SDPA on bench/cases.tsv's f32 attention
   # cases, same run, mma_f32 on: medians in us, each SDPA mode PyTorch ran.
