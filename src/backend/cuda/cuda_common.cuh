@@ -23,6 +23,17 @@ bool kiln_cuda_env_pdl(void);
 
 namespace kiln_dev {
 
+/* 2^x on the SFU alone (ex2.approx.ftz.f32: within 2 ulp; results under
+ * 2^-126 flush to 0). exp2f wraps the same instruction in a fix-up for
+ * subnormal results, three more instructions per element, which an
+ * exponent of a softmax (normalized by a sum of at least 1) has no use
+ * for. 2^-inf is 0, 2^inf inf, NaN stays NaN. */
+__device__ __forceinline__ float exp2_sfu(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 /* ------------------------------------------------------------ dtypes */
 
 __device__ __forceinline__ float to_f32(float v) { return v; }

@@ -159,13 +159,23 @@ struct row_tuning {
  * measured (their columns were lost): the 1024-wide alternatives, the wide
  * kernel for 16-bit rows (also at half the threads) and its copy groups at
  * 32768. Rows of 2 bytes here are bf16: f16 keeps the width table (its
- * variant kernels are not compiled, choose_row_plan). */
+ * variant kernels are not compiled, choose_row_plan).
+ * Second sweep (2026-12-01, after softmax's exponent went to the SFU alone,
+ * copy ceiling 4227), the changes taken:
+ *   softmax bf16 4096x32768: the wide kernel, 2915 -> 3531 (the next row in
+ *     flight now no better than the table), its copies in 4 groups 3508 ->
+ *     3602 in a third run (copy ceiling 4159);
+ *   softmax bf16 65536x1024: a warp per row (32 x 32), 2981 -> 3575;
+ *   rms_norm f32 4096x32768: the wide kernel's copies in 4 groups, 3323 -> 3722;
+ *   rms_norm f32 65536x1024: 64 x 16, 3803 -> 3907. */
 constexpr row_tuning ROW_TUNING[] = {
     {1, ROW_OP_SOFTMAX, 4096, 4, {512, 8, -1, -1, -1, 1, -1}},
     {1, ROW_OP_SOFTMAX, 4096, 2, {128, 32, -1, -1, -1, -1, -1}},
-    {1, ROW_OP_SOFTMAX, 32768, 2, {0, 0, -1, -1, -1, 1, -1}},
-    {1, ROW_OP_RMS_NORM, 32768, 4, {0, 0, -1, -1, -1, -1, 1}},
+    {1, ROW_OP_SOFTMAX, 32768, 2, {0, 0, 1, 4, -1, -1, -1}},
+    {1, ROW_OP_SOFTMAX, 1024, 2, {32, 32, -1, -1, -1, -1, -1}},
+    {1, ROW_OP_RMS_NORM, 32768, 4, {0, 0, -1, 4, -1, -1, 1}},
     {1, ROW_OP_RMS_NORM, 32768, 2, {0, 0, -1, -1, 1, -1, -1}},
+    {1, ROW_OP_RMS_NORM, 1024, 4, {64, 16, -1, -1, -1, -1, -1}},
     {1, ROW_OP_RMS_NORM, 1024, 2, {0, 0, -1, -1, -1, 1, -1}},
 };
 

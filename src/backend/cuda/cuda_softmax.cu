@@ -7,8 +7,9 @@
  * write. Math in f32 for every dtype, in base 2: each element costs one
  * exp2f of (logit - max) * k, with k = scale * log2(e) and the logit x
  * itself (scale > 0 keeps the argmax), or k = log2(e) and the logit
- * scale * x + mask. Subtracting before scaling keeps huge logits exact:
- * scale * x - max rounds scale * x first, an error of |x| ulps.
+ * scale * x + mask. The streamed rows subtract before scaling; rows in
+ * registers take y * k - max * k in one fma (softmax_row), an error of
+ * |max * k| ulps in the exponent, which the f32 bound allows for.
  *
  * Masked and -inf entries become 0; a row with nothing left (all masked or
  * all -inf) becomes all zeros rather than 0/0. A +inf logit is the row
@@ -64,9 +65,12 @@ template <class T> __device__ __forceinline__ const T *mask_row(const softmax_ar
  * everywhere, a zero sum, and a row of zeros. */
 __device__ __forceinline__ float visible_max(float mx) { return mx == -INFINITY ? 0.0f : mx; }
 
-/* exp2((y - max) * k), 1 for y = +inf (then max is +inf too; see the top). */
+/* exp2((y - max) * k), 1 for y = +inf (then max is +inf too; see the top).
+ * On the SFU alone (exp2_sfu): 16-bit rows are bound by instructions, not
+ * bytes, and an exponent under -126 is a probability 2^-126 below the
+ * row's largest, which a flush to 0 changes by nothing the dtype holds. */
 __device__ __forceinline__ float shifted_exp(float y, float max, float k) {
-  return y == INFINITY ? 1.0f : exp2f((y - max) * k);
+  return y == INFINITY ? 1.0f : exp2_sfu((y - max) * k);
 }
 
 /* 1 / sum; 0 for an empty row (all zeros), NaN for a NaN sum. */
@@ -81,6 +85,9 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
   const int cols = (int)a.cols;
   const int64_t last = last_visible(a, row);
   float mx = -INFINITY;
+  /* Unmasked and not causal, the logits are x as loaded (-inf past the
+   * row's end): no per-element column test, which bf16 rows, bound by
+   * instructions, paid for. */
   if constexpr (MASK) {
     /* Kept as T, and never written by the kernel (no overlap with out). */
     row_regs<T, THREADS, PT, T> m;
@@ -88,7 +95,7 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
 #pragma unroll
     for (int s = 0; s < PT; s++)
       x.v[s] = logit<true>(a, x.v[s], m.at(s), x.col(a.vec, r, s), last);
-  } else {
+  } else if (a.causal) {
 #pragma unroll
     for (int s = 0; s < PT; s++)
       x.v[s] = logit<false>(a, x.v[s], 0.0f, x.col(a.vec, r, s), last);
@@ -98,10 +105,23 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
     mx = fmaxf(mx, x.v[s]);
   const float base = visible_max(row_reduce<THREADS>(mx, op_max{}, scratch[0]));
   float sum = 0.0f;
+  /* base * k finite (every row but a +inf max or a k near FLT_MAX): one
+   * fma per exponent, y * k - base * k, whose rounding of base * k costs
+   * at most |base * k| ulps of the exponent, within the f32 softmax bound
+   * (tests/tolerance.c); no +inf entry can exist below a finite max. */
+  const float bk = base * a.k;
+  if (isfinite(bk)) {
 #pragma unroll
-  for (int s = 0; s < PT; s++) {
-    x.v[s] = shifted_exp(x.v[s], base, a.k);
-    sum += x.v[s];
+    for (int s = 0; s < PT; s++) {
+      x.v[s] = exp2_sfu(fmaf(x.v[s], a.k, -bk));
+      sum += x.v[s];
+    }
+  } else {
+#pragma unroll
+    for (int s = 0; s < PT; s++) {
+      x.v[s] = shifted_exp(x.v[s], base, a.k);
+      sum += x.v[s];
+    }
   }
   sum = row_reduce<THREADS>(sum, op_sum{}, scratch[1]);
   const float inv = inverse_sum(sum);
