@@ -329,6 +329,17 @@ static const float *attn_f32(kiln_dtype dtype, const void *src, float *buf, int6
   return buf;
 }
 
+/* dst[0..n) = src[0..n): inline, a vector at a time (a block copies 64
+ * rows of a few hundred bytes, where a call to memcpy costs about as much
+ * as the copy). */
+static void attn_copy(const float *src, float *dst, int64_t n) {
+  int64_t c = 0;
+  for (; c + ATTN_W <= n; c += ATTN_W)
+    *(attn_vec *)(dst + c) = *(const attn_vec *)(src + c);
+  for (; c < n; c++)
+    dst[c] = src[c];
+}
+
 /* The tile's running softmax state, per row. */
 typedef struct attn_rows {
   float m[CPU_ATTN_ROWS];     /* the max so far */
@@ -346,13 +357,18 @@ static void attn_block_max(const float *st, bool few, int64_t rows, int64_t n, f
       max[r] = row_max(st + r * CPU_ATTN_KEYS, n);
     return;
   }
-  for (int64_t r = 0; r < rows; r++)
-    max[r] = -INFINITY;
-  for (int64_t j = 0; j < n; j++) {
-    const float *s = st + j * CPU_ATTN_ROWS;
+  /* rows: whole vectors here, each one vector register down the keys */
+  for (int64_t r0 = 0; r0 < rows; r0 += ATTN_W) {
+    float mx[ATTN_W];
+    for (int l = 0; l < ATTN_W; l++)
+      mx[l] = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+      const float *s = st + j * CPU_ATTN_ROWS + r0;
 #pragma omp simd
-    for (int64_t r = 0; r < rows; r++)
-      max[r] = s[r] > max[r] ? s[r] : max[r];
+      for (int l = 0; l < ATTN_W; l++)
+        mx[l] = s[l] > mx[l] ? s[l] : mx[l];
+    }
+    memcpy(max + r0, mx, sizeof mx);
   }
 }
 
@@ -370,24 +386,41 @@ static void attn_block_exp(float *st, bool few, int64_t rows, int64_t n, const f
     }
     return;
   }
-  for (int64_t r = 0; r < rows; r++)
-    sum[r] = 0.0f;
-  for (int64_t j = 0; j < n; j++) {
-    float *s = st + j * CPU_ATTN_ROWS;
-#pragma omp simd
-    for (int64_t r = 0; r < rows; r++) {
-      s[r] = attn_exp(s[r] - shift[r]);
-      sum[r] += s[r];
+  for (int64_t r0 = 0; r0 < rows; r0 += ATTN_W) {
+#ifdef ATTN_EXP /* the build's own vector exponential (cpu_rows_avx512.c) */
+    const attn_vec sh = *(const attn_vec *)(shift + r0);
+    attn_vec sm = {0};
+    for (int64_t j = 0; j < n; j++) {
+      attn_vec *s = (attn_vec *)(st + j * CPU_ATTN_ROWS + r0);
+      *s = ATTN_EXP(*s - sh);
+      sm += *s;
     }
+    *(attn_vec *)(sum + r0) = sm;
+#else
+    float sm[ATTN_W] = {0}, sh[ATTN_W];
+    memcpy(sh, shift + r0, sizeof sh);
+    for (int64_t j = 0; j < n; j++) {
+      float *s = st + j * CPU_ATTN_ROWS + r0;
+#pragma omp simd
+      for (int l = 0; l < ATTN_W; l++) {
+        s[l] = attn_exp(s[l] - sh[l]);
+        sm[l] += s[l];
+      }
+    }
+    memcpy(sum + r0, sm, sizeof sm);
+#endif
   }
 }
 
 /* One block of scores (keys j0 .. j0 + n - 1, laid out as attn_layout_of
  * says) becomes probabilities e^(s - m_new) under the online softmax: the
  * mask added, keys past each row's limit at -inf, the block's max per row
- * merged into m, acc and l rescaled by e^(m - m_new) where the max grew. */
+ * merged into m, acc and l rescaled by e^(m - m_new) where the max grew.
+ * The tile's rows are `rows`; transposed, the max and the exponentials run
+ * on whole vectors of them, `lanes` (the rows past the tile's have scores
+ * 0 and an m and l of their own, and nothing reads them). */
 static void attn_softmax_block(const cpu_attention_tile *t, attn_rows *rs, attn_work *w,
-                               bool few, int64_t rows, int64_t j0, int64_t n) {
+                               bool few, int64_t rows, int64_t lanes, int64_t j0, int64_t n) {
   const kiln_attention_op *op = t->op;
   const int64_t d = op->d, qn = t->qn;
   const attn_layout at = attn_layout_of(few);
@@ -410,9 +443,9 @@ static void attn_softmax_block(const cpu_attention_tile *t, attn_rows *rs, attn_
           st[r * at.row + j * at.key] = -INFINITY;
 
   float block_max[CPU_ATTN_ROWS], shift[CPU_ATTN_ROWS], corr[CPU_ATTN_ROWS], sum[CPU_ATTN_ROWS];
-  attn_block_max(st, few, rows, n, block_max);
+  attn_block_max(st, few, lanes, n, block_max);
 #pragma omp simd
-  for (int64_t r = 0; r < rows; r++) {
+  for (int64_t r = 0; r < lanes; r++) {
     /* A NaN max (see attn_block_max) stays: the row is NaN. */
     const float m_new = block_max[r] > rs->m[r] || block_max[r] != block_max[r]
                             ? block_max[r]
@@ -424,8 +457,8 @@ static void attn_softmax_block(const cpu_attention_tile *t, attn_rows *rs, attn_
     corr[r] = attn_exp(m_new == -INFINITY ? 0.0f : rs->m[r] - m_new);
     rs->m[r] = m_new;
   }
-  attn_block_exp(st, few, rows, n, shift, sum);
-  for (int64_t r = 0; r < rows; r++) {
+  attn_block_exp(st, few, lanes, n, shift, sum);
+  for (int64_t r = 0; r < lanes; r++) {
     rs->l[r] = rs->l[r] * corr[r] + sum[r];
     if (corr[r] != 1.0f) {
       float *acc = w->acc + r * d;
@@ -481,14 +514,16 @@ static void attention_tile(const cpu_attention_tile *t) {
     else
       for (int64_t c = 0; c < d; c++)
         w.q[c * CPU_ATTN_ROWS + r] = op->scale * q[c];
-    rs.m[r] = -INFINITY;
-    rs.l[r] = 0.0;
     int64_t lim = op->causal ? i + (lk - lq) + 1 : lk;
     rs.limit[r] = lim < 0 ? 0 : lim > lk ? lk : lim;
     keys = rs.limit[r] > keys ? rs.limit[r] : keys;
     rs.min_limit = rs.limit[r] < rs.min_limit ? rs.limit[r] : rs.min_limit;
   }
   memset(w.acc, 0, (size_t)(padded * d) * sizeof(float));
+  for (int64_t r = 0; r < padded; r++) {
+    rs.m[r] = -INFINITY;
+    rs.l[r] = 0.0;
+  }
 
   const float *krows[CPU_ATTN_KEYS];
   const uint16_t *krows16[CPU_ATTN_KEYS];
@@ -534,7 +569,7 @@ static void attention_tile(const cpu_attention_tile *t) {
         attn_scores(w.q, w.kb, d, rows, n, d, w.st, &ah);
       }
     }
-    attn_softmax_block(t, &rs, &w, few, rows, j0, n);
+    attn_softmax_block(t, &rs, &w, few, rows, few ? rows : padded, j0, n);
 
     /* V: f32 rows where they lie for a few rows (decode reads its cache
      * once), else a contiguous f32 block: rows of one head a page apart
@@ -547,7 +582,7 @@ static void attention_tile(const cpu_attention_tile *t) {
     for (int64_t j = 0; j < n; j++) {
       const void *vs = attn_at(op->v, dtype, op->v_off + (krow0 + j) * op->v_row + t->g * d);
       if (dtype == KILN_F32)
-        memcpy(w.vb + j * d, vs, (size_t)d * sizeof(float));
+        attn_copy(vs, w.vb + j * d, d);
       else
         cpu_widen(dtype, vs, w.vb + j * d, (size_t)d);
     }
