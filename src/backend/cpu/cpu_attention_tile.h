@@ -204,7 +204,8 @@ attn_pv_vecs(float *acc, const float *p, attn_layout at, const float *v, int64_t
 /* acc[r][0..d) += sum_j p(r, j) v[j][0..d) for keys j < n and the tile's
  * rows rounded up to ATTN_PV_ROWS (st, laid out as `at` says, holds zeros
  * in the rows past the tile's): groups of ATTN_PV_VECS column vectors, then
- * single vectors, then single columns. v rows lie vs apart. */
+ * one group of the whole vectors left, then single columns. v rows lie vs
+ * apart. */
 static void attn_accumulate(float *acc, const float *st, attn_layout at, const float *v,
                             int64_t vs, int64_t rows, int64_t n, int64_t d) {
   for (int64_t r0 = 0; r0 < rows; r0 += ATTN_PV_ROWS) {
@@ -213,8 +214,18 @@ static void attn_accumulate(float *acc, const float *st, attn_layout at, const f
     int64_t c0 = 0;
     for (; c0 + ATTN_PV_VECS * ATTN_W <= d; c0 += ATTN_PV_VECS * ATTN_W)
       attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, ATTN_PV_VECS);
-    for (; c0 + ATTN_W <= d; c0 += ATTN_W)
-      attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, 1);
+    /* the whole vectors left in one pass: as many accumulators as there
+     * are (D 32: 2 x 4, not 1 x 4 twice, which would wait on the
+     * multiply-add latency) */
+    switch ((d - c0) / ATTN_W) {
+    case 1: attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, 1); break;
+#if ATTN_PV_VECS > 2
+    case 2: attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, 2); break;
+    case 3: attn_pv_vecs(a + c0, p, at, v + c0, vs, n, d, 3); break;
+#endif
+    default: break;
+    }
+    c0 += (d - c0) / ATTN_W * ATTN_W;
     for (; c0 < d; c0++)
       for (int rr = 0; rr < ATTN_PV_ROWS; rr++) {
         float sum = a[rr * d + c0];
