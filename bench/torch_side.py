@@ -12,8 +12,9 @@ Modes, per case class:
   small  back_to_back (eager ops issued back to back, one sync), synced (a
          sync after every op), and on CUDA graph (the ops captured in a
          torch.cuda.CUDAGraph and replayed).
-  large  one op at a time: CUDA events around it on the GPU, wall time on the
-         CPU; inputs rotated past the L2 on the GPU as kiln does. On CUDA,
+  large  batches of ops back to back (about 2 ms of them, 1 to 64 ops):
+         CUDA events around each batch on the GPU, wall time on the CPU;
+         inputs rotated past the L2 on the GPU as kiln does. On CUDA,
          softmax and the norms also under torch.compile (mode "compile"; the
          ops with compile=True in OPS).
 Ceilings (recorded under "ceilings"): a device-to-device copy (bytes read +
@@ -66,6 +67,7 @@ class Plan:
 FULL = Plan(0.2, 15, 0.02, 500, 0.5, 10, 50, 1.0, 10.0)
 QUICK = Plan(0.05, 5, 0.005, 50, 0.05, 3, 5, 0.1, 1.0)
 GRAPH_OPS, MIN_BATCH, MAX_BATCH = 100, 10, 20000
+LARGE_BATCH_S, LARGE_BATCH_MAX = 0.002, 64
 L2_BYTES, MAX_SETS = 50_000_000, 64
 
 
@@ -180,18 +182,20 @@ def cuda_graph(r, plan):
     return summarise(samples, k * GRAPH_OPS)
 
 
-def timed_op(r, device):
-    """One op's time: CUDA events around it on the GPU, wall time on the CPU."""
+def timed_ops(r, device, n):
+    """The time per op of n ops back to back: CUDA events around them on the
+    GPU, wall time on the CPU."""
     if device != "cuda":
         t = time.perf_counter()
-        r.batch(1)
-        return time.perf_counter() - t
+        r.batch(n)
+        return (time.perf_counter() - t) / n
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    r.run()
+    for _ in range(n):
+        r.run()
     end.record()
     end.synchronize()
-    return start.elapsed_time(end) * 1e-3
+    return start.elapsed_time(end) * 1e-3 / n
 
 
 def large(r, plan, device, warm_op_s):
@@ -201,13 +205,15 @@ def large(r, plan, device, warm_op_s):
     if warm_op_s >= plan.large_cap_s:
         samples.append(warm_op_s)
         start -= warm_op_s
+    batch = clamp(LARGE_BATCH_S / warm_op_s if warm_op_s > 0 else LARGE_BATCH_MAX, 1,
+                  LARGE_BATCH_MAX)
     while True:
         elapsed, n = time.perf_counter() - start, len(samples)
         enough = n >= plan.large_min_runs and elapsed >= plan.large_min_s
         if n >= plan.large_max_runs or enough or (n >= 1 and elapsed >= plan.large_cap_s):
             break
-        samples.append(timed_op(r, device))
-    return summarise(samples, 1)
+        samples.append(timed_ops(r, device, batch))
+    return summarise(samples, batch)
 
 
 def measure(case, fn, sets, plan, device):
@@ -316,7 +322,7 @@ def best_time(fn, device, runs, budget_s=5.0):
     r = Runner(fn, [()], device)
     samples, start = [], time.perf_counter()
     while not samples or (len(samples) < runs and time.perf_counter() - start < budget_s):
-        samples.append(timed_op(r, device))
+        samples.append(timed_ops(r, device, 1))
     return min(samples)
 
 

@@ -20,16 +20,20 @@
  *   Small cases use one set of tensors: their inputs stay in cache on both
  *   sides, as they would between layers of a model.
  *
- * large and gpu (bandwidth or compute bound): each sample is one op then
- * kiln_sync, timed with host wall time, at least LARGE_MIN_RUNS samples and
- * LARGE_MIN_S seconds, at most LARGE_MAX_RUNS, and no more once the samples
- * span LARGE_CAP_S (slow CPU cases); median, min and max. An op slower than
- * LARGE_CAP_S on its own (bf16 GEMMs on CPUs without bf16 units) is timed
- * once: its warm-up run is the sample. kiln's API has no events,
- * so the launch and sync overhead (about 9 us on an H100) is inside each
- * sample; for ops over 100 us that is within a few percent of device time.
- * PyTorch uses CUDA events around each op here, which leave that overhead
- * out, so on small "large" cases the comparison leans toward PyTorch.
+ * large and gpu (bandwidth or compute bound): each sample is a batch of
+ * ops issued back to back, then kiln_sync, timed with host wall time and
+ * divided by the batch: LARGE_BATCH_S / (the warm-up's time per op) ops,
+ * 1 to LARGE_BATCH_MAX, so an op of a few milliseconds or more is a batch
+ * of one. At least LARGE_MIN_RUNS samples and LARGE_MIN_S seconds, at most
+ * LARGE_MAX_RUNS, and no more once the samples span LARGE_CAP_S (slow CPU
+ * cases); median, min and max. An op slower than LARGE_CAP_S on its own
+ * (bf16 GEMMs on CPUs without bf16 units) is timed once: its warm-up run is
+ * the sample. Until 2026-12-01 a sample was one op and a sync, which put
+ * the launch and sync (about 9 us) inside every sample: 12% of a 70 us row
+ * op. Batched, a sample holds the ops' device time and the gaps between
+ * consecutive kernels, as a program streaming ops sees it. PyTorch's side
+ * times the same batches with CUDA events around them (host wall time on
+ * the CPU).
  *   On the GPU successive samples rotate through sets of tensors that add up
  *   to twice a 50 MB L2 (see workload.c), so no sample reads what the one
  *   before left in the L2 (bytes as tools/geometry.c counts them: the
@@ -53,6 +57,9 @@ typedef struct plan {
 } plan;
 
 enum { GRAPH_OPS = 100, MIN_BATCH = 10, MAX_BATCH = 20000, SAMPLES_MAX = 512 };
+/* A large sample's target length, and the most ops in it. */
+#define LARGE_BATCH_S 0.002
+enum { LARGE_BATCH_MAX = 64 };
 
 static const plan full = {.warm_s = 0.2, .small_repeats = 15, .sample_s = 0.02,
                           .synced_max = 500, .synced_s = 0.5, .large_min_runs = 10,
@@ -201,6 +208,7 @@ static kiln_status large(workload *w, const plan *p, long *next, double warm_op_
     samples[n++] = warm_op_s;
     start -= warm_op_s;
   }
+  const long batch = clamp_count(LARGE_BATCH_S / warm_op_s, 1, LARGE_BATCH_MAX);
   for (;;) {
     double elapsed = now_seconds() - start;
     bool enough = n >= p->large_min_runs && elapsed >= p->large_min_s;
@@ -208,12 +216,12 @@ static kiln_status large(workload *w, const plan *p, long *next, double warm_op_
     if (n >= p->large_max_runs || enough || too_long)
       break;
     double t = now_seconds();
-    kiln_status s = run_batch(w, next, 1);
+    kiln_status s = run_batch(w, next, batch);
     if (s != KILN_OK)
       return s;
-    samples[n++] = now_seconds() - t;
+    samples[n++] = (now_seconds() - t) / (double)batch;
   }
-  *out = summarise(samples, n, 1);
+  *out = summarise(samples, n, batch);
   return KILN_OK;
 }
 
