@@ -258,8 +258,9 @@ def preamble(kiln, torch_doc, ceilings):
             lines.append(f"  (raised to the best rate a case reached: {', '.join(ceilings['raised'])})")
     lines += ["",
               "Times are medians per op (method: tools/measure.c). Small cases: ops issued back "
-              "to back with one sync (graph: replayed inside a captured graph); large cases: one "
-              "op at a time, rates at the median. torch/kiln > 1 means kiln is faster. "
+              "to back with one sync (graph: replayed inside a captured graph); large cases: "
+              "batches of about 2 ms of ops back to back, one sync (PyTorch: CUDA events around "
+              "the batch), rates at the median. torch/kiln > 1 means kiln is faster. "
               "% of ceiling: the rate against the copy bandwidth (bandwidth ops: bytes of each "
               "input read and each output written once) or the GEMM rate (matmul, lora_linear; "
               "for 16-bit, the better of its own and f32), or for thin products the copy "

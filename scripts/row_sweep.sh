@@ -46,7 +46,11 @@ w2pf=c1024=64x16,c4096=512x8,pf,wide,chunks=4
 cs=cs
 widekept2=c32768=1024x32,wide,kept,chunks=2
 w512kept=c1024=32x32,c4096=512x8,c32768=512x64,wide,kept
-w512kept4=c1024=64x16,c4096=128x32,c32768=512x64,wide,kept,chunks=4,cs"
+w512kept4=c1024=64x16,c4096=128x32,c32768=512x64,wide,kept,chunks=4,cs
+widekept4=c32768=1024x32,wide,kept,chunks=4
+nokept=nokept
+nocs=nocs
+chunks2=chunks=2"
 # The front-runners of the first run (2026-12-01, H200) and the columns it
 # lost: kept was worse for softmax, better for rms_norm bf16; pf better for
 # softmax at 4096 and 32768 and rms_norm bf16 at 1024; cs better for
