@@ -98,24 +98,24 @@ static attn_layout attn_layout_of(bool few) {
 #define ATTN_PV_ROWS 4
 #define ATTN_PV_VECS ATTN_SCORE_VECS
 
-/* Rows the score kernel asks for while it runs, ATTN_SCORE_KEYS of each
- * stream per step of keys, so that their misses overlap its arithmetic:
- * the block's V rows, then used for P.V, and the next block's K rows. Rows
- * of one head lie a token's whole width apart, where the hardware
- * prefetcher does not follow; asked for all at once they would wait on
- * each other for the few misses a core keeps in flight. */
+/* The next block's K rows, which the score kernel asks for while it runs,
+ * ATTN_SCORE_KEYS per step of keys, so that their misses overlap its
+ * arithmetic. Rows of one head lie a token's whole width apart, where the
+ * hardware prefetcher does not follow; asked for all at once they would
+ * wait on each other for the few misses a core keeps in flight. (Asking
+ * for the block's V rows the same way measured no faster: they are read
+ * soon after, mostly from L2.) */
 typedef struct attn_ahead {
-  const char *base[2];
-  int64_t stride[2]; /* bytes from one row to the next */
-  int64_t count[2];  /* rows */
-  int64_t bytes;     /* of each row */
+  const char *base;
+  int64_t stride; /* bytes from one row to the next */
+  int64_t count;  /* rows */
+  int64_t bytes;  /* of each row */
 } attn_ahead;
 
 static inline void attn_ask(const attn_ahead *ah, int64_t j) {
-  for (int s = 0; s < 2; s++)
-    for (int64_t r = j; r < j + ATTN_SCORE_KEYS && r < ah->count[s]; r++)
-      for (int64_t b = 0; b < ah->bytes; b += 64)
-        __builtin_prefetch(ah->base[s] + r * ah->stride[s] + b);
+  for (int64_t r = j; r < j + ATTN_SCORE_KEYS && r < ah->count; r++)
+    for (int64_t b = 0; b < ah->bytes; b += 64)
+      __builtin_prefetch(ah->base + r * ah->stride + b);
 }
 
 /* st[j][r0 + ...] = k[j] . qt[:, r0 + ...] for keys j < n rounded up to
@@ -565,12 +565,10 @@ static void attention_tile(const cpu_attention_tile *t) {
       attn_scores_dot(w.q, dtype == KILN_BF16 ? NULL : krows, krows16, rows, n, d, w.st);
     } else {
       const int64_t esize = (int64_t)kiln_dtypes[dtype].size, next = keys - j0 - CPU_ATTN_KEYS;
-      const attn_ahead ah = {
-          .base = {attn_at(op->v, dtype, op->v_off + krow0 * op->v_row + t->g * d),
-                   next > 0 ? (const char *)k0 + CPU_ATTN_KEYS * k_bytes : NULL},
-          .stride = {op->v_row * esize, k_bytes},
-          .count = {n, next < 0 ? 0 : next},
-          .bytes = d * esize};
+      const attn_ahead ah = {.base = next > 0 ? (const char *)k0 + CPU_ATTN_KEYS * k_bytes : NULL,
+                             .stride = k_bytes,
+                             .count = next < 0 ? 0 : next,
+                             .bytes = d * esize};
       if (dtype == KILN_F32) {
         attn_scores(w.q, k0, op->k_row, rows, n, d, w.st, &ah);
       } else {
