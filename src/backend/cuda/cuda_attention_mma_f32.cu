@@ -47,14 +47,19 @@ constexpr int F32_THREADS = 32 * F32_WARPS;
 constexpr int BQ = 16 * F32_WARPS; /* query rows per block */
 constexpr int BN = 32;             /* keys per tile */
 
-/* Where K's and V's split happens (KILN_CUDA_F32_MMA_SPLIT, to measure
- * which is faster; one will go):
+/* Where K's and V's split happens:
  *   SPLIT_BLOCK once per element, by the block, into kx and vx as above;
  *   SPLIT_WARP  by each warp as it reads raw f32 (as the B pieces of a
  *               k-step, the same {hi, hi, lo, lo} values): four times the
  *               conversions, but under half the shared-memory traffic, no
  *               split pass, and the raw tiles two stages deep as in the
- *               16-bit kernel. */
+ *               16-bit kernel.
+ * Measured on the H200 (2026-12-01, attention_gpu_bench, TFLOP/s block /
+ * warp): D 64 B8 H32 S2048 42.7 / 37.5, causal 39.9 / 35.1, B32 S512 41.5
+ * / 36.7, MiniLM varlen (D 32) 70.4 / 73.6 us; D 128 B8 H16 S2048 27.8 /
+ * 35.0, causal 25.5 / 32.1. So D 32 and 64 split per block, D 128 per warp
+ * (its block split holds 110 KiB of shared memory and spills);
+ * KILN_CUDA_F32_MMA_SPLIT=block|warp forces one, for measuring. */
 enum split_mode { SPLIT_BLOCK, SPLIT_WARP };
 
 template <int D, int MODE> struct f32_shape {
@@ -424,7 +429,8 @@ bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
 }
 
 cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {
-  if (kiln_cuda_env_f32_mma_split_warp())
+  const int env = kiln_cuda_env_f32_mma_split();
+  if (env == 2 || (env == 0 && a.d == 128)) /* the split measured faster, by D (split_mode) */
     return launch_mma_f32_for<SPLIT_WARP>(a, stream);
   return launch_mma_f32_for<SPLIT_BLOCK>(a, stream);
 }

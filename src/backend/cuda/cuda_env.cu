@@ -65,15 +65,20 @@ int kiln_cuda_env_f32_mma(void) {
   return v;
 }
 
-/* KILN_CUDA_F32_MMA_SPLIT=warp: the f32 tensor-core kernel splits K and V
- * into TF32 pieces in each warp as it reads them, instead of once per
- * block (cuda_attention_mma_f32.cu), read once per process. */
-bool kiln_cuda_env_f32_mma_split_warp(void) {
-  static const bool on = [] {
+/* KILN_CUDA_F32_MMA_SPLIT=block|warp: where the f32 tensor-core kernel
+ * splits K and V into TF32 pieces, once per block or in each warp as it
+ * reads them (cuda_attention_mma_f32.cu), read once per process: 1 block,
+ * 2 warp, 0 unset (the measured choice per head dim). */
+int kiln_cuda_env_f32_mma_split(void) {
+  static const int v = [] {
     const char *e = getenv("KILN_CUDA_F32_MMA_SPLIT");
-    return e && strcmp(e, "warp") == 0;
+    if (e && strcmp(e, "block") == 0)
+      return 1;
+    if (e && strcmp(e, "warp") == 0)
+      return 2;
+    return 0;
   }();
-  return on;
+  return v;
 }
 
 /* KILN_CUDA_ROWS=token,token,... read once per process: a row-op variant
