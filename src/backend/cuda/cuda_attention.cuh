@@ -15,7 +15,7 @@
  * q is at q + t * q_row + h * d (the op's head-0 offsets are folded into the
  * pointers on the host), out row t head h at out + (t * hq + h) * d. Scores
  * are kept in base 2: s = (q . k) * scale * log2(e) + mask * log2(e), so
- * every exponential is one exp2f.
+ * every exponential is one exp2 (attn_exp2 in the tensor-core kernels).
  */
 #ifndef KILN_CUDA_ATTENTION_CUH
 #define KILN_CUDA_ATTENTION_CUH
@@ -163,8 +163,12 @@ __device__ __forceinline__ bool attn_lengths_ok(const attn_args &a) {
   return __syncthreads_and(ok);
 }
 
-/* The fastest exp2 for an argument <= 0 or -inf (gives 0). */
-__device__ __forceinline__ float attn_exp2(float x) { return exp2f(x); }
+/* exp2 of a score minus the running max (an argument <= 0, or -inf: 0) on
+ * the SFU alone (exp2_sfu): exp2f's fix-up for subnormal results is three
+ * more instructions per score on the FP32 pipe the online softmax shares
+ * with the scaling and the max, and a probability under 2^-126 of the
+ * row's largest is 0 in every dtype P is rounded to. */
+__device__ __forceinline__ float attn_exp2(float x) { return exp2_sfu(x); }
 
 /* The max to subtract from scores: -inf (nothing visible yet) becomes 0, so
  * exp2(-inf - 0) = 0 instead of exp2(-inf + inf) = NaN. */
