@@ -11,11 +11,12 @@
 # src/backend/cuda/cuda_attention_mma_f32.cu) against the f32 route it
 # replaces, in one command of under 10 minutes (ATTN_CHECK_SECONDS=570):
 # the CUDA tests with mma_f32 forced (and its f32 cases with K and V split
-# per warp, KILN_CUDA_F32_MMA_SPLIT=warp); the f32 bench cases with
-# --check, on (both splits) and off; memcheck and racecheck on mma_f32;
+# per warp, and on f16 pieces, KILN_CUDA_F32_MMA_SPLIT=warp|f16); the f32
+# bench cases with --check, on (every split) and off; memcheck and
+# racecheck on mma_f32;
 # the f32 cases in auto mode with it on (KILN_CUDA_F32_MMA=1) and off
 # (=0: the old route, general and decode_simt).
-# f32perf: the same timings, Nsight Compute's view of both variants on the
+# f32perf: the same timings, Nsight Compute's view of each variant on the
 # D 64 prefill shape, and kiln bench beside PyTorch's SDPA
 # (bench/torch_side.py, where torch is installed) on bench/cases.tsv's f32
 # attention cases, mma_f32 on.
@@ -207,11 +208,11 @@ if [ "$mode" = decode ]; then
   exit 0
 fi
 
-# f32_timings: the f32 bench cases with --check on mma_f32's two variants
-# and on the old route, for the f32 and f32perf modes.
+# f32_timings: the f32 bench cases with --check on mma_f32's variants and
+# on the old route, for the f32 and f32perf modes.
 f32_timings() {
   if [ -x build/attention_gpu_bench ]; then
-    for variant in "1 block" "1 warp" "0 block"; do
+    for variant in "1 f16" "1 block" "1 warp" "0 block"; do
       set -- $variant
       log=$logs/bench_f32_$1_$2.log
       env "${run_vars[@]}" KILN_CUDA_F32_MMA=$1 KILN_CUDA_F32_MMA_SPLIT=$2 timeout $(box 50) \
@@ -226,12 +227,17 @@ if [ "$mode" = f32 ]; then
   # The tests on the new kernel first, then its timings, sanitizers and
   # auto mode, each boxed so the command ends in time.
   route_tests 100 mma_f32
-  KILN_CUDA_F32_MMA_SPLIT=warp tag=" (KILN_CUDA_F32_MMA_SPLIT=warp, f32 cases)" \
-    tests='cuda/attention_f32_*' route_tests 60 mma_f32
+  # The other splits on the f32 cases (the default one ran above); f16
+  # first, the newest.
+  for split in f16 $([ "${ATTN_F32_ALL_SPLITS:-0}" = 1 ] && echo block warp); do
+    KILN_CUDA_F32_MMA_SPLIT=$split tag=" (KILN_CUDA_F32_MMA_SPLIT=$split, f32 cases)" \
+      tests='cuda/attention_f32_*' route_tests 60 mma_f32
+  done
   f32_timings
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  for run in "memcheck block cuda/*" "racecheck block cuda/attention_f32_*" \
-    "memcheck warp cuda/attention_f32_*" "racecheck warp cuda/attention_f32_*"; do
+  for run in "memcheck f16 cuda/*" "racecheck f16 cuda/attention_f32_*" \
+    "memcheck block cuda/attention_f32_*" "memcheck warp cuda/attention_f32_*" \
+    "racecheck block cuda/attention_f32_*" "racecheck warp cuda/attention_f32_*"; do
     set -- $run
     log=$logs/sanitizer_$1_mma_f32_$2.log
     env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=mma_f32 KILN_CUDA_F32_MMA_SPLIT=$2 \
@@ -261,7 +267,7 @@ if [ "$mode" = f32perf ]; then
   metrics+=,smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio
   metrics+=,smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio
   metrics+=,smsp__average_warps_issue_stalled_mio_throttle_per_issue_active.ratio,gpu__time_duration.sum
-  for split in block warp; do
+  for split in f16 block warp; do
     # The sections first (stable names), then the metrics above (a name
     # this ncu lacks fails only that run).
     for what in "--section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy

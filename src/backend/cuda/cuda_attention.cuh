@@ -190,6 +190,9 @@ cudaError_t kiln_cuda_attention_mma(const kiln_dev::attn_args &a, kiln_dtype dty
  * pointers 16-byte aligned (kiln_cuda_attention_mma_f32_fits). */
 bool kiln_cuda_attention_mma_f32_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
 cudaError_t kiln_cuda_attention_mma_f32(const kiln_dev::attn_args &a, cudaStream_t stream);
+/* Its variant on f16 pieces with power-of-two scaling (the same shapes;
+ * KILN_CUDA_F32_MMA_SPLIT=f16 picks it inside kiln_cuda_attention_mma_f32). */
+cudaError_t kiln_cuda_attention_mma_f32h(const kiln_dev::attn_args &a, cudaStream_t stream);
 /* Split over keys (kiln_cuda_attention_decode_fits); partials in work,
  * work_bytes long. */
 bool kiln_cuda_attention_decode_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);

@@ -430,6 +430,8 @@ bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
 
 cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {
   const int env = kiln_cuda_env_f32_mma_split();
+  if (env == 3)
+    return kiln_cuda_attention_mma_f32h(a, stream);
   if (env == 2 || (env == 0 && a.d == 128)) /* the split measured faster, by D (split_mode) */
     return launch_mma_f32_for<SPLIT_WARP>(a, stream);
   return launch_mma_f32_for<SPLIT_BLOCK>(a, stream);

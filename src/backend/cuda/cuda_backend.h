@@ -70,7 +70,7 @@ bool kiln_cuda_env_pdl(void);
 bool kiln_cuda_env_gemv(void); /* KILN_CUDA_GEMV=0: no n-major GEMV (cuda_gemv.cu) */
 int kiln_cuda_env_mma_blocks(void); /* KILN_CUDA_MMA_BLOCKS (cuda_attention_mma.cu) */
 int kiln_cuda_env_f32_mma(void); /* KILN_CUDA_F32_MMA: 1, 0, or -1 unset (cuda_attention.cu) */
-int kiln_cuda_env_f32_mma_split(void); /* KILN_CUDA_F32_MMA_SPLIT: 1 block, 2 warp, 0 unset */
+int kiln_cuda_env_f32_mma_split(void); /* KILN_CUDA_F32_MMA_SPLIT: 1 block, 2 warp, 3 f16 */
 int kiln_cuda_env_decode_wave(void); /* KILN_CUDA_DECODE_WAVE (cuda_attention_decode_mma.cu) */
 bool kiln_cuda_env_cudnn_debug(void); /* KILN_CUDNN_DEBUG (cuda_attention_cudnn.cu) */
 

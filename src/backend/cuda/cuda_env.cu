@@ -65,10 +65,11 @@ int kiln_cuda_env_f32_mma(void) {
   return v;
 }
 
-/* KILN_CUDA_F32_MMA_SPLIT=block|warp: where the f32 tensor-core kernel
+/* KILN_CUDA_F32_MMA_SPLIT=block|warp|f16: where the f32 tensor-core kernel
  * splits K and V into TF32 pieces, once per block or in each warp as it
- * reads them (cuda_attention_mma_f32.cu), read once per process: 1 block,
- * 2 warp, 0 unset (the measured choice per head dim). */
+ * reads them (cuda_attention_mma_f32.cu), or its variant on scaled f16
+ * pieces (cuda_attention_mma_f32h.cu), read once per process: 1 block,
+ * 2 warp, 3 f16, 0 unset (the measured choice per head dim). */
 int kiln_cuda_env_f32_mma_split(void) {
   static const int v = [] {
     const char *e = getenv("KILN_CUDA_F32_MMA_SPLIT");
@@ -76,6 +77,8 @@ int kiln_cuda_env_f32_mma_split(void) {
       return 1;
     if (e && strcmp(e, "warp") == 0)
       return 2;
+    if (e && strcmp(e, "f16") == 0)
+      return 3;
     return 0;
   }();
   return v;

@@ -1,0 +1,407 @@
+/*
+ * f32 attention on the tensor cores with f16 pieces: the 3-product split
+ * of cuda_attention_mma_f32.cu (x = hi + lo, a b = a_lo b_hi + a_hi b_lo +
+ * a_hi b_hi), but with hi and lo in f16 on mma.sync m16n8k16, which does
+ * twice TF32's work per instruction. f16 has TF32's 11-bit significand, so
+ * the pieces carry the same 22 bits; what it lacks is range (normal from
+ * 2^-14 to 65504), which powers of two give back, exactly:
+ * - each query row is scaled so its largest |q| lies in [2^13, 2^14);
+ * - each tile of K and of V is scaled so its largest |x| lies there too
+ *   (the block's maximum over the tile, one reduction per tile);
+ * - P is taken as 2^14 exp2(s - max) (l too, so the factor cancels).
+ * Elements below 2^-14 after scaling (2^-27 of their row's or tile's
+ * largest) become subnormal and keep an absolute error of 2^-25 there,
+ * far below f32's rounding of the largest. Scores come out as
+ * S_acc 2^(eq + ek - 28) (eq, ek: the frexp exponents of the row's and the
+ * tile's largest |x|). V tiles share one running exponent E (the largest
+ * so far), as the softmax shares its running max: when E grows, O is
+ * rescaled with the softmax's correction, and out = O 2^(E - 14) / l.
+ *
+ * The rest follows cuda_attention_mma.cu (fragment layouts, ldmatrix
+ * addressing, online softmax in base 2), with the split done once per tile
+ * by the block: raw f32 tiles land through cp.async, each thread takes
+ * its pieces into registers, the block agrees on the tiles' scales, the
+ * next tile's copy is issued, and the pieces go to shared memory as f16
+ * hi and lo in the 16-bit kernel's layout.
+ */
+#include "cuda_attention.cuh"
+#include "cuda_mma_ptx.cuh"
+
+using namespace kiln_dev;
+using namespace kiln_dev::ptx;
+
+namespace {
+
+constexpr int H_WARPS = 4;
+constexpr int H_THREADS = 32 * H_WARPS;
+constexpr int BQ = 16 * H_WARPS; /* query rows per block */
+constexpr int BN = 32;           /* keys per tile */
+constexpr float TOP = 16384.0f;  /* 2^14: the scaled largest |x| is below it */
+
+template <int D> struct h_shape {
+  static constexpr int RS = D + 4; /* raw f32 row stride (16-byte pieces) */
+  static constexpr int SD = D + 8; /* f16 row stride: 16 bytes of padding, as the 16-bit kernel */
+  static constexpr int RAW = BN * RS, HALF = BN * SD;
+  /* Raw K, raw V (f32), then K hi, K lo, V hi, V lo (f16), then the
+   * warps' partial maxima (2 per warp). */
+  static constexpr size_t SMEM = (size_t)2 * RAW * 4 + (size_t)4 * HALF * 2 + 2 * H_WARPS * 4;
+  /* Each thread's share of a tile: 16-byte pieces of K, and of V. */
+  static constexpr int PIECES = BN * D / 4 / H_THREADS;
+  static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
+  static_assert(BN * D / 4 % H_THREADS == 0, "whole pieces per thread");
+};
+
+template <int D>
+__device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t stride, int valid) {
+  constexpr int PIECES = D / 4;
+#pragma unroll
+  for (int c = threadIdx.x; c < BN * PIECES; c += H_THREADS) {
+    const int row = c / PIECES, col = c % PIECES * 4;
+    const bool ok = row < valid;
+    cp_async16(dst + row * h_shape<D>::RS + col, ok ? base + row * stride + col : base, ok);
+  }
+}
+
+/* The exponent e of m (>= 0, the largest |x| of a row or tile): m < 2^e,
+ * so x 2^(14 - e) is below 2^14 and the largest at least 2^13. At least
+ * E_MIN (0 included: any finite scale serves zeros), so that 2^(14 - e)
+ * stays finite for f32's subnormals too. */
+constexpr int E_MIN = -100;
+__device__ __forceinline__ int top_exponent(float m) {
+  int e;
+  frexpf(m, &e);
+  return m > 0.0f ? max(e, E_MIN) : E_MIN;
+}
+
+/* x as f16 hi + lo (hi = f16(x), lo = f16(x - hi); x - hi is exact in f32). */
+__device__ __forceinline__ void split_f16(float x, __half &hi, __half &lo) {
+  hi = __float2half_rn(x);
+  lo = __float2half_rn(x - __half2float(hi));
+}
+
+__device__ __forceinline__ unsigned pack_halves(__half a, __half b) {
+  const __half2 v = __halves2half2(a, b);
+  return *reinterpret_cast<const unsigned *>(&v);
+}
+
+/* Four f32 (scaled by f) as f16 hi and lo, 8 bytes each, into shared. */
+__device__ __forceinline__ void store_pieces(__half *hi, __half *lo, float4 x, float f) {
+  __half h[4], l[4];
+  split_f16(x.x * f, h[0], l[0]);
+  split_f16(x.y * f, h[1], l[1]);
+  split_f16(x.z * f, h[2], l[2]);
+  split_f16(x.w * f, h[3], l[3]);
+  *reinterpret_cast<uint2 *>(hi) = make_uint2(pack_halves(h[0], h[1]), pack_halves(h[2], h[3]));
+  *reinterpret_cast<uint2 *>(lo) = make_uint2(pack_halves(l[0], l[1]), pack_halves(l[2], l[3]));
+}
+
+/* c += a b from f16 pieces: a_lo b_hi + a_hi b_lo + a_hi b_hi. */
+__device__ __forceinline__ void mma16816_x3(float (&c)[4], const unsigned (&a_hi)[4],
+                                            const unsigned (&a_lo)[4], unsigned bh0, unsigned bh1,
+                                            unsigned bl0, unsigned bl1) {
+  mma16816<__half>(c, a_lo, bh0, bh1);
+  mma16816<__half>(c, a_hi, bl0, bl1);
+  mma16816<__half>(c, a_hi, bh0, bh1);
+}
+
+template <int D, int MINB>
+__global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_args a) {
+  KILN_KERNEL_BEGIN();
+  using S = h_shape<D>;
+  constexpr int SD = S::SD, NT = BN / 8, KS = D / 16, DT = D / 8, P = S::PIECES;
+  extern __shared__ __align__(16) unsigned char smem_h[];
+  float *kraw = reinterpret_cast<float *>(smem_h), *vraw = kraw + S::RAW;
+  __half *khi = reinterpret_cast<__half *>(vraw + S::RAW), *klo = khi + S::HALF;
+  __half *vhi = klo + S::HALF, *vlo = vhi + S::HALF;
+  float *part = reinterpret_cast<float *>(vlo + S::HALF); /* [warp][K, V] */
+
+  if (!attn_lengths_ok(a))
+    return;
+  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
+  const attn_seq s = attn_sequence(a, b);
+  const int64_t q0 = (int64_t)blockIdx.x * BQ;
+  if (q0 >= s.lq)
+    return; /* a tile past this sequence's queries (varlen) */
+  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
+  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1);
+  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
+  const int64_t block_min_end = attn_key_end(a, s, q0);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gq = lane / 4, tq = lane % 4;
+  int64_t row_i[2], kend[2];
+  bool row_ok[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
+    row_ok[rr] = row_i[rr] < s.lq;
+    kend[rr] = attn_key_end(a, s, row_i[rr]);
+  }
+  float *out = (float *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
+  const int64_t out_row = (int64_t)a.hq * a.d;
+
+  float o[DT][4];
+#pragma unroll
+  for (int dt = 0; dt < DT; dt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      o[dt][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  int ev = E_MIN; /* E: V's running exponent */
+
+  if (n_tiles > 0) {
+    const float *qg = (const float *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
+    const float *kg = (const float *)a.k + s.k_start * a.k_row + (int64_t)g * D;
+    const float *vg = (const float *)a.v + s.k_start * a.v_row + (int64_t)g * D;
+    const float *mrow[2] = {nullptr, nullptr};
+    if (a.mask)
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+        if (row_ok[rr])
+          mrow[rr] = (const float *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
+
+    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
+    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    cp_async_commit();
+
+    /* Q's A fragments (k-step kk: dims 16 kk ..; reg 0 row gq, dims
+     * 2 tq, 2 tq + 1; reg 1 row gq + 8; regs 2, 3 the same 8 dims on),
+     * in base 2, each row scaled into [2^13, 2^14) by its quad's maximum. */
+    float qv[2][KS][4];
+    float qmax[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+      const float *qrow = qg + (int64_t)(warp * 16 + gq + 8 * rr) * a.q_row;
+#pragma unroll
+      for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+          float2 x = make_float2(0.0f, 0.0f);
+          if (row_ok[rr])
+            x = __ldg(reinterpret_cast<const float2 *>(qrow + 16 * kk + 8 * half + 2 * tq));
+          qv[rr][kk][2 * half] = x.x * a.scale_log2;
+          qv[rr][kk][2 * half + 1] = x.y * a.scale_log2;
+          qmax[rr] = fmaxf(qmax[rr], fmaxf(fabsf(qv[rr][kk][2 * half]),
+                                           fabsf(qv[rr][kk][2 * half + 1])));
+        }
+    }
+    int eq[2];
+    unsigned qh[KS][4], ql[KS][4];
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+      qmax[rr] = fmaxf(qmax[rr], __shfl_xor_sync(0xffffffffu, qmax[rr], 1));
+      qmax[rr] = fmaxf(qmax[rr], __shfl_xor_sync(0xffffffffu, qmax[rr], 2));
+      eq[rr] = top_exponent(qmax[rr]);
+      const float f = ldexpf(TOP, -eq[rr]);
+#pragma unroll
+      for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+          __half h0, l0, h1, l1;
+          split_f16(qv[rr][kk][2 * half] * f, h0, l0);
+          split_f16(qv[rr][kk][2 * half + 1] * f, h1, l1);
+          qh[kk][rr + 2 * half] = pack_halves(h0, h1);
+          ql[kk][rr + 2 * half] = pack_halves(l0, l1);
+        }
+    }
+
+    for (int t = 0; t < n_tiles; t++) {
+      const int64_t k0 = (int64_t)t * BN, k1 = k0 + BN;
+      cp_async_wait<0>();
+      __syncthreads(); /* tile t landed; the f16 tiles and part are no longer read */
+      /* This thread's pieces: piece c = threadIdx.x + i H_THREADS of each
+       * operand, row c / (D / 4), dims 4 (c % (D / 4)) ... */
+      float4 kp[P], vp[P];
+      float kmax = 0.0f, vmax = 0.0f;
+#pragma unroll
+      for (int i = 0; i < P; i++) {
+        const int c = threadIdx.x + i * H_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
+        kp[i] = *reinterpret_cast<const float4 *>(kraw + row * S::RS + col);
+        vp[i] = *reinterpret_cast<const float4 *>(vraw + row * S::RS + col);
+        kmax = fmaxf(kmax, fmaxf(fmaxf(fabsf(kp[i].x), fabsf(kp[i].y)),
+                                 fmaxf(fabsf(kp[i].z), fabsf(kp[i].w))));
+        vmax = fmaxf(vmax, fmaxf(fmaxf(fabsf(vp[i].x), fabsf(vp[i].y)),
+                                 fmaxf(fabsf(vp[i].z), fabsf(vp[i].w))));
+      }
+      kmax = warp_reduce(kmax, [](float x, float y) { return fmaxf(x, y); });
+      vmax = warp_reduce(vmax, [](float x, float y) { return fmaxf(x, y); });
+      if (lane == 0) {
+        part[2 * warp] = kmax;
+        part[2 * warp + 1] = vmax;
+      }
+      __syncthreads(); /* the partial maxima are in; the raw tiles are free */
+      if (t + 1 < n_tiles) {
+        const int nv = (int)min((int64_t)BN, block_end - k1);
+        load_raw<D>(kraw, kg + k1 * a.k_row, a.k_row, nv);
+        load_raw<D>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+        cp_async_commit();
+      }
+#pragma unroll
+      for (int w = 0; w < H_WARPS; w++) {
+        kmax = fmaxf(kmax, part[2 * w]);
+        vmax = fmaxf(vmax, part[2 * w + 1]);
+      }
+      const int ek = top_exponent(kmax);
+      const int ev_new = max(ev, top_exponent(vmax));
+      const float kf = ldexpf(TOP, -ek), vf = ldexpf(TOP, -ev_new);
+#pragma unroll
+      for (int i = 0; i < P; i++) {
+        const int c = threadIdx.x + i * H_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
+        store_pieces(khi + row * SD + col, klo + row * SD + col, kp[i], kf);
+        store_pieces(vhi + row * SD + col, vlo + row * SD + col, vp[i], vf);
+      }
+      __syncthreads(); /* the f16 tiles are written */
+
+      /* S = Q K^T: per 8 keys, one ldmatrix.x4 of hi and one of lo cover
+       * 32 dims (2 k-steps), as in the 16-bit kernel. */
+      float sc[NT][4];
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          sc[nt][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 32; kk++) {
+          unsigned bh[4], bl[4];
+          const int at = (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8);
+          ldmatrix_x4(bh, khi + at);
+          ldmatrix_x4(bl, klo + at);
+          mma16816_x3(sc[nt], qh[2 * kk], ql[2 * kk], bh[0], bh[1], bl[0], bl[1]);
+          mma16816_x3(sc[nt], qh[2 * kk + 1], ql[2 * kk + 1], bh[2], bh[3], bl[2], bl[3]);
+        }
+      }
+
+      /* Unscale (into base-2 scores), mask, and the online softmax. */
+      float unscale[2];
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++)
+        unscale[rr] = ldexpf(1.0f, eq[rr] + ek - 28);
+      float mx[2] = {-INFINITY, -INFINITY};
+      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
+        int lim[2];
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++)
+          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
+            float v = sc[nt][e] * unscale[rr];
+            if (jj >= lim[rr])
+              v = -INFINITY;
+            else if (mrow[rr])
+              v = fmaf(mrow[rr][k0 + jj], LOG2E, v);
+            sc[nt][e] = v;
+            mx[rr] = fmaxf(mx[rr], v);
+          }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            sc[nt][e] *= unscale[e / 2];
+            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
+          }
+      }
+      /* P's bias puts 2^14 into p (and l); V's exponent change rescales O
+       * with the softmax's correction. */
+      const float vcorr = ldexpf(1.0f, max(ev - ev_new, -126));
+      ev = ev_new;
+      float bias[2];
+#pragma unroll
+      for (int rr = 0; rr < 2; rr++) {
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
+        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
+        const float m_new = fmaxf(m[rr], mx[rr]);
+        const float base = attn_base(m_new);
+        const float corr = exp2f(m[rr] - base); /* m = -inf: 0; o and l are 0 then */
+        l[rr] *= corr;
+        const float ocorr = corr * vcorr;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) {
+          o[dt][2 * rr] *= ocorr;
+          o[dt][2 * rr + 1] *= ocorr;
+        }
+        m[rr] = m_new;
+        bias[rr] = base - 14.0f;
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const float p = exp2f(sc[nt][e] - bias[e / 2]);
+          l[e / 2] += p;
+          sc[nt][e] = p;
+        }
+
+      /* O += P V, 16 keys per k-step: S's accumulators of n-tiles 2 kc and
+       * 2 kc + 1 are P's A fragment (as in the 16-bit kernel), split. */
+#pragma unroll
+      for (int kc = 0; kc < BN / 16; kc++) {
+        unsigned ph[4], pl[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+          const float *pp = &sc[2 * kc + r / 2][2 * (r % 2)];
+          __half h0, l0, h1, l1;
+          split_f16(pp[0], h0, l0);
+          split_f16(pp[1], h1, l1);
+          ph[r] = pack_halves(h0, h1);
+          pl[r] = pack_halves(l0, l1);
+        }
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+          unsigned bh[4], bl[4];
+          const int at = (16 * kc + lane % 8 + 8 * ((lane / 8) & 1)) * SD + 16 * dp + 8 * (lane / 16);
+          ldmatrix_x4_trans(bh, vhi + at);
+          ldmatrix_x4_trans(bl, vlo + at);
+          mma16816_x3(o[2 * dp], ph, pl, bh[0], bh[1], bl[0], bl[1]);
+          mma16816_x3(o[2 * dp + 1], ph, pl, bh[2], bh[3], bl[2], bl[3]);
+        }
+      }
+    }
+  }
+
+  /* Normalize (O is in units of 2^(E - 14)) and store. */
+  const float oscale = n_tiles > 0 ? ldexpf(1.0f, ev - 14) : 0.0f;
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    float sum = l[rr];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.0f ? oscale / sum : 0.0f; /* every key masked: zeros */
+    if (!row_ok[rr])
+      continue;
+    float *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++)
+      *reinterpret_cast<float2 *>(orow + 8 * dt + 2 * tq) =
+          make_float2(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
+  }
+}
+
+template <int D> constexpr int H_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 2;
+
+template <int D> cudaError_t launch_f32h(const attn_args &a, cudaStream_t stream) {
+  constexpr size_t smem = h_shape<D>::SMEM;
+  auto kernel = attn_mma_f32h_kernel<D, H_MIN_BLOCKS<D>>;
+  if (smem > 48 * 1024) {
+    const cudaError_t err =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess)
+      return err;
+  }
+  const int64_t tiles = (a.sq + BQ - 1) / BQ;
+  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
+  return launch(kernel, grid, dim3(H_THREADS), smem, stream, a);
+}
+
+} // namespace
+
+cudaError_t kiln_cuda_attention_mma_f32h(const attn_args &a, cudaStream_t stream) {
+  switch (a.d) {
+  case 32: return launch_f32h<32>(a, stream);
+  case 64: return launch_f32h<64>(a, stream);
+  default: return launch_f32h<128>(a, stream);
+  }
+}
