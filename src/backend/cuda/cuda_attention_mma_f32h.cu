@@ -73,26 +73,23 @@ __device__ __forceinline__ int top_exponent(float m) {
   return m > 0.0f ? max(e, E_MIN) : E_MIN;
 }
 
-/* x as f16 hi + lo (hi = f16(x), lo = f16(x - hi); x - hi is exact in f32). */
-__device__ __forceinline__ void split_f16(float x, __half &hi, __half &lo) {
-  hi = __float2half_rn(x);
-  lo = __float2half_rn(x - __half2float(hi));
-}
-
-__device__ __forceinline__ unsigned pack_halves(__half a, __half b) {
-  const __half2 v = __halves2half2(a, b);
-  return *reinterpret_cast<const unsigned *>(&v);
+/* Two f32 (a in the low half) as f16 pairs hi + lo: hi = f16(x), lo =
+ * f16(x - hi), x - hi being exact in f32; each pair one cvt.rn.f16x2. */
+__device__ __forceinline__ void split2_f16(float a, float b, unsigned &hi, unsigned &lo) {
+  const __half2 h = __floats2half2_rn(a, b);
+  const float2 back = __half22float2(h);
+  const __half2 l = __floats2half2_rn(a - back.x, b - back.y);
+  hi = *reinterpret_cast<const unsigned *>(&h);
+  lo = *reinterpret_cast<const unsigned *>(&l);
 }
 
 /* Four f32 (scaled by f) as f16 hi and lo, 8 bytes each, into shared. */
 __device__ __forceinline__ void store_pieces(__half *hi, __half *lo, float4 x, float f) {
-  __half h[4], l[4];
-  split_f16(x.x * f, h[0], l[0]);
-  split_f16(x.y * f, h[1], l[1]);
-  split_f16(x.z * f, h[2], l[2]);
-  split_f16(x.w * f, h[3], l[3]);
-  *reinterpret_cast<uint2 *>(hi) = make_uint2(pack_halves(h[0], h[1]), pack_halves(h[2], h[3]));
-  *reinterpret_cast<uint2 *>(lo) = make_uint2(pack_halves(l[0], l[1]), pack_halves(l[2], l[3]));
+  uint2 h, l;
+  split2_f16(x.x * f, x.y * f, h.x, l.x);
+  split2_f16(x.z * f, x.w * f, h.y, l.y);
+  *reinterpret_cast<uint2 *>(hi) = h;
+  *reinterpret_cast<uint2 *>(lo) = l;
 }
 
 /* c += a b from f16 pieces: a_lo b_hi + a_hi b_lo + a_hi b_hi. */
@@ -196,13 +193,9 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
 #pragma unroll
       for (int kk = 0; kk < KS; kk++)
 #pragma unroll
-        for (int half = 0; half < 2; half++) {
-          __half h0, l0, h1, l1;
-          split_f16(qv[rr][kk][2 * half] * f, h0, l0);
-          split_f16(qv[rr][kk][2 * half + 1] * f, h1, l1);
-          qh[kk][rr + 2 * half] = pack_halves(h0, h1);
-          ql[kk][rr + 2 * half] = pack_halves(l0, l1);
-        }
+        for (int half = 0; half < 2; half++)
+          split2_f16(qv[rr][kk][2 * half] * f, qv[rr][kk][2 * half + 1] * f,
+                     qh[kk][rr + 2 * half], ql[kk][rr + 2 * half]);
     }
 
     for (int t = 0; t < n_tiles; t++) {
@@ -341,14 +334,9 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       for (int kc = 0; kc < BN / 16; kc++) {
         unsigned ph[4], pl[4];
 #pragma unroll
-        for (int r = 0; r < 4; r++) {
-          const float *pp = &sc[2 * kc + r / 2][2 * (r % 2)];
-          __half h0, l0, h1, l1;
-          split_f16(pp[0], h0, l0);
-          split_f16(pp[1], h1, l1);
-          ph[r] = pack_halves(h0, h1);
-          pl[r] = pack_halves(l0, l1);
-        }
+        for (int r = 0; r < 4; r++)
+          split2_f16(sc[2 * kc + r / 2][2 * (r % 2)], sc[2 * kc + r / 2][2 * (r % 2) + 1], ph[r],
+                     pl[r]);
 #pragma unroll
         for (int dp = 0; dp < D / 16; dp++) {
           unsigned bh[4], bl[4];
