@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
         mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
         const float m_new = fmaxf(m[rr], mx[rr]);
         base[rr] = attn_base(m_new);
-        const float corr = exp2f(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
+        const float corr = attn_exp2(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
         l[rr] *= corr;
 #pragma unroll
         for (int dt = 0; dt < DT; dt++) {
@@ -338,7 +338,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
       for (int nt = 0; nt < NT; nt++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          const float p = exp2f(sc[nt][e] - base[e / 2]);
+          const float p = attn_exp2(sc[nt][e] - base[e / 2]);
           l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
           sc[nt][e] = p;
         }

@@ -308,7 +308,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
         mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
         const float m_new = fmaxf(m[rr], mx[rr]);
         const float base = attn_base(m_new);
-        const float corr = exp2f(m[rr] - base); /* m = -inf: 0; o and l are 0 then */
+        const float corr = attn_exp2(m[rr] - base); /* m = -inf: 0; o and l are 0 then */
         l[rr] *= corr;
         const float ocorr = corr * vcorr;
 #pragma unroll
@@ -323,7 +323,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       for (int nt = 0; nt < NT; nt++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          const float p = exp2f(sc[nt][e] - bias[e / 2]);
+          const float p = exp2_sfu(sc[nt][e] - bias[e / 2]); /* at most 2^14 */
           l[e / 2] += p;
           sc[nt][e] = p;
         }
