@@ -10,10 +10,10 @@
 # f32: the f32 tensor-core kernel (mma_f32: 3xTF32,
 # src/backend/cuda/cuda_attention_mma_f32.cu) against the f32 route it
 # replaces, in one command of under 10 minutes (ATTN_CHECK_SECONDS=570):
-# the CUDA tests with mma_f32 forced (and its f32 cases with K and V split
-# per warp, and on f16 pieces, KILN_CUDA_F32_MMA_SPLIT=warp|f16); the f32
-# bench cases with --check, on (every split) and off; memcheck and
-# racecheck on mma_f32;
+# the CUDA tests with mma_f32 forced (f16 pieces), and its f32 cases on
+# the TF32 splits (KILN_CUDA_F32_MMA_SPLIT=block|warp); the f32 bench
+# cases with --check, on (every split) and off; memcheck and racecheck on
+# mma_f32;
 # the f32 cases in auto mode with it on (KILN_CUDA_F32_MMA=1) and off
 # (=0: the old route, general and decode_simt).
 # f32perf: the same timings, Nsight Compute's view of each variant on the
@@ -227,17 +227,15 @@ if [ "$mode" = f32 ]; then
   # The tests on the new kernel first, then its timings, sanitizers and
   # auto mode, each boxed so the command ends in time.
   route_tests 100 mma_f32
-  # The other splits on the f32 cases (the default one ran above); f16
-  # first, the newest.
-  for split in f16 $([ "${ATTN_F32_ALL_SPLITS:-0}" = 1 ] && echo block warp); do
+  # The TF32 splits on the f32 cases (the default, f16 pieces, ran above).
+  for split in block warp; do
     KILN_CUDA_F32_MMA_SPLIT=$split tag=" (KILN_CUDA_F32_MMA_SPLIT=$split, f32 cases)" \
       tests='cuda/attention_f32_*' route_tests 60 mma_f32
   done
   f32_timings
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for run in "memcheck f16 cuda/*" "racecheck f16 cuda/attention_f32_*" \
-    "memcheck block cuda/attention_f32_*" "memcheck warp cuda/attention_f32_*" \
-    "racecheck block cuda/attention_f32_*" "racecheck warp cuda/attention_f32_*"; do
+    "memcheck block cuda/attention_f32_*" "memcheck warp cuda/attention_f32_*"; do
     set -- $run
     log=$logs/sanitizer_$1_mma_f32_$2.log
     env "${run_vars[@]}" KILN_TEST_QUICK=1 KILN_CUDA_ATTENTION=mma_f32 KILN_CUDA_F32_MMA_SPLIT=$2 \

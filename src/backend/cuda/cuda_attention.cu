@@ -24,8 +24,10 @@
  *   mma     f16/bf16, D 32, 64 or 128, 16-byte aligned rows: tensor cores,
  *           FlashAttention-2 style (cuda_attention_mma.cu);
  *   mma_f32 f32, D 32, 64 or 128, 16-byte aligned rows: tensor cores at
- *           f32's accuracy (3xTF32, cuda_attention_mma_f32.cu), in auto
- *           mode where f32_mma_on (MMA_F32_IN_AUTO, KILN_CUDA_F32_MMA);
+ *           f32's accuracy (each operand split in two, three products:
+ *           f16 pieces scaled by powers of two, cuda_attention_mma_f32h.cu,
+ *           or TF32 pieces, cuda_attention_mma_f32.cu), in auto mode where
+ *           f32_mma_on (MMA_F32_IN_AUTO, KILN_CUDA_F32_MMA);
  *   general everything else (cuda_attention_general.cu).
  * The thresholds are first guesses from the kernels' shapes, to be replaced
  * by measured crossovers. KILN_CUDA_ATTENTION=general|mma|mma_f32|decode|decode_simt|cudnn
@@ -66,12 +68,13 @@ bool cudnn_preferred(const attn_args &a, kiln_dtype dtype) {
          a.sq >= CUDNN_MIN_S && a.sk >= CUDNN_MIN_S;
 }
 
-/* Whether auto mode sends f32 to the 3xTF32 kernel (mma_f32) where it
- * fits. Measured on the H200 (2026-12-01, attention_gpu_bench): 1.7-2.4x
- * the general kernel on every shape timed (D 64 B8 H32 S2048 6.44 ms
- * against 11.1, causal 3.44 against 6.49; MiniLM varlen f32 70 us against
- * 167; D 128 S2048 7.86 against 12.1), its tests, memcheck and racecheck
- * clean. KILN_CUDA_F32_MMA=1 or 0 overrides it either way, so tests and
+/* Whether auto mode sends f32 to the tensor-core kernel (mma_f32, f16
+ * pieces by default) where it fits. Measured on the H200 (2026-12-01,
+ * attention_gpu_bench): D 64 B8 H32 S2048 3.83 ms (71.8 TFLOP/s) against
+ * the general kernel's 11.1 and PyTorch SDPA's 7.86, causal 2.06 against
+ * 6.49 and 4.21; D 128 S2048 3.79 against 12.1; MiniLM varlen f32 55 us
+ * against 167 (PyTorch padded: 267); its tests and memcheck clean.
+ * KILN_CUDA_F32_MMA=1 or 0 overrides it either way, so tests and
  * benchmarks can run both f32 routes. */
 constexpr bool MMA_F32_IN_AUTO = true;
 bool f32_mma_on() {

@@ -186,12 +186,14 @@ cudaError_t kiln_cuda_attention_general(const kiln_dev::attn_args &a, kiln_dtype
 bool kiln_cuda_attention_mma_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
 cudaError_t kiln_cuda_attention_mma(const kiln_dev::attn_args &a, kiln_dtype dtype,
                                     cudaStream_t stream);
-/* Tensor cores for f32 (3xTF32, f32's accuracy): d 32, 64 or 128, rows and
- * pointers 16-byte aligned (kiln_cuda_attention_mma_f32_fits). */
+/* Tensor cores for f32 (three products of split operands, f32's accuracy):
+ * d 32, 64 or 128, rows and pointers 16-byte aligned
+ * (kiln_cuda_attention_mma_f32_fits). Runs the f16-piece kernel below, or
+ * a TF32 split where KILN_CUDA_F32_MMA_SPLIT asks. */
 bool kiln_cuda_attention_mma_f32_fits(const kiln_dev::attn_args &a, kiln_dtype dtype);
 cudaError_t kiln_cuda_attention_mma_f32(const kiln_dev::attn_args &a, cudaStream_t stream);
-/* Its variant on f16 pieces with power-of-two scaling (the same shapes;
- * KILN_CUDA_F32_MMA_SPLIT=f16 picks it inside kiln_cuda_attention_mma_f32). */
+/* The f16-piece kernel, with power-of-two scaling for range
+ * (cuda_attention_mma_f32h.cu); the same shapes. */
 cudaError_t kiln_cuda_attention_mma_f32h(const kiln_dev::attn_args &a, cudaStream_t stream);
 /* Split over keys (kiln_cuda_attention_decode_fits); partials in work,
  * work_bytes long. */

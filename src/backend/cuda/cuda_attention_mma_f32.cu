@@ -57,9 +57,11 @@ constexpr int BN = 32;             /* keys per tile */
  * Measured on the H200 (2026-12-01, attention_gpu_bench, TFLOP/s block /
  * warp): D 64 B8 H32 S2048 42.7 / 37.5, causal 39.9 / 35.1, B32 S512 41.5
  * / 36.7, MiniLM varlen (D 32) 70.4 / 73.6 us; D 128 B8 H16 S2048 27.8 /
- * 35.0, causal 25.5 / 32.1. So D 32 and 64 split per block, D 128 per warp
- * (its block split holds 110 KiB of shared memory and spills);
- * KILN_CUDA_F32_MMA_SPLIT=block|warp forces one, for measuring. */
+ * 35.0, causal 25.5 / 32.1. The f16-piece variant
+ * (cuda_attention_mma_f32h.cu: half the tensor instructions) then beat
+ * both on every shape (71.8 TFLOP/s at D 64 S2048, 72.6 at D 128, MiniLM
+ * 55 us), so it is the default; KILN_CUDA_F32_MMA_SPLIT=block|warp runs these two
+ * instead, for measuring and as the plainer reference of the method. */
 enum split_mode { SPLIT_BLOCK, SPLIT_WARP };
 
 template <int D, int MODE> struct f32_shape {
@@ -429,10 +431,10 @@ bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
 }
 
 cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {
-  const int env = kiln_cuda_env_f32_mma_split();
-  if (env == 3)
-    return kiln_cuda_attention_mma_f32h(a, stream);
-  if (env == 2 || (env == 0 && a.d == 128)) /* the split measured faster, by D (split_mode) */
-    return launch_mma_f32_for<SPLIT_WARP>(a, stream);
-  return launch_mma_f32_for<SPLIT_BLOCK>(a, stream);
+  /* f16 pieces unless a TF32 split is asked for (measured: split_mode). */
+  switch (kiln_cuda_env_f32_mma_split()) {
+  case 1: return launch_mma_f32_for<SPLIT_BLOCK>(a, stream);
+  case 2: return launch_mma_f32_for<SPLIT_WARP>(a, stream);
+  default: return kiln_cuda_attention_mma_f32h(a, stream);
+  }
 }

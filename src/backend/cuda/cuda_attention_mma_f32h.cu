@@ -9,13 +9,28 @@
  * - each tile of K and of V is scaled so its largest |x| lies there too
  *   (the block's maximum over the tile, one reduction per tile);
  * - P is taken as 2^14 exp2(s - max) (l too, so the factor cancels).
- * Elements below 2^-14 after scaling (2^-27 of their row's or tile's
- * largest) become subnormal and keep an absolute error of 2^-25 there,
- * far below f32's rounding of the largest. Scores come out as
- * S_acc 2^(eq + ek - 28) (eq, ek: the frexp exponents of the row's and the
- * tile's largest |x|). V tiles share one running exponent E (the largest
- * so far), as the softmax shares its running max: when E grows, O is
- * rescaled with the softmax's correction, and out = O 2^(E - 14) / l.
+ * Scores come out as S_acc 2^(eq + ek - 28) (eq, ek: the frexp exponents
+ * of the row's and the tile's largest |x|). V tiles share one running
+ * exponent E (the largest so far), as the softmax shares its running max:
+ * when E grows, O is rescaled with the softmax's correction, and
+ * out = O 2^(E - 14) / l.
+ *
+ * The accuracy argument. Scaling by a power of two is exact (exponents
+ * are clamped at E_MIN, so no factor overflows; a scaled element lost to
+ * f32 underflow is below 2^-140 of its row's largest). A scaled x' has
+ * |x'| < 2^14, and the largest of its row or tile is at least 2^13.
+ * hi = f16(x') is within 2^-11 |x'| (or 2^-25 where x' is below f16's
+ * normal range), x' - hi is exact in f32, and lo = f16(x' - hi) is within
+ * 2^-11 of that (or 2^-25), so |x' - hi - lo| <= 2^-22 |x'| + 2^-25: the
+ * TF32 split's bound (both formats have 11-bit significands) plus f16's
+ * subnormal half-spacing. A product from the three pieces is then within
+ * 3 * 2^-22 |a' b'| + 2^-25 (|a'| + |b'|) of exact; the second term is at
+ * most 2^-36 of the product of the two largest (each >= 2^13), so each
+ * term of a dot product carries the TF32 split's relative error plus an
+ * absolute one 2^-12 of f32's own rounding of the largest term. The f32
+ * tests (float64 reference) pass on it with the TF32 kernel's margins,
+ * and a host model of this algorithm, with q, k and v from 1e-30 to 1e5
+ * in magnitude, stays within 1% of their tolerance.
  *
  * The rest follows cuda_attention_mma.cu (fragment layouts, ldmatrix
  * addressing, online softmax in base 2), with the split done once per tile
