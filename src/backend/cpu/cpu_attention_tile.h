@@ -84,7 +84,8 @@ static attn_layout attn_layout_of(bool few) {
  * The score micro-kernel: ATTN_SCORE_KEYS keys times up to ATTN_SCORE_VECS
  * vectors of rows, that many accumulators held over all of D, each q load
  * used by every key and each broadcast key element by every row vector
- * (AVX-512: 16 accumulators of its 32 registers; AVX2 has 16 in all). */
+ * (AVX-512: 4 x 4 accumulators of its 32 registers; AVX2, 16 registers in
+ * all: 4 x 2). */
 #define ATTN_SCORE_KEYS 4
 #if ATTN_W == 16
 #define ATTN_SCORE_VECS 4
