@@ -146,6 +146,11 @@ void kiln_cpu_add_row(kiln_dtype dtype, const void *x, const void *residual, voi
                       int64_t cols);
 void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                              const float *weight, const float *bias);
+/* A LayerNorm's weight and bias as f32 (kiln_cpu_params_f32; absent ones
+ * are 1 and 0) in wb[0] and wb[1], for both LayerNorm ops. */
+kiln_status kiln_cpu_layer_norm_params(cpu_state *s, kiln_dtype dtype, const kiln_tensor *weight,
+                                       const kiln_tensor *bias, int64_t cols, const float *wb[2],
+                                       const char *fn);
 
 /* out[i, j] (ld ldo) += alpha * sum_p x[i, p] w[j, p] for i < rows, j < n,
  * all f32, x [rows, k] (ld ldx), w [n, k] (ld ldw), over the OpenMP threads

@@ -64,13 +64,19 @@ void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t
   }
 }
 
+kiln_status kiln_cpu_layer_norm_params(cpu_state *s, kiln_dtype dtype, const kiln_tensor *weight,
+                                       const kiln_tensor *bias, int64_t cols, const float *wb[2],
+                                       const char *fn) {
+  const kiln_tensor *params[2] = {weight, bias};
+  const float fills[2] = {1.0f, 0.0f};
+  return kiln_cpu_params_f32(s, dtype, params, fills, 2, (size_t)cols, wb, fn);
+}
+
 static kiln_status layer_norm(void *state, const kiln_layer_norm_op *op) {
   const int64_t rows = op->rows, cols = op->cols;
-  const kiln_tensor *params[2] = {op->weight, op->bias};
-  const float fills[2] = {1.0f, 0.0f};
   const float *wb[2] = {NULL, NULL};
-  kiln_status s = kiln_cpu_params_f32(state, op->dtype, params, fills, 2, (size_t)cols, wb,
-                                 "kiln_layer_norm");
+  kiln_status s = kiln_cpu_layer_norm_params(state, op->dtype, op->weight, op->bias, cols, wb,
+                                             "kiln_layer_norm");
   if (s != KILN_OK)
     return s;
 #pragma omp parallel for schedule(static) if (rows * cols > CPU_PARALLEL_MIN)
