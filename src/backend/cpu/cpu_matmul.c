@@ -78,8 +78,8 @@ static void gemm_block(const cpu_state *s, const kiln_matmul_op *op, int64_t i0,
  * the other operand (OpenBLAS copies both into panels), so splitting the
  * activations' rows of a tall product packs the small weight twice, not
  * the large activations. */
-static void gemm_split(const cpu_state *s, const kiln_matmul_op *op, int64_t r0, int64_t m, const float *a,
-                       const float *b, float *c) {
+static void gemm_split(const cpu_state *s, const kiln_matmul_op *op, int64_t r0, int64_t m,
+                       const float *a, const float *b, float *c) {
   const int64_t n = op->n;
   const int threads = omp_get_max_threads();
   const int64_t parts = m * n * op->k >= CPU_SPLIT_MIN && (m >= 32 || n >= 32) ? threads : 1;

@@ -5,11 +5,12 @@
  * once (cuda_rows.cuh has the table of configs by width); longer rows
  * stream through one block in two passes, an online max-and-sum, then the
  * write. Math in f32 for every dtype, in base 2: each element costs one
- * exp2f of (logit - max) * k, with k = scale * log2(e) and the logit x
+ * exp2 of (logit - max) * k, with k = scale * log2(e) and the logit x
  * itself (scale > 0 keeps the argmax), or k = log2(e) and the logit
  * scale * x + mask. The streamed rows subtract before scaling; rows in
- * registers take y * k - max * k in one fma (softmax_row), an error of
- * |max * k| ulps in the exponent, which the f32 bound allows for.
+ * registers take y * k - max * k in one fma (softmax_row): the rounding of
+ * max * k puts up to |max * k| * 2^-24 into the exponent, which the f32
+ * bound allows for.
  *
  * Masked and -inf entries become 0; a row with nothing left (all masked or
  * all -inf) becomes all zeros rather than 0/0. A +inf logit is the row
@@ -107,8 +108,8 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
   float sum = 0.0f;
   /* base * k finite (every row but a +inf max or a k near FLT_MAX): one
    * fma per exponent, y * k - base * k, whose rounding of base * k costs
-   * at most |base * k| ulps of the exponent, within the f32 softmax bound
-   * (tests/tolerance.c); no +inf entry can exist below a finite max. */
+   * at most |base * k| * 2^-24 in the exponent, within the f32 softmax
+   * bound (tests/tolerance.c); no +inf entry can exist below a finite max. */
   const float bk = base * a.k;
   if (isfinite(bk)) {
 #pragma unroll
