@@ -85,6 +85,9 @@ static const attn_case cases[] = {
   {"decode_sq4_sk2000_gqa4_d128_mask", L_PADDED, 2, 4, 2000, 8, 2, 128, 1, M_BHSQSK, 0, 0, 0, 0, 0},
   {"decode_sq3_sk1500_gqa8_d64", L_PADDED, 2, 3, 1500, 16, 2, 64, 1, M_NONE, 0, 0, 0, 0, 0},
   {"decode_varlen_k_sk3000_d32", L_VARLEN_K, 4, 2, 3000, 8, 2, 32, 1, M_NONE, 1, 0, 0, 0, 0},
+  /* 96 (b, kv head) units of one chunk: on a GPU of 96 SMs or more one
+   * block each, no split, 13 tiles a warp: the deep pipeline. */
+  {"decode_b3_h32_sk777_seqlens", L_PADDED, 3, 1, 777, 32, 32, 64, 1, M_NONE, 1, 0, 0, 0, 0},
 };
 /* clang-format on */
 

@@ -9,8 +9,9 @@
  *
  * and runs the whole graph as one fused kernel. We build that graph with the
  * backend C API (cudnn_graph.h) on kiln's own [B, S, H, D] tensors, through
- * strides, so nothing is copied; heuristics (mode A) pick the engine
- * configuration; the first one that finalizes becomes the plan.
+ * strides, so nothing is copied; heuristics (mode A) rank the engine
+ * configurations, and of the first three that finalize the one that runs
+ * fastest on the first call's tensors becomes the plan.
  *
  * Plans are built once per key (everything a plan depends on: shape,
  * strides, dtype, causal) and cached per context; the scale and the causal
@@ -71,6 +72,15 @@ struct cudnn_entry {
 };
 
 constexpr int CACHE_SLOTS = 32;
+
+/* This call's tensors and stream, for timing a shape's candidate plans
+ * when its entry is built. */
+struct tune_call {
+  const kiln_dev::attn_args *a;
+  float scale;
+  void *ws;
+  cudaStream_t stream;
+};
 
 } // namespace
 
@@ -315,10 +325,47 @@ cudnnBackendDescriptor_t build_graph(cudnnHandle_t handle, const cudnn_key &k, b
   return graph;
 }
 
-/* The first engine configuration, in heuristics' order, that finalizes
- * into a plan needing at most max_workspace bytes; NULL when none. */
-cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t graph,
-                                   int64_t max_workspace, builder &g, int64_t *workspace) {
+/* A plan for config within max_workspace bytes, or NULL (why in g). */
+cudnnBackendDescriptor_t plan_of(cudnnHandle_t handle, cudnnBackendDescriptor_t config,
+                                 int64_t max_workspace, int64_t index, builder &g,
+                                 int64_t *workspace) {
+  cudnnBackendDescriptor_t plan = nullptr;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+      CUDNN_STATUS_SUCCESS)
+    return nullptr;
+  int64_t ws = 0, got = 0;
+  cudnnStatus_t s =
+      cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &config);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendFinalize(plan);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                 CUDNN_TYPE_INT64, 1, &got, &ws);
+  if (s == CUDNN_STATUS_SUCCESS && ws <= max_workspace) {
+    *workspace = ws;
+    return plan;
+  }
+  /* Kept for the debug line: why the last config was passed over. */
+  g.failed(s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED,
+           "plan of config (index/workspace)", index, ws);
+  (void)cudnnBackendDestroyDescriptor(plan);
+  return nullptr;
+}
+
+/* Up to TUNE_PLANS plans, in heuristics' order, of the configs that
+ * finalize within max_workspace; from config `only` alone when it is not
+ * negative (KILN_CUDNN_PLAN). Returns how many. */
+constexpr int TUNE_PLANS = 3;
+struct candidates {
+  int n = 0;
+  cudnnBackendDescriptor_t plan[TUNE_PLANS];
+  int64_t workspace[TUNE_PLANS], index[TUNE_PLANS];
+};
+void make_plans(cudnnHandle_t handle, cudnnBackendDescriptor_t graph, int64_t max_workspace,
+                int only, builder &g, candidates *out) {
   cudnnBackendDescriptor_t heur = g.make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
   g.set(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
@@ -326,13 +373,13 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
   g.finalize(heur);
   int64_t count = 0;
   if (g.status != CUDNN_STATUS_SUCCESS)
-    return nullptr;
+    return;
   cudnnStatus_t s = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
   if (s != CUDNN_STATUS_SUCCESS || count <= 0) {
     g.failed(s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED, "heuristics: configs",
              count, 0);
-    return nullptr;
+    return;
   }
   constexpr int MAX_CONFIGS = 8;
   cudnnBackendDescriptor_t configs[MAX_CONFIGS];
@@ -340,44 +387,122 @@ cudnnBackendDescriptor_t make_plan(cudnnHandle_t handle, cudnnBackendDescriptor_
   for (int64_t i = 0; i < want; i++)
     configs[i] = g.make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
   if (g.status != CUDNN_STATUS_SUCCESS)
-    return nullptr;
+    return;
   s = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                                want, &count, configs);
   if (s != CUDNN_STATUS_SUCCESS) {
     g.failed(s, "heuristics: get configs", want, 0);
-    return nullptr;
+    return;
   }
-  for (int64_t i = 0; i < count && i < want; i++) {
-    cudnnBackendDescriptor_t plan = nullptr;
-    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
-        CUDNN_STATUS_SUCCESS)
-      return nullptr;
-    int64_t ws = 0, got = 0;
-    s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
-                                 &handle);
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &configs[i]);
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnBackendFinalize(plan);
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                   CUDNN_TYPE_INT64, 1, &got, &ws);
-    if (s == CUDNN_STATUS_SUCCESS && ws <= max_workspace) {
-      *workspace = ws;
-      return plan;
+  for (int64_t i = only < 0 ? 0 : only; i < count && i < want && out->n < TUNE_PLANS; i++) {
+    int64_t ws = 0;
+    cudnnBackendDescriptor_t plan = plan_of(handle, configs[i], max_workspace, i, g, &ws);
+    if (plan) {
+      out->plan[out->n] = plan;
+      out->workspace[out->n] = ws;
+      out->index[out->n++] = i;
+      if (only >= 0)
+        break;
     }
-    /* Kept for the debug line: why the last config was passed over. */
-    g.failed(s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED,
-             "plan of config (index/workspace)", i, ws);
-    (void)cudnnBackendDestroyDescriptor(plan);
   }
-  return nullptr;
+}
+
+/* Runs plan once on this call's tensors. */
+cudnnStatus_t execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan,
+                      const kiln_dev::attn_args &a, float scale, void *ws) {
+  const float neg_inf = -INFINITY;
+  const int32_t shift = (int32_t)(a.sk - a.sq);
+  int64_t uids[7] = {UID_Q, UID_K, UID_V, UID_O, UID_SCALE};
+  void *ptrs[7] = {(void *)a.q, (void *)a.k, (void *)a.v, a.out, (void *)&scale};
+  int n = 5;
+  if (a.causal) {
+    uids[n] = UID_NEG_INF;
+    ptrs[n++] = (void *)&neg_inf;
+    if (a.sk != a.sq) {
+      uids[n] = UID_SHIFT;
+      ptrs[n++] = (void *)&shift;
+    }
+  }
+  cudnnBackendDescriptor_t pack = nullptr;
+  cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                                 uids);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                 CUDNN_TYPE_VOID_PTR, n, ptrs);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                 &ws);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendFinalize(pack);
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendExecute(handle, plan, pack);
+  if (pack)
+    (void)cudnnBackendDestroyDescriptor(pack);
+  return s;
+}
+
+/* Milliseconds per run of plan on this call's tensors (a warm-up run, then
+ * TUNE_RUNS timed back to back), or INFINITY when a run fails. out is
+ * written, with the same values each time (it never overlaps the inputs:
+ * src/ops/attention.c). */
+constexpr int TUNE_RUNS = 3;
+float time_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, const tune_call &t) {
+  cudaEvent_t ev[2] = {nullptr, nullptr};
+  float ms = INFINITY;
+  if (cudaEventCreate(&ev[0]) == cudaSuccess && cudaEventCreate(&ev[1]) == cudaSuccess &&
+      execute(handle, plan, *t.a, t.scale, t.ws) == CUDNN_STATUS_SUCCESS &&
+      cudaEventRecord(ev[0], t.stream) == cudaSuccess) {
+    bool ok = true;
+    for (int r = 0; r < TUNE_RUNS && ok; r++)
+      ok = execute(handle, plan, *t.a, t.scale, t.ws) == CUDNN_STATUS_SUCCESS;
+    if (ok && cudaEventRecord(ev[1], t.stream) == cudaSuccess &&
+        cudaEventSynchronize(ev[1]) == cudaSuccess && cudaEventElapsedTime(&ms, ev[0], ev[1]) ==
+        cudaSuccess)
+      ms /= TUNE_RUNS;
+    else
+      ms = INFINITY;
+  }
+  for (cudaEvent_t e : ev)
+    if (e)
+      (void)cudaEventDestroy(e);
+  (void)cudaGetLastError(); /* a failed event call is not the user's error */
+  return ms;
+}
+
+/* The fastest of the candidates on this call's tensors (the first, in
+ * heuristics' order, when there is one or timing fails); the others are
+ * destroyed. Heuristics' first pick is not the fastest everywhere: on the
+ * H200 (cuDNN 9.19, 2026-12-01) bf16 B32 H32 S512 D64 causal ran in 150 us
+ * on config 0 of 5 and 129 on config 1 (PyTorch's cuDNN call: 139). */
+int pick_fastest(cudnnHandle_t handle, const candidates &cand, const tune_call &t,
+                 const char *shape) {
+  int best = 0;
+  if (cand.n > 1) {
+    float best_ms = INFINITY;
+    for (int i = 0; i < cand.n; i++) {
+      const float ms = time_plan(handle, cand.plan[i], t);
+      if (kiln_cuda_env_cudnn_debug())
+        fprintf(stderr, "kiln cudnn: %s: config %lld: %.1f us\n", shape,
+                (long long)cand.index[i], 1e3 * ms);
+      if (ms < best_ms) {
+        best_ms = ms;
+        best = i;
+      }
+    }
+  }
+  for (int i = 0; i < cand.n; i++)
+    if (i != best)
+      (void)cudnnBackendDestroyDescriptor(cand.plan[i]);
+  return best;
 }
 
 /* Fills e with key's plan, or leaves it refused (plan NULL). The graph
- * with the statistics first (the frontend's form), then without. */
-void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace) {
+ * with the statistics first (the frontend's form), then without; of the
+ * first configs that build, the fastest on this call's tensors. */
+void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t max_workspace,
+                 const tune_call &t) {
   const bool debug = kiln_cuda_env_cudnn_debug();
   const auto start = std::chrono::steady_clock::now();
   char shape[160];
@@ -385,13 +510,21 @@ void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t
            (long long)k.batch, (long long)k.hq, (long long)k.hkv, (long long)k.sq,
            (long long)k.sk, (long long)k.d, k.dtype == KILN_BF16 ? "bf16" : "f16",
            k.causal ? " causal" : "");
-  for (int with_stats = 1; with_stats >= 0; with_stats--) {
+  int stats_first = 1, only = -1;
+  kiln_cuda_env_cudnn_plan(&stats_first, &only);
+  for (int pass = 0; pass < 2; pass++) {
+    const bool with_stats = pass == 0 ? stats_first != 0 : stats_first == 0;
     builder g(e);
-    cudnnBackendDescriptor_t graph = build_graph(c->handle, k, with_stats != 0, g);
+    cudnnBackendDescriptor_t graph = build_graph(c->handle, k, with_stats, g);
+    candidates cand;
     if (g.status == CUDNN_STATUS_SUCCESS)
-      e->plan = make_plan(c->handle, graph, max_workspace, g, &e->workspace);
-    if (e->plan)
+      make_plans(c->handle, graph, max_workspace, only, g, &cand);
+    if (cand.n > 0) {
+      const int best = pick_fastest(c->handle, cand, t, shape);
+      e->plan = cand.plan[best];
+      e->workspace = cand.workspace[best];
       break;
+    }
     if (debug)
       fprintf(stderr, "kiln cudnn: %s: graph %s statistics: %s\n", shape,
               with_stats ? "with" : "without", g.why);
@@ -409,7 +542,7 @@ void build_entry(kiln_cuda_cudnn *c, cudnn_entry *e, const cudnn_key &k, int64_t
 /* The cached entry for key, built on a miss (evicting the least recently
  * used slot when all are taken); NULL on a miss when !may_build. */
 cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_workspace,
-                       bool may_build) {
+                       bool may_build, const tune_call &t) {
   cudnn_entry *victim = &c->slots[0];
   for (cudnn_entry &e : c->slots) {
     if (e.last_used && memcmp(&e.key, &k, sizeof k) == 0) {
@@ -424,7 +557,7 @@ cudnn_entry *entry_for(kiln_cuda_cudnn *c, const cudnn_key &k, int64_t max_works
   if (victim->last_used)
     entry_release(victim);
   victim->key = k;
-  build_entry(c, victim, k, max_workspace);
+  build_entry(c, victim, k, max_workspace, t);
   victim->last_used = ++c->tick;
   return victim;
 }
@@ -490,43 +623,13 @@ kiln_status kiln_cuda_attention_cudnn(kiln_cuda *st, const kiln_dev::attn_args &
   k.v_row = a.v_row;
   k.dtype = dtype;
   k.causal = a.causal;
-  cudnn_entry *e = entry_for(c, k, (int64_t)st->workspace_size, !st->capturing);
-  if (!e || !e->plan)
-    return KILN_OK;
-
-  const float neg_inf = -INFINITY;
-  const int32_t shift = (int32_t)(a.sk - a.sq);
-  int64_t uids[7] = {UID_Q, UID_K, UID_V, UID_O, UID_SCALE};
-  void *ptrs[7] = {(void *)a.q, (void *)a.k, (void *)a.v, a.out, (void *)&scale};
-  int n = 5;
-  if (a.causal) {
-    uids[n] = UID_NEG_INF;
-    ptrs[n++] = (void *)&neg_inf;
-    if (a.sk != a.sq) {
-      uids[n] = UID_SHIFT;
-      ptrs[n++] = (void *)&shift;
-    }
-  }
   /* The workspace is cuBLASLt's: both are used only by work on st->stream,
    * one after the other. */
-  void *ws = st->workspace;
-  cudnnBackendDescriptor_t pack = nullptr;
-  cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
-                                 uids);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                 CUDNN_TYPE_VOID_PTR, n, ptrs);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
-                                 &ws);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendFinalize(pack);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendExecute(c->handle, e->plan, pack);
-  if (pack)
-    (void)cudnnBackendDestroyDescriptor(pack);
+  const tune_call t = {&a, scale, st->workspace, st->stream};
+  cudnn_entry *e = entry_for(c, k, (int64_t)st->workspace_size, !st->capturing, t);
+  if (!e || !e->plan)
+    return KILN_OK;
+  const cudnnStatus_t s = execute(c->handle, e->plan, a, scale, st->workspace);
   /* "Not supported" at execution (a plan that built, but not for this
    * run, inside a capture say) launched nothing: kiln's kernels take it. */
   if (CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED) {

@@ -11,9 +11,10 @@
  * free at decode's arithmetic intensity, so the padding costs nothing that
  * matters. Each of the block's 4 warps streams its own 16-key tiles of the
  * split (warp w takes keys start + 64 t + 16 w ..) through a private
- * 3-stage cp.async pipeline in shared memory: 16-byte copies, two tiles
- * (16 KB of K and V at D 128) in flight per warp while it computes a third,
- * no block barrier in the loop. Per tile, S = Q K^T (ldmatrix), an online
+ * cp.async pipeline in shared memory: 16-byte copies, two tiles (16 KB of
+ * K and V at D 128) in flight per warp while it computes a third, or five
+ * where the grid is one block per SM and the split is long (6 stages,
+ * launch_for_shape), no block barrier in the loop. Per tile, S = Q K^T (ldmatrix), an online
  * softmax in f32 and base 2, O += P V (ldmatrix.trans) as in
  * cuda_attention_mma.cu. Registers: Q's fragments (D / 2) and O (D / 2)
  * per thread, so two blocks (8 warps) fit on an SM beside their
@@ -34,8 +35,9 @@
  *
  * Splits: enough that the grid is one block per SM (a B = 1 cache of 8 kv
  * heads is cut in 16; B = 16 is not cut), never under MIN_SPLIT_KEYS keys;
- * two blocks fit per SM, so a grid a little over the SMs, and the next
- * launch's blocks (programmatic dependent launch), are resident at once.
+ * with 3 stages two blocks fit per SM, so a grid a little over the SMs,
+ * and the next launch's blocks (programmatic dependent launch), are
+ * resident at once.
  *
  * Measured on an H200 (2026-12-01, attention_gpu_bench decode, bf16,
  * Hq 32, Hkv 8, D 128, causal, seqlens_k = Sk; GB/s counts q, k, v and
@@ -69,17 +71,19 @@ constexpr int TC_THREADS = 32 * TC_WARPS;
 constexpr int TC_ROWS = 16;                       /* query rows per block: one m16 tile */
 constexpr int TC_KEYS = 16;                       /* keys per warp tile */
 constexpr int TC_STEP = TC_WARPS * TC_KEYS;       /* keys per block step */
-constexpr int TC_STAGES = 3;                      /* tiles per warp pipeline */
-constexpr int TC_BLOCKS_PER_SM = 2;               /* resident: launch bounds, shared memory */
+constexpr int TC_STAGES = 3;                      /* tiles per warp pipeline (default) */
 constexpr int TC_WAVE = 1;                        /* blocks per SM the splits are sized for */
 constexpr int TC_MAX_SPLITS = 128;                /* the last block's weights in shared memory */
 constexpr int64_t MIN_SPLIT_KEYS = 2 * TC_STEP;   /* two steps per warp at least */
 static_assert(TC_MAX_SPLITS % 32 == 0, "the last block's lanes take whole rounds of splits");
 
-template <int D> struct tc_shape {
+/* ST stages of tiles per warp; 3 leave room for two blocks per SM, 6 for
+ * one (launch_for_shape chooses). */
+template <int D, int ST> struct tc_shape {
+  static constexpr int BLOCKS_PER_SM = ST == 3 ? 2 : 1; /* launch bounds, shared memory */
   static constexpr int SD = D + 8; /* shared row stride: 16 bytes of padding (ldmatrix banks) */
   static constexpr int TILE = TC_KEYS * SD;          /* one K or V tile, elements */
-  static constexpr int WARP_ELEMS = TC_STAGES * 2 * TILE;
+  static constexpr int WARP_ELEMS = ST * 2 * TILE;
   static constexpr int Q_ELEMS = TC_ROWS * SD;
   static constexpr size_t PIPE = (size_t)(Q_ELEMS + TC_WARPS * WARP_ELEMS) * 2;
   static constexpr size_t MERGE = (size_t)TC_WARPS * TC_ROWS * (D + 2) * sizeof(float);
@@ -87,7 +91,7 @@ template <int D> struct tc_shape {
   static constexpr size_t SMEM = PIPE > MERGE ? (PIPE > COMBINE ? PIPE : COMBINE)
                                               : (MERGE > COMBINE ? MERGE : COMBINE);
   static_assert(D == 32 || D == 64 || D == 128, "D of 32, 64 or 128");
-  static_assert(TC_BLOCKS_PER_SM * (SMEM + 1024) <= 228 * 1024, "two blocks per SM (sm_90)");
+  static_assert(BLOCKS_PER_SM * (SMEM + 1024) <= 228 * 1024, "blocks per SM (sm_90)");
 };
 
 struct tc_args {
@@ -99,10 +103,11 @@ struct tc_args {
   unsigned *counters;  /* one per unit, zero between launches */
 };
 
-template <class T, int D>
-__global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_kernel(tc_args ta) {
+template <class T, int D, int ST>
+__global__ void __launch_bounds__(TC_THREADS, (tc_shape<D, ST>::BLOCKS_PER_SM))
+    attn_decode_mma_kernel(tc_args ta) {
   KILN_KERNEL_BEGIN();
-  using S = tc_shape<D>;
+  using S = tc_shape<D, ST>;
   constexpr int SD = S::SD, KS = D / 16, DT = D / 8, PIECES = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ int last_block;
@@ -172,7 +177,7 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
   auto load_tile = [&](int t) {
     const int64_t key0 = start + (int64_t)t * TC_STEP + warp * TC_KEYS;
     const int valid = (int)max(min((int64_t)TC_KEYS, stop - key0), (int64_t)0);
-    T *kd = wbuf + (t % TC_STAGES) * 2 * S::TILE, *vd = kd + S::TILE;
+    T *kd = wbuf + (t % ST) * 2 * S::TILE, *vd = kd + S::TILE;
 #pragma unroll
     for (int c = lane; c < TC_KEYS * PIECES; c += 32) {
       const int row = c / PIECES, col = c % PIECES * 8;
@@ -185,7 +190,7 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
    * committing step t + STAGES - 1, wait_group STAGES - 1 means step t
    * (and Q) landed. */
 #pragma unroll
-  for (int t = 0; t < TC_STAGES - 1; t++) {
+  for (int t = 0; t < ST - 1; t++) {
     if (t < n_steps)
       load_tile(t);
     cp_async_commit();
@@ -194,7 +199,7 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
     cp_async_wait<0>(); /* nothing written: leave no copy in flight */
     return;
   }
-  cp_async_wait<TC_STAGES - 1>();
+  cp_async_wait<ST - 1>();
   __syncthreads(); /* Q from every thread's copies */
   unsigned qf[KS][4];
 #pragma unroll
@@ -212,12 +217,12 @@ __global__ void __launch_bounds__(TC_THREADS, TC_BLOCKS_PER_SM) attn_decode_mma_
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   for (int t = 0; t < n_steps; t++) {
-    if (t + TC_STAGES - 1 < n_steps)
-      load_tile(t + TC_STAGES - 1); /* into the stage step t - 1 used */
+    if (t + ST - 1 < n_steps)
+      load_tile(t + ST - 1); /* into the stage step t - 1 used */
     cp_async_commit();
-    cp_async_wait<TC_STAGES - 1>();
+    cp_async_wait<ST - 1>();
     __syncwarp(); /* the tile from every lane's copies */
-    const T *kt = wbuf + (t % TC_STAGES) * 2 * S::TILE, *vt = kt + S::TILE;
+    const T *kt = wbuf + (t % ST) * 2 * S::TILE, *vt = kt + S::TILE;
     const int64_t key0 = start + (int64_t)t * TC_STEP + warp * TC_KEYS;
 
     /* S = Q K^T, 16 rows x 16 keys: per 8 keys one ldmatrix.x4 covers 32 dims. */
@@ -437,25 +442,17 @@ int64_t wave_blocks_per_sm() {
   return (int64_t)(w > 0 ? w : TC_WAVE);
 }
 
-template <class T, int D>
-cudaError_t launch_decode_mma(tc_args ta, int sm_count, void *work, size_t work_bytes,
-                              cudaStream_t stream) {
-  constexpr size_t smem = tc_shape<D>::SMEM;
-  if (smem > 48 * 1024) { /* per device, so on every launch (as cuda_attention_mma.cu) */
-    const cudaError_t err = cudaFuncSetAttribute(
-        attn_decode_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess)
-      return err;
-  }
+/* The grid of a launch: chunks of rows and splits of the keys.
+ * Splits: one wave of wave_blocks_per_sm() blocks per SM where the units
+ * alone do not fill it (one more split where the whole ones would leave
+ * a third of the wave empty: 67 to 87 units on 132 SMs, as B 9 to 10 at
+ * 8 kv heads; not measured yet), no split under MIN_SPLIT_KEYS keys,
+ * within the counters, the weights' shared memory and the workspace. */
+template <int D> void plan_grid(tc_args &ta, int sm_count, void *work, size_t work_bytes) {
   const attn_args &a = ta.a;
   ta.chunks = (int)((a.sq * a.group + TC_ROWS - 1) / TC_ROWS);
   if (ta.chunks < 1)
     ta.chunks = 1;
-  /* Splits: one wave of wave_blocks_per_sm() blocks per SM where the units
-   * alone do not fill it (one more split where the whole ones would leave
-   * a third of the wave empty: 67 to 87 units on 132 SMs, as B 9 to 10 at
-   * 8 kv heads; not measured yet), no split under MIN_SPLIT_KEYS keys,
-   * within the counters, the weights' shared memory and the workspace. */
   const int64_t units = (int64_t)a.batch * a.hkv * ta.chunks;
   const int64_t slots = (int64_t)(sm_count > 0 ? sm_count : 1) * wave_blocks_per_sm();
   int64_t splits = 1;
@@ -478,17 +475,51 @@ cudaError_t launch_decode_mma(tc_args ta, int sm_count, void *work, size_t work_
     ta.ws_acc = (float *)work;
     ta.ws_ml = ta.ws_acc + units * ta.splits * TC_ROWS * D;
   }
-  const dim3 grid((unsigned)ta.splits, (unsigned)ta.chunks, (unsigned)(a.batch * a.hkv));
-  return launch(attn_decode_mma_kernel<T, D>, grid, dim3(TC_THREADS), smem, stream, ta);
+}
+
+template <class T, int D, int ST>
+cudaError_t launch_decode_mma(const tc_args &ta, cudaStream_t stream) {
+  constexpr size_t smem = tc_shape<D, ST>::SMEM;
+  if (smem > 48 * 1024) { /* per device, so on every launch (as cuda_attention_mma.cu) */
+    const cudaError_t err = cudaFuncSetAttribute(
+        attn_decode_mma_kernel<T, D, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess)
+      return err;
+  }
+  const dim3 grid((unsigned)ta.splits, (unsigned)ta.chunks, (unsigned)(ta.a.batch * ta.a.hkv));
+  return launch(attn_decode_mma_kernel<T, D, ST>, grid, dim3(TC_THREADS), smem, stream, ta);
+}
+
+/* The pipeline's depth: DEEP_STAGES where the grid is one wave of one
+ * block per SM and each warp takes at least DEEP_MIN_STEPS tiles, else
+ * TC_STAGES (which leaves room for a second block per SM: the next
+ * launch's, or a second wave); KILN_CUDA_DECODE_STAGES=3|6 forces one.
+ * On the H200 (2026-12-01, attention_gpu_bench, bf16 Hq 32 Hkv 8 D 128,
+ * 3 / 6 stages, two runs each): B 1 Sk 4096 (4 tiles a warp) 11.1 / 11.5
+ * us, Sk 16384 24.9 / 24.5, Sk 32768 41.4 / 40.7; B 16 Sk 16384 266 / 264,
+ * Sk 32768 525 / 521; Sq 4 B 16 Sk 8192 140.2 / 138.3 (4 stages fell in
+ * between). */
+constexpr int DEEP_STAGES = 6;
+constexpr int64_t DEEP_MIN_STEPS = 8;
+template <class T, int D>
+cudaError_t launch_for_shape(tc_args ta, int sm_count, void *work, size_t work_bytes,
+                             cudaStream_t stream) {
+  plan_grid<D>(ta, sm_count, work, work_bytes);
+  const int64_t blocks = (int64_t)ta.splits * ta.chunks * ta.a.batch * ta.a.hkv;
+  const int forced = kiln_cuda_env_decode_stages();
+  const bool deep = forced ? forced == DEEP_STAGES
+                           : blocks <= sm_count && ta.split_keys >= DEEP_MIN_STEPS * TC_STEP;
+  return deep ? launch_decode_mma<T, D, DEEP_STAGES>(ta, stream)
+              : launch_decode_mma<T, D, TC_STAGES>(ta, stream);
 }
 
 template <class T>
 cudaError_t launch_for_d(const tc_args &ta, int sm_count, void *work, size_t work_bytes,
                          cudaStream_t stream) {
   switch (ta.a.d) { /* checked by kiln_cuda_attention_decode_mma_fits */
-  case 32: return launch_decode_mma<T, 32>(ta, sm_count, work, work_bytes, stream);
-  case 64: return launch_decode_mma<T, 64>(ta, sm_count, work, work_bytes, stream);
-  default: return launch_decode_mma<T, 128>(ta, sm_count, work, work_bytes, stream);
+  case 32: return launch_for_shape<T, 32>(ta, sm_count, work, work_bytes, stream);
+  case 64: return launch_for_shape<T, 64>(ta, sm_count, work, work_bytes, stream);
+  default: return launch_for_shape<T, 128>(ta, sm_count, work, work_bytes, stream);
   }
 }
 

@@ -68,11 +68,14 @@ void kiln_cuda_release_deferred(kiln_cuda *st);
 int kiln_cuda_env_matmul_route(void);
 bool kiln_cuda_env_pdl(void);
 bool kiln_cuda_env_gemv(void); /* KILN_CUDA_GEMV=0: no n-major GEMV (cuda_gemv.cu) */
+int kiln_cuda_env_gemv_blocks(void); /* KILN_CUDA_GEMV_BLOCKS (the same) */
 int kiln_cuda_env_mma_blocks(void); /* KILN_CUDA_MMA_BLOCKS (cuda_attention_mma.cu) */
 int kiln_cuda_env_f32_mma(void); /* KILN_CUDA_F32_MMA: 1, 0, or -1 unset (cuda_attention.cu) */
 int kiln_cuda_env_f32_mma_split(void); /* KILN_CUDA_F32_MMA_SPLIT: 1 block, 2 warp, 3 f16 */
 int kiln_cuda_env_decode_wave(void); /* KILN_CUDA_DECODE_WAVE (cuda_attention_decode_mma.cu) */
+int kiln_cuda_env_decode_stages(void); /* KILN_CUDA_DECODE_STAGES (the same) */
 bool kiln_cuda_env_cudnn_debug(void); /* KILN_CUDNN_DEBUG (cuda_attention_cudnn.cu) */
+void kiln_cuda_env_cudnn_plan(int *stats_first, int *only_config); /* KILN_CUDNN_PLAN */
 
 /* KILN_CUDA_ROWS (cuda_env.cu): a row-op variant forced over the tuning
  * table, for measuring (cuda_rows.cuh, choose_row_plan). Widths are the

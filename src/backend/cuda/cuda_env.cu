@@ -37,6 +37,18 @@ bool kiln_cuda_env_gemv(void) {
   return on;
 }
 
+/* KILN_CUDA_GEMV_BLOCKS=N sizes the n-major GEMV's k split for N blocks
+ * per SM instead of its default (cuda_gemv.cu), read once per process; for
+ * measuring. */
+int kiln_cuda_env_gemv_blocks(void) {
+  static const int n = [] {
+    const char *v = getenv("KILN_CUDA_GEMV_BLOCKS");
+    const int b = v ? atoi(v) : 0;
+    return b > 0 && b <= 64 ? b : 0;
+  }();
+  return n;
+}
+
 /* KILN_CUDA_MMA_BLOCKS=N asks the tensor-core attention kernel for at least
  * N resident blocks per SM (a register cap; cuda_attention_mma.cu lists the
  * values each head dim is built with), read once per process; unset or
@@ -144,10 +156,38 @@ int kiln_cuda_env_decode_wave(void) {
   return n;
 }
 
+/* KILN_CUDA_DECODE_STAGES=N: the tensor-core decode kernel's pipeline depth
+ * (cuda_attention_decode_mma.cu: 3 or 6; else its own choice), read once per
+ * process. */
+int kiln_cuda_env_decode_stages(void) {
+  static const int n = [] {
+    const char *v = getenv("KILN_CUDA_DECODE_STAGES");
+    return v ? atoi(v) : 0;
+  }();
+  return n;
+}
+
 /* KILN_CUDNN_DEBUG set: the cudnn attention route says on stderr why it
  * built or refused each plan (cuda_attention_cudnn.cu), read once per
  * process. */
 bool kiln_cuda_env_cudnn_debug(void) {
   static const bool on = getenv("KILN_CUDNN_DEBUG") != nullptr;
   return on;
+}
+
+/* KILN_CUDNN_PLAN=S[,N] read once per process: build the graph with (S 1)
+ * or without (S 0) the softmax statistics first, and with N, take
+ * heuristics' config N (the first from N on that builds) instead of timing
+ * the first few (cuda_attention_cudnn.cu); for measuring. Unset: 1, -1. */
+void kiln_cuda_env_cudnn_plan(int *stats_first, int *only_config) {
+  static const int v[2] = {[] {
+    const char *e = getenv("KILN_CUDNN_PLAN");
+    return e && e[0] == '0' ? 0 : 1;
+  }(), [] {
+    const char *e = getenv("KILN_CUDNN_PLAN");
+    const char *c = e ? strchr(e, ',') : nullptr;
+    return c ? atoi(c + 1) : -1;
+  }()};
+  *stats_first = v[0];
+  *only_config = v[1];
 }

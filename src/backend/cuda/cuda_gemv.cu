@@ -12,9 +12,9 @@
  *     element: one transaction, from L1/L2 after the first block);
  *   - the warps' sums meet in shared memory; with one slab (n alone gives
  *     enough blocks) the block writes out directly;
- *   - otherwise k is split into slabs so that about min_blocks() blocks run
- *     on every SM (at n = 4096 f32 there are only 32 spans: 16 slabs of
- *     256 rows). Each block writes its per-(row, column) partial sums to the
+ *   - otherwise k is split into slabs so that about SPLIT_BLOCKS_PER_SM
+ *     blocks run on every SM (at n = 4096 f32 there are only 32 spans: 8
+ *     slabs of 512 rows). Each block writes its per-(row, column) partial sums to the
  *     context's GEMV workspace; the last block of a span to finish (a
  *     counter per span, the classic threadfence reduction) adds the slabs'
  *     partials in slab order, applies alpha, beta and bias and rounds once,
@@ -62,6 +62,12 @@ __host__ __device__ constexpr int step_floats(int u, int tm, int e) {
   return u * e + u * tm + tm * e;
 }
 template <class T, int TM> __host__ __device__ constexpr int min_blocks() { return TM == 1 ? 4 : 2; }
+/* Blocks per SM the k split is sized for (KILN_CUDA_GEMV_BLOCKS=N to
+ * measure others). On the H200 (2026-12-01, kiln bench, one run; 1 / 2 /
+ * 4 / 8 blocks per SM) f32 1x4096x4096 took 20.1 / 19.0 / 19.7 / 21.8 us
+ * and bf16 15.2 / 12.4 / 14.5 / 16.5 us: 2 is fastest for one row of x,
+ * where the registers would allow 4. */
+constexpr int SPLIT_BLOCKS_PER_SM = 2;
 template <class T, int TM> __host__ __device__ constexpr int rows_in_flight() {
   constexpr int E = cols_per_lane<T, TM>(), BUDGET = TM == 1 ? 44 : 80;
   return step_floats(8, TM, E) <= BUDGET ? 8 : step_floats(4, TM, E) <= BUDGET ? 4 : 2;
@@ -258,16 +264,18 @@ static_assert(WS_PART_FLOATS >= (int64_t)1 << 20, "room for 4 MiB of partial sum
 /* The narrowest span any instantiation uses (f32, or 16-bit at 16 rows). */
 constexpr int64_t MIN_COLS = 32 * 4;
 
-/* Splits k so that blocks (spans x batch x slabs) fill about min_blocks
- * per SM, each warp keeping at least two steps of rows, within the
- * workspace. One slab where n alone fills the GPU. */
+/* Splits k so that blocks (spans x batch x slabs) fill about
+ * SPLIT_BLOCKS_PER_SM per SM, each warp keeping at least two steps of
+ * rows, within the workspace. One slab where n alone fills the GPU. */
 template <class T, int TM, bool VEC>
 cudaError_t launch_gemv(gemv_args<T> &a, int64_t batch, int sm_count, void *workspace,
                         cudaStream_t stream) {
   constexpr int E = cols_per_lane<T, TM>(), COLS = 32 * E, U = rows_in_flight<T, TM>();
   a.spans = (a.n + COLS - 1) / COLS;
   const int64_t groups = batch * a.spans;
-  const int64_t target = (int64_t)min_blocks<T, TM>() * (sm_count > 0 ? sm_count : 1);
+  const int env_blocks = kiln_cuda_env_gemv_blocks();
+  const int64_t target = (int64_t)(env_blocks > 0 ? env_blocks : SPLIT_BLOCKS_PER_SM) *
+                         (sm_count > 0 ? sm_count : 1);
   int64_t splits = 1;
   if (groups < target && groups <= WS_COUNTERS) {
     splits = target / groups;
