@@ -526,7 +526,13 @@ typedef struct kiln_attention_params {
  * sequence of keys) the rows are zeros. The composite path
  * (kiln_context_use_fused(ctx, 0)) runs matmul, softmax and matmul per
  * sequence and head: a test oracle and a fallback, slow, and not capturable
- * in a graph (it reads the lengths on the host). */
+ * in a graph (it reads the lengths on the host).
+ *
+ * On the GPU, long 16-bit sequences may run on cuDNN's fused kernel: the
+ * first call of each such shape in a context builds cuDNN's plans and
+ * keeps the fastest on that call's tensors (a second or two, once; it
+ * syncs the stream); later calls of the shape reuse it. Inside a graph
+ * capture nothing is built: an unseen shape runs on kiln's own kernels. */
 KILN_API KILN_NODISCARD kiln_status kiln_attention(kiln_context *ctx, const kiln_tensor *q,
                                                    const kiln_tensor *k, const kiln_tensor *v,
                                                    kiln_tensor *out,
