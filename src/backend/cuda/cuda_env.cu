@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The integer in environment variable name when it lies in [1, most],
+ * else 0 (unset, or out of range: the default). */
+static int env_count(const char *name, int most) {
+  const char *v = getenv(name);
+  const int n = v ? atoi(v) : 0;
+  return n > 0 && n <= most ? n : 0;
+}
+
 /* KILN_CUDA_MATMUL=own|cublaslt, read once per context (see kiln_cuda). */
 int kiln_cuda_env_matmul_route(void) {
   const char *v = getenv("KILN_CUDA_MATMUL");
@@ -41,11 +49,7 @@ bool kiln_cuda_env_gemv(void) {
  * per SM instead of its default (cuda_gemv.cu), read once per process; for
  * measuring. */
 int kiln_cuda_env_gemv_blocks(void) {
-  static const int n = [] {
-    const char *v = getenv("KILN_CUDA_GEMV_BLOCKS");
-    const int b = v ? atoi(v) : 0;
-    return b > 0 && b <= 64 ? b : 0;
-  }();
+  static const int n = env_count("KILN_CUDA_GEMV_BLOCKS", 64);
   return n;
 }
 
@@ -54,10 +58,7 @@ int kiln_cuda_env_gemv_blocks(void) {
  * values each head dim is built with), read once per process; unset or
  * 0: the tuned default. */
 int kiln_cuda_env_mma_blocks(void) {
-  static const int n = [] {
-    const char *v = getenv("KILN_CUDA_MMA_BLOCKS");
-    return v ? atoi(v) : 0;
-  }();
+  static const int n = env_count("KILN_CUDA_MMA_BLOCKS", 64);
   return n;
 }
 
@@ -148,11 +149,7 @@ const kiln_cuda_rows_variant *kiln_cuda_env_rows(void) {
  * for N blocks per SM (1 to 64; cuda_attention_decode_mma.cu), read once
  * per process; 0: the tuned default. */
 int kiln_cuda_env_decode_wave(void) {
-  static const int n = [] {
-    const char *v = getenv("KILN_CUDA_DECODE_WAVE");
-    const int w = v ? atoi(v) : 0;
-    return w > 0 && w <= 64 ? w : 0;
-  }();
+  static const int n = env_count("KILN_CUDA_DECODE_WAVE", 64);
   return n;
 }
 
@@ -160,10 +157,7 @@ int kiln_cuda_env_decode_wave(void) {
  * (cuda_attention_decode_mma.cu: 3 or 6; else its own choice), read once per
  * process. */
 int kiln_cuda_env_decode_stages(void) {
-  static const int n = [] {
-    const char *v = getenv("KILN_CUDA_DECODE_STAGES");
-    return v ? atoi(v) : 0;
-  }();
+  static const int n = env_count("KILN_CUDA_DECODE_STAGES", 64);
   return n;
 }
 
