@@ -235,7 +235,15 @@ typedef enum kiln_activation {
  * out's dtype where the backend fuses it into the product. Otherwise, and
  * under kiln_context_use_fused(ctx, 0), the product is rounded into out
  * and kiln_gelu then runs on out in place. The two agree to one rounding
- * of the dtype. */
+ * of the dtype.
+ *
+ * On the GPU a large product (2 M N K times the batch at least 2^34
+ * flops, beta 0) times a few cuBLASLt algorithms on its first call per
+ * shape in a context (milliseconds, once; it syncs the stream) and keeps
+ * the fastest; inside a graph capture, and for other products, the
+ * library's first pick is kept without timing. Candidates that time alike
+ * may be picked differently by another process, whose results can then
+ * differ in their last bits. */
 typedef struct kiln_matmul_params {
   int transpose_a, transpose_b;
   float alpha, beta;
@@ -531,8 +539,9 @@ typedef struct kiln_attention_params {
  * On the GPU, long 16-bit sequences may run on cuDNN's fused kernel: the
  * first call of each such shape in a context builds cuDNN's plans and
  * keeps the fastest on that call's tensors (a second or two, once; it
- * syncs the stream); later calls of the shape reuse it. Inside a graph
- * capture nothing is built: an unseen shape runs on kiln's own kernels. */
+ * syncs the stream); later calls of the shape reuse it (another process
+ * may pick another plan, as kiln_matmul may). Inside a graph capture
+ * nothing is built: an unseen shape runs on kiln's own kernels. */
 KILN_API KILN_NODISCARD kiln_status kiln_attention(kiln_context *ctx, const kiln_tensor *q,
                                                    const kiln_tensor *k, const kiln_tensor *v,
                                                    kiln_tensor *out,

@@ -27,6 +27,7 @@
  */
 #include "cuda_attention.cuh"
 #include "cuda_marks.h"
+#include "cuda_tune.cuh"
 
 #include <chrono>
 #include <stdint.h>
@@ -359,6 +360,7 @@ cudnnBackendDescriptor_t plan_of(cudnnHandle_t handle, cudnnBackendDescriptor_t 
  * finalize within max_workspace; from config `only` alone when it is not
  * negative (KILN_CUDNN_PLAN). Returns how many. */
 constexpr int TUNE_PLANS = 3;
+static_assert(TUNE_PLANS <= kiln_dev::TUNE_MAX, "tune_fastest's bound");
 struct candidates {
   int n = 0;
   cudnnBackendDescriptor_t plan[TUNE_PLANS];
@@ -443,34 +445,6 @@ cudnnStatus_t execute(cudnnHandle_t handle, cudnnBackendDescriptor_t plan,
   return s;
 }
 
-/* Milliseconds per run of plan on this call's tensors (a warm-up run, then
- * TUNE_RUNS timed back to back), or INFINITY when a run fails. out is
- * written, with the same values each time (it never overlaps the inputs:
- * src/ops/attention.c). */
-constexpr int TUNE_RUNS = 3;
-float time_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, const tune_call &t) {
-  cudaEvent_t ev[2] = {nullptr, nullptr};
-  float ms = INFINITY;
-  if (cudaEventCreate(&ev[0]) == cudaSuccess && cudaEventCreate(&ev[1]) == cudaSuccess &&
-      execute(handle, plan, *t.a, t.scale, t.ws) == CUDNN_STATUS_SUCCESS &&
-      cudaEventRecord(ev[0], t.stream) == cudaSuccess) {
-    bool ok = true;
-    for (int r = 0; r < TUNE_RUNS && ok; r++)
-      ok = execute(handle, plan, *t.a, t.scale, t.ws) == CUDNN_STATUS_SUCCESS;
-    if (ok && cudaEventRecord(ev[1], t.stream) == cudaSuccess &&
-        cudaEventSynchronize(ev[1]) == cudaSuccess && cudaEventElapsedTime(&ms, ev[0], ev[1]) ==
-        cudaSuccess)
-      ms /= TUNE_RUNS;
-    else
-      ms = INFINITY;
-  }
-  for (cudaEvent_t e : ev)
-    if (e)
-      (void)cudaEventDestroy(e);
-  (void)cudaGetLastError(); /* a failed event call is not the user's error */
-  return ms;
-}
-
 /* The fastest of the candidates on this call's tensors (the first, in
  * heuristics' order, when there is one or timing fails); the others are
  * destroyed. Heuristics' first pick is not the fastest everywhere: on the
@@ -478,20 +452,15 @@ float time_plan(cudnnHandle_t handle, cudnnBackendDescriptor_t plan, const tune_
  * on config 0 of 5 and 129 on config 1 (PyTorch's cuDNN call: 139). */
 int pick_fastest(cudnnHandle_t handle, const candidates &cand, const tune_call &t,
                  const char *shape) {
-  int best = 0;
-  if (cand.n > 1) {
-    float best_ms = INFINITY;
-    for (int i = 0; i < cand.n; i++) {
-      const float ms = time_plan(handle, cand.plan[i], t);
-      if (kiln_cuda_env_cudnn_debug())
-        fprintf(stderr, "kiln cudnn: %s: config %lld: %.1f us\n", shape,
-                (long long)cand.index[i], 1e3 * ms);
-      if (ms < best_ms) {
-        best_ms = ms;
-        best = i;
-      }
-    }
-  }
+  /* out is written by every run with the same values: it never overlaps
+   * the inputs (src/ops/attention.c). */
+  float ms[TUNE_PLANS];
+  const int best = cand.n < 2 ? 0 : kiln_dev::tune_fastest(cand.n, t.stream, [&](int i) {
+    return execute(handle, cand.plan[i], *t.a, t.scale, t.ws) == CUDNN_STATUS_SUCCESS;
+  }, ms);
+  for (int i = 0; cand.n > 1 && kiln_cuda_env_cudnn_debug() && i < cand.n; i++)
+    fprintf(stderr, "kiln cudnn: %s: config %lld: %.1f us\n", shape, (long long)cand.index[i],
+            1e3 * ms[i]);
   for (int i = 0; i < cand.n; i++)
     if (i != best)
       (void)cudnnBackendDestroyDescriptor(cand.plan[i]);

@@ -66,6 +66,8 @@ void kiln_cuda_release_deferred(kiln_cuda *st);
 /* Environment switches (cuda_env.cu): KILN_CUDA_MATMUL as matmul_route,
  * read at each context's creation; KILN_CUDA_PDL, once per process. */
 int kiln_cuda_env_matmul_route(void);
+bool kiln_cuda_env_matmul_debug(void); /* KILN_MATMUL_DEBUG (cuda_matmul.cu) */
+bool kiln_cuda_env_matmul_tune_all(void); /* KILN_MATMUL_TUNE=all (the same) */
 bool kiln_cuda_env_pdl(void);
 bool kiln_cuda_env_gemv(void); /* KILN_CUDA_GEMV=0: no n-major GEMV (cuda_gemv.cu) */
 int kiln_cuda_env_gemv_blocks(void); /* KILN_CUDA_GEMV_BLOCKS (the same) */

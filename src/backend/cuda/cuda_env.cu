@@ -24,6 +24,24 @@ int kiln_cuda_env_matmul_route(void) {
   return 0;
 }
 
+/* KILN_MATMUL_DEBUG set: the cuBLASLt route prints the time of each
+ * candidate it tunes (cuda_matmul.cu), read once per process. */
+bool kiln_cuda_env_matmul_debug(void) {
+  static const bool on = getenv("KILN_MATMUL_DEBUG") != nullptr;
+  return on;
+}
+
+/* KILN_MATMUL_TUNE=all: the cuBLASLt route times its candidates for every
+ * product with beta 0, not only large ones (cuda_matmul.cu), read once per
+ * process; for testing that path on small shapes. */
+bool kiln_cuda_env_matmul_tune_all(void) {
+  static const bool on = [] {
+    const char *v = getenv("KILN_MATMUL_TUNE");
+    return v && strcmp(v, "all") == 0;
+  }();
+  return on;
+}
+
 /* KILN_CUDA_PDL=0 turns programmatic dependent launch off (cuda_common.cuh),
  * read once per process. */
 bool kiln_cuda_env_pdl(void) {

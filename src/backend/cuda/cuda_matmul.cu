@@ -7,7 +7,9 @@
 #include "cuda_common.cuh"
 #include "cuda_gemm.h"
 #include "cuda_marks.h"
+#include "cuda_tune.cuh"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const FN = "kiln_matmul";
@@ -187,8 +189,23 @@ static kiln_status set_pref(cublasLtMatmulPreference_t pref,
                            FN, "cublasLtMatmulPreferenceSetAttribute");
 }
 
-/* The heuristic's first choice, as PyTorch takes it; none is not an error
- * (our tile kernel runs instead). */
+/* Products this large (2 m n k batch flops) get their candidates timed
+ * when the plan is built: a few runs cost well under a millisecond each,
+ * while the heuristic's first pick is not always the fastest. Smaller ones
+ * take that first pick, as PyTorch does (KILN_MATMUL_TUNE=all times every
+ * product with beta 0, so that the tests take this path). */
+constexpr double TUNE_MIN_FLOPS = 17179869184.0; /* 2^34: 512 x 4096 x 4096 */
+constexpr int TUNE_ALGOS = 4;
+static_assert(TUNE_ALGOS <= kiln_dev::TUNE_MAX, "tune_fastest's bound");
+static bool tunable(const kiln_cuda *st, const kiln_cuda_gemm *g) {
+  const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+  return !st->capturing && g->beta == 0.0f &&
+         (flops >= TUNE_MIN_FLOPS || kiln_cuda_env_matmul_tune_all());
+}
+
+/* The heuristic's first choice, or for a tunable product the fastest of
+ * its first TUNE_ALGOS on this call's operands; none is not an error (our
+ * tile kernel runs instead). */
 static kiln_status choose_algo(const kiln_cuda *st, const kiln_cuda_gemm *g,
                                cublasLtMatmulPreference_t pref, kiln_cuda_plan *p) {
   const uint64_t workspace = st->workspace_size;
@@ -204,14 +221,28 @@ static kiln_status choose_algo(const kiln_cuda *st, const kiln_cuda_gemm *g,
   const uint32_t c_align = kiln_dev::aligned16(g->c) ? 16 : elem;
   KILN_CUDA_TRY(set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, c_align));
   KILN_CUDA_TRY(set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, c_align));
-  cublasLtMatmulHeuristicResult_t result;
+  cublasLtMatmulHeuristicResult_t results[TUNE_ALGOS];
   int found = 0;
+  const int want = tunable(st, g) ? TUNE_ALGOS : 1;
   cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, p->desc, p->a, p->b, p->c, p->c, pref,
-                                                    1, &result, &found);
+                                                    want, results, &found);
   if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0))
     return KILN_OK;
   KILN_CUDA_TRY(kiln_cublas_check(s, FN, "cublasLtMatmulAlgoGetHeuristic"));
-  p->algo = result.algo;
+  /* c is written by every run with the same values: only products that
+   * do not read it (beta 0) are timed, and c overlaps neither a nor b
+   * (src/ops/matmul.c). */
+  float ms[TUNE_ALGOS];
+  const int best = found < 2 ? 0 : kiln_dev::tune_fastest(found, st->stream, [&](int i) {
+    return cublasLtMatmul(st->lt, p->desc, &g->alpha, g->b, p->a, g->a, p->b, &g->beta, g->c,
+                          p->c, g->c, p->c, &results[i].algo, st->workspace, st->workspace_size,
+                          st->stream) == CUBLAS_STATUS_SUCCESS;
+  }, ms);
+  for (int i = 0; found > 1 && kiln_cuda_env_matmul_debug() && i < found; i++)
+    fprintf(stderr, "kiln matmul: %s %lld x %lld x %lld (batch %lld): candidate %d: %.1f us\n",
+            kiln_dtype_name(g->dtype), (long long)g->m, (long long)g->n, (long long)g->k,
+            (long long)g->batch, i, 1e3 * ms[i]);
+  p->algo = results[best].algo;
   p->has_algo = true;
   return KILN_OK;
 }
