@@ -58,8 +58,7 @@
  * floats, unit = (b * hkv + g) * chunks + chunk. Counters: the context's
  * attn_counters (zeroed at creation, left zeroed by every launch).
  */
-#include "cuda_attention.cuh"
-#include "cuda_mma_ptx.cuh"
+#include "cuda_attention_tile.cuh"
 
 using namespace kiln_dev;
 using namespace kiln_dev::ptx;
@@ -243,48 +242,11 @@ __global__ void __launch_bounds__(TC_THREADS, (tc_shape<D, ST>::BLOCKS_PER_SM))
 
     /* Scale, mask (the split's end, the row's keys, the mask tensor), and
      * the online softmax of this thread's two rows. */
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int rr = 0; rr < 2; rr++) {
-      const int lim = (int)max(min(min(kend[rr], stop) - key0, (int64_t)TC_KEYS), (int64_t)0);
-#pragma unroll
-      for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-        for (int e = 2 * rr; e < 2 * rr + 2; e++) {
-          const int jj = nt * 8 + 2 * tq + (e & 1);
-          float v = sc[nt][e] * a.scale_log2;
-          if (jj >= lim)
-            v = -INFINITY;
-          else if (mrow[rr])
-            v = fmaf(to_f32(mrow[rr][key0 + jj]), LOG2E, v);
-          sc[nt][e] = v;
-          mx[rr] = fmaxf(mx[rr], v);
-        }
-    }
-    float base[2];
-#pragma unroll
-    for (int rr = 0; rr < 2; rr++) {
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
-      const float m_new = fmaxf(m[rr], mx[rr]);
-      base[rr] = attn_base(m_new);
-      const float corr = attn_exp2(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
-      l[rr] *= corr;
-#pragma unroll
-      for (int dt = 0; dt < DT; dt++) {
-        o[dt][2 * rr] *= corr;
-        o[dt][2 * rr + 1] *= corr;
-      }
-      m[rr] = m_new;
-    }
-#pragma unroll
-    for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const float p = attn_exp2(sc[nt][e] - base[e / 2]);
-        l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
-        sc[nt][e] = p;
-      }
+    const int64_t kstop[2] = {min(kend[0], stop), min(kend[1], stop)};
+    float mx[2];
+    attn_tile_scores<true>(sc, mx, a.mask, true, key0, kstop, mrow, tq,
+                           [&](int, float x) { return x * a.scale_log2; });
+    attn_tile_softmax(sc, mx, m, l, o);
 
     /* O += P V: the two n-tiles of P are exactly one A fragment (16 keys). */
     const unsigned pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]),

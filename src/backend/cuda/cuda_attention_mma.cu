@@ -14,10 +14,11 @@
  * Shared rows are padded by 16 bytes, so the 8 row addresses of an
  * ldmatrix fall in 8 different bank groups.
  * The PTX wrappers and the m16n8k16 fragment layouts are in
- * cuda_mma_ptx.cuh, shared with the decode kernel.
+ * cuda_mma_ptx.cuh, shared with the decode kernel; the block's setup and
+ * store, the scaling and masking of a tile and the online softmax are in
+ * cuda_attention_tile.cuh, shared with the f32 and decode kernels.
  */
-#include "cuda_attention.cuh"
-#include "cuda_mma_ptx.cuh"
+#include "cuda_attention_tile.cuh"
 
 #include <type_traits>
 
@@ -63,60 +64,24 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
   T *ks = qs + S::Q_ELEMS; /* stage s at ks + s * KV_ELEMS */
   T *vs = ks + 2 * S::KV_ELEMS;
 
-  if (!attn_lengths_ok(a))
+  attn_block<T> bk;
+  attn_rows rows;
+  float o[DT][4], m[2], l[2];
+  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
     return;
-  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
-  const attn_seq s = attn_sequence(a, b);
-  const int64_t q0 = (int64_t)blockIdx.x * BQ;
-  if (q0 >= s.lq)
-    return; /* a tile past this sequence's queries (varlen) */
-  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
-  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1); /* the most any row sees */
-  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
-  /* The least any row sees (the first row's): tiles below it need no
-   * per-element masking unless there is a mask tensor. */
-  const int64_t block_min_end = attn_key_end(a, s, q0);
+  const int warp = bk.warp, lane = bk.lane;
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int gq = lane / 4, tq = lane % 4;
-  /* This thread's two rows: warp * 16 + gq and + 8. */
-  int64_t row_i[2], kend[2];
-  bool row_ok[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
-    row_ok[rr] = row_i[rr] < s.lq;
-    kend[rr] = attn_key_end(a, s, row_i[rr]);
-  }
-  T *out = (T *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
-  const int64_t out_row = (int64_t)a.hq * a.d;
-
-  float o[DT][4];
-#pragma unroll
-  for (int dt = 0; dt < DT; dt++)
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      o[dt][e] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-
-  if (n_tiles > 0) {
-    const T *qg = (const T *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
-    const T *kg = (const T *)a.k + s.k_start * a.k_row + (int64_t)g * D;
-    const T *vg = (const T *)a.v + s.k_start * a.v_row + (int64_t)g * D;
-    const T *mrow[2] = {nullptr, nullptr};
-    if (a.mask)
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++)
-        if (row_ok[rr])
-          mrow[rr] = (const T *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
+  if (bk.n_tiles > 0) {
+    const T *qg, *kg, *vg, *mrow[2];
+    attn_block_inputs<D>(a, bk, rows, qg, kg, vg, mrow);
 
     /* Groups in commit order: Q, tile 0, then one per loop turn (tile
      * t + 1, or empty), so wait_group 1 at turn t leaves only tile t + 1
      * in flight. */
-    load_tile<T, D, BQ>(qs, qg, a.q_row, valid_q);
+    load_tile<T, D, BQ>(qs, qg, a.q_row, bk.valid_q);
     cp_async_commit();
-    load_tile<T, D, BN>(ks, kg, a.k_row, (int)min((int64_t)BN, block_end));
-    load_tile<T, D, BN>(vs, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    load_tile<T, D, BN>(ks, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    load_tile<T, D, BN>(vs, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
     cp_async_wait<1>(); /* Q landed (tile 0 may be in flight) */
     __syncthreads();
@@ -128,12 +93,12 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
                   qs + (warp * 16 + lane % 8 + 8 * (mi & 1)) * SD + 16 * kk + 8 * (mi >> 1));
     }
 
-    for (int t = 0; t < n_tiles; t++) {
+    for (int t = 0; t < bk.n_tiles; t++) {
       const int stage = t & 1;
       const int64_t k0 = (int64_t)t * BN;
-      if (t + 1 < n_tiles) {
+      if (t + 1 < bk.n_tiles) {
         const int64_t k1 = k0 + BN;
-        const int nv = (int)min((int64_t)BN, block_end - k1);
+        const int nv = (int)min((int64_t)BN, bk.block_end - k1);
         load_tile<T, D, BN>(ks + (stage ^ 1) * S::KV_ELEMS, kg + k1 * a.k_row, a.k_row, nv);
         load_tile<T, D, BN>(vs + (stage ^ 1) * S::KV_ELEMS, vg + k1 * a.v_row, a.v_row, nv);
       }
@@ -160,58 +125,10 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
       }
 
       /* Scale, mask, and the online softmax of this thread's two rows. */
-      float mx[2] = {-INFINITY, -INFINITY};
-      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
-        int lim[2]; /* keys of this tile the row sees: 0 .. lim - 1 */
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
-            float v = sc[nt][e] * a.scale_log2;
-            if (jj >= lim[rr])
-              v = -INFINITY;
-            else if (mrow[rr])
-              v = fmaf(to_f32(mrow[rr][k0 + jj]), LOG2E, v);
-            sc[nt][e] = v;
-            mx[rr] = fmaxf(mx[rr], v);
-          }
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            sc[nt][e] *= a.scale_log2;
-            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
-          }
-      }
-      float base[2];
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++) {
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
-        const float m_new = fmaxf(m[rr], mx[rr]);
-        base[rr] = attn_base(m_new);
-        const float corr = attn_exp2(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
-        l[rr] *= corr;
-#pragma unroll
-        for (int dt = 0; dt < DT; dt++) {
-          o[dt][2 * rr] *= corr;
-          o[dt][2 * rr + 1] *= corr;
-        }
-        m[rr] = m_new;
-      }
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const float p = attn_exp2(sc[nt][e] - base[e / 2]);
-          l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
-          sc[nt][e] = p;
-        }
+      float mx[2];
+      attn_tile_scores(sc, mx, a.mask, k0 + BN > bk.block_min_end, k0, rows.kend, mrow, bk.tq,
+                       [&](int, float x) { return x * a.scale_log2; });
+      attn_tile_softmax(sc, mx, m, l, o);
 
       /* O += P V, 16 keys per k-step: P's accumulators of n-tiles 2kc and
        * 2kc + 1 are exactly the A fragment. */
@@ -234,22 +151,7 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
     }
   }
 
-  /* Normalize and store: row gq + 8 rr, columns 8 dt + 2 tq and + 1. */
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    float sum = l[rr];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f; /* every key masked: zeros */
-    if (!row_ok[rr])
-      continue;
-    T *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
-#pragma unroll
-    for (int dt = 0; dt < DT; dt++) {
-      const unsigned v = pack2<T>(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
-      *reinterpret_cast<unsigned *>(orow + 8 * dt + 2 * tq) = v;
-    }
-  }
+  attn_block_store(bk, rows, o, l);
 }
 
 template <class T, int D, int MINB>

@@ -34,8 +34,7 @@
  * raw rows are D + 4 words (16-byte pieces for cp.async); f32_shape has
  * the strides of SPLIT_WARP, the variant that splits in each warp.
  */
-#include "cuda_attention.cuh"
-#include "cuda_mma_ptx.cuh"
+#include "cuda_attention_tile.cuh"
 
 using namespace kiln_dev;
 using namespace kiln_dev::ptx;
@@ -181,55 +180,19 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
   float *kraw = smem_f32, *vraw = kraw + S::STAGES * S::RAW_K;
   float *kx = vraw + S::STAGES * S::RAW_V, *vx = kx + S::KX; /* SPLIT_BLOCK only */
 
-  if (!attn_lengths_ok(a))
+  attn_block<float> bk;
+  attn_rows rows;
+  float o[DT][4], m[2], l[2];
+  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
     return;
-  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
-  const attn_seq s = attn_sequence(a, b);
-  const int64_t q0 = (int64_t)blockIdx.x * BQ;
-  if (q0 >= s.lq)
-    return; /* a tile past this sequence's queries (varlen) */
-  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
-  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1); /* the most any row sees */
-  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
-  /* The least any row sees (the first row's): tiles below it need no
-   * per-element masking unless there is a mask tensor. */
-  const int64_t block_min_end = attn_key_end(a, s, q0);
+  const int warp = bk.warp, gq = bk.gq, tq = bk.tq;
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int gq = lane / 4, tq = lane % 4;
-  /* This thread's two rows: warp * 16 + gq and + 8. */
-  int64_t row_i[2], kend[2];
-  bool row_ok[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
-    row_ok[rr] = row_i[rr] < s.lq;
-    kend[rr] = attn_key_end(a, s, row_i[rr]);
-  }
-  float *out = (float *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
-  const int64_t out_row = (int64_t)a.hq * a.d;
+  if (bk.n_tiles > 0) {
+    const float *qg, *kg, *vg, *mrow[2];
+    attn_block_inputs<D>(a, bk, rows, qg, kg, vg, mrow);
 
-  float o[DT][4];
-#pragma unroll
-  for (int dt = 0; dt < DT; dt++)
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      o[dt][e] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-
-  if (n_tiles > 0) {
-    const float *qg = (const float *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
-    const float *kg = (const float *)a.k + s.k_start * a.k_row + (int64_t)g * D;
-    const float *vg = (const float *)a.v + s.k_start * a.v_row + (int64_t)g * D;
-    const float *mrow[2] = {nullptr, nullptr};
-    if (a.mask)
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++)
-        if (row_ok[rr])
-          mrow[rr] = (const float *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
-
-    load_raw<D, S::RSK>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
-    load_raw<D, S::RSV>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    load_raw<D, S::RSK>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    load_raw<D, S::RSV>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
 
     /* Q's A fragments, read once from global while tile 0 is in flight,
@@ -242,23 +205,23 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 #pragma unroll
       for (int ks = 0; ks < KS; ks++) {
         float2 x = make_float2(0.0f, 0.0f);
-        if (row_ok[rr])
+        if (rows.ok[rr])
           x = __ldg(reinterpret_cast<const float2 *>(qrow + 8 * ks + 2 * tq));
         split_tf32(x.x * a.scale_log2, qh[ks][rr], ql[ks][rr]);
         split_tf32(x.y * a.scale_log2, qh[ks][2 + rr], ql[ks][2 + rr]);
       }
     }
 
-    for (int t = 0; t < n_tiles; t++) {
+    for (int t = 0; t < bk.n_tiles; t++) {
       const int64_t k0 = (int64_t)t * BN, k1 = k0 + BN;
-      const int nv = (int)min((int64_t)BN, block_end - k1); /* the next tile's keys */
+      const int nv = (int)min((int64_t)BN, bk.block_end - k1); /* the next tile's keys */
       const float *kt, *vt;
       if constexpr (MODE == SPLIT_BLOCK) {
         cp_async_wait<0>();
         __syncthreads(); /* tile t landed for every thread; kx, vx no longer read */
         split_tile<D>(kraw, vraw, kx, vx);
         __syncthreads(); /* kx, vx written; raw free */
-        if (t + 1 < n_tiles) {
+        if (t + 1 < bk.n_tiles) {
           load_raw<D, S::RSK>(kraw, kg + k1 * a.k_row, a.k_row, nv);
           load_raw<D, S::RSV>(vraw, vg + k1 * a.v_row, a.v_row, nv);
           cp_async_commit();
@@ -269,7 +232,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
          * or empty), so wait_group 1 at turn t leaves only t + 1 in
          * flight. */
         const int stage = t & 1;
-        if (t + 1 < n_tiles) {
+        if (t + 1 < bk.n_tiles) {
           load_raw<D, S::RSK>(kraw + (stage ^ 1) * S::RAW_K, kg + k1 * a.k_row, a.k_row, nv);
           load_raw<D, S::RSV>(vraw + (stage ^ 1) * S::RAW_V, vg + k1 * a.v_row, a.v_row, nv);
         }
@@ -281,11 +244,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 
       /* S = Q K^T. */
       float sc[NT][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          sc[nt][e] = 0.0f;
+      attn_zero(sc);
 #pragma unroll
       for (int ks = 0; ks < KS; ks++)
 #pragma unroll
@@ -294,56 +253,10 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
 
       /* Mask, and the online softmax of this thread's two rows; sc[nt][e]
        * is row gq + 8 (e / 2), key k0 + 8 nt + 2 tq + (e & 1). */
-      float mx[2] = {-INFINITY, -INFINITY};
-      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
-        int lim[2]; /* keys of this tile the row sees: 0 .. lim - 1 */
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
-            float v = sc[nt][e];
-            if (jj >= lim[rr])
-              v = -INFINITY;
-            else if (mrow[rr])
-              v = fmaf(mrow[rr][k0 + jj], LOG2E, v);
-            sc[nt][e] = v;
-            mx[rr] = fmaxf(mx[rr], v);
-          }
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
-      }
-      float base[2];
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++) {
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
-        const float m_new = fmaxf(m[rr], mx[rr]);
-        base[rr] = attn_base(m_new);
-        const float corr = attn_exp2(m[rr] - base[rr]); /* m = -inf: 0; o and l are 0 then */
-        l[rr] *= corr;
-#pragma unroll
-        for (int dt = 0; dt < DT; dt++) {
-          o[dt][2 * rr] *= corr;
-          o[dt][2 * rr + 1] *= corr;
-        }
-        m[rr] = m_new;
-      }
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const float p = attn_exp2(sc[nt][e] - base[e / 2]);
-          l[e / 2] += p; /* this thread's part; the quad's are summed at the end */
-          sc[nt][e] = p;
-        }
+      float mx[2];
+      attn_tile_scores(sc, mx, a.mask, k0 + BN > bk.block_min_end, k0, rows.kend, mrow, tq,
+                       [](int, float x) { return x; });
+      attn_tile_softmax(sc, mx, m, l, o);
 
       /* O += P V, 8 keys (n-tile kc of S) per k-step: a0 = (row gq, key
        * 2 tq) = sc[kc][0], a1 = (gq + 8, 2 tq) = sc[kc][2], a2 = (gq,
@@ -364,21 +277,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
     }
   }
 
-  /* Normalize and store: row gq + 8 rr, dims 8 dt + 2 tq and + 1. */
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    float sum = l[rr];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f; /* every key masked: zeros */
-    if (!row_ok[rr])
-      continue;
-    float *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
-#pragma unroll
-    for (int dt = 0; dt < DT; dt++)
-      *reinterpret_cast<float2 *>(orow + 8 * dt + 2 * tq) =
-          make_float2(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
-  }
+  attn_block_store(bk, rows, o, l);
 }
 
 /* Resident blocks per SM asked of ptxas (a register cap), by head dim;

@@ -39,8 +39,7 @@
  * next tile's copy is issued, and the pieces go to shared memory as f16
  * hi and lo in the 16-bit kernel's layout.
  */
-#include "cuda_attention.cuh"
-#include "cuda_mma_ptx.cuh"
+#include "cuda_attention_tile.cuh"
 
 using namespace kiln_dev;
 using namespace kiln_dev::ptx;
@@ -127,53 +126,20 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
   __half *vhi = klo + S::HALF, *vlo = vhi + S::HALF;
   float *part = reinterpret_cast<float *>(vlo + S::HALF); /* [warp][K, V] */
 
-  if (!attn_lengths_ok(a))
+  attn_block<float> bk;
+  attn_rows rows;
+  float o[DT][4], m[2], l[2];
+  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
     return;
-  const int b = blockIdx.z, h = blockIdx.y, g = h / a.group;
-  const attn_seq s = attn_sequence(a, b);
-  const int64_t q0 = (int64_t)blockIdx.x * BQ;
-  if (q0 >= s.lq)
-    return; /* a tile past this sequence's queries (varlen) */
-  const int valid_q = (int)min((int64_t)BQ, s.lq - q0);
-  const int64_t block_end = attn_key_end(a, s, q0 + valid_q - 1);
-  const int n_tiles = block_end > 0 ? (int)((block_end + BN - 1) / BN) : 0;
-  const int64_t block_min_end = attn_key_end(a, s, q0);
-
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int gq = lane / 4, tq = lane % 4;
-  int64_t row_i[2], kend[2];
-  bool row_ok[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    row_i[rr] = q0 + warp * 16 + gq + 8 * rr;
-    row_ok[rr] = row_i[rr] < s.lq;
-    kend[rr] = attn_key_end(a, s, row_i[rr]);
-  }
-  float *out = (float *)a.out + (s.q_start + q0) * a.hq * a.d + (int64_t)h * a.d;
-  const int64_t out_row = (int64_t)a.hq * a.d;
-
-  float o[DT][4];
-#pragma unroll
-  for (int dt = 0; dt < DT; dt++)
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      o[dt][e] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const int warp = bk.warp, lane = bk.lane, gq = bk.gq, tq = bk.tq;
   int ev = E_MIN; /* E: V's running exponent */
 
-  if (n_tiles > 0) {
-    const float *qg = (const float *)a.q + (s.q_start + q0) * a.q_row + (int64_t)h * D;
-    const float *kg = (const float *)a.k + s.k_start * a.k_row + (int64_t)g * D;
-    const float *vg = (const float *)a.v + s.k_start * a.v_row + (int64_t)g * D;
-    const float *mrow[2] = {nullptr, nullptr};
-    if (a.mask)
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++)
-        if (row_ok[rr])
-          mrow[rr] = (const float *)a.mask + b * a.mask_b + h * a.mask_h + row_i[rr] * a.mask_q;
+  if (bk.n_tiles > 0) {
+    const float *qg, *kg, *vg, *mrow[2];
+    attn_block_inputs<D>(a, bk, rows, qg, kg, vg, mrow);
 
-    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, block_end));
-    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, block_end));
+    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
 
     /* Q's A fragments (k-step kk: dims 16 kk ..; reg 0 row gq, dims
@@ -189,7 +155,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
 #pragma unroll
         for (int half = 0; half < 2; half++) {
           float2 x = make_float2(0.0f, 0.0f);
-          if (row_ok[rr])
+          if (rows.ok[rr])
             x = __ldg(reinterpret_cast<const float2 *>(qrow + 16 * kk + 8 * half + 2 * tq));
           qv[rr][kk][2 * half] = x.x * a.scale_log2;
           qv[rr][kk][2 * half + 1] = x.y * a.scale_log2;
@@ -213,7 +179,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
                      qh[kk][rr + 2 * half], ql[kk][rr + 2 * half]);
     }
 
-    for (int t = 0; t < n_tiles; t++) {
+    for (int t = 0; t < bk.n_tiles; t++) {
       const int64_t k0 = (int64_t)t * BN, k1 = k0 + BN;
       cp_async_wait<0>();
       __syncthreads(); /* tile t landed; the f16 tiles and part are no longer read */
@@ -238,8 +204,8 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
         part[2 * warp + 1] = vmax;
       }
       __syncthreads(); /* the partial maxima are in; the raw tiles are free */
-      if (t + 1 < n_tiles) {
-        const int nv = (int)min((int64_t)BN, block_end - k1);
+      if (t + 1 < bk.n_tiles) {
+        const int nv = (int)min((int64_t)BN, bk.block_end - k1);
         load_raw<D>(kraw, kg + k1 * a.k_row, a.k_row, nv);
         load_raw<D>(vraw, vg + k1 * a.v_row, a.v_row, nv);
         cp_async_commit();
@@ -284,64 +250,14 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
 #pragma unroll
       for (int rr = 0; rr < 2; rr++)
         unscale[rr] = ldexpf(1.0f, eq[rr] + ek - 28);
-      float mx[2] = {-INFINITY, -INFINITY};
-      if (a.mask || k0 + BN > block_min_end) { /* uniform over the block */
-        int lim[2];
-#pragma unroll
-        for (int rr = 0; rr < 2; rr++)
-          lim[rr] = (int)max(min(kend[rr] - k0, (int64_t)BN), (int64_t)0);
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int rr = e / 2, jj = nt * 8 + 2 * tq + (e & 1);
-            float v = sc[nt][e] * unscale[rr];
-            if (jj >= lim[rr])
-              v = -INFINITY;
-            else if (mrow[rr])
-              v = fmaf(mrow[rr][k0 + jj], LOG2E, v);
-            sc[nt][e] = v;
-            mx[rr] = fmaxf(mx[rr], v);
-          }
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            sc[nt][e] *= unscale[e / 2];
-            mx[e / 2] = fmaxf(mx[e / 2], sc[nt][e]);
-          }
-      }
+      float mx[2];
+      attn_tile_scores(sc, mx, a.mask, k0 + BN > bk.block_min_end, k0, rows.kend, mrow, tq,
+                       [&](int rr, float x) { return x * unscale[rr]; });
       /* P's bias puts 2^14 into p (and l); V's exponent change rescales O
        * with the softmax's correction. */
       const float vcorr = ldexpf(1.0f, max(ev - ev_new, -126));
       ev = ev_new;
-      float bias[2];
-#pragma unroll
-      for (int rr = 0; rr < 2; rr++) {
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 1));
-        mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffffu, mx[rr], 2));
-        const float m_new = fmaxf(m[rr], mx[rr]);
-        const float base = attn_base(m_new);
-        const float corr = attn_exp2(m[rr] - base); /* m = -inf: 0; o and l are 0 then */
-        l[rr] *= corr;
-        const float ocorr = corr * vcorr;
-#pragma unroll
-        for (int dt = 0; dt < DT; dt++) {
-          o[dt][2 * rr] *= ocorr;
-          o[dt][2 * rr + 1] *= ocorr;
-        }
-        m[rr] = m_new;
-        bias[rr] = base - 14.0f;
-      }
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const float p = exp2_sfu(sc[nt][e] - bias[e / 2]); /* at most 2^14 */
-          l[e / 2] += p;
-          sc[nt][e] = p;
-        }
+      attn_tile_softmax<true>(sc, mx, m, l, o, vcorr);
 
       /* O += P V, 16 keys per k-step: S's accumulators of n-tiles 2 kc and
        * 2 kc + 1 are P's A fragment (as in the 16-bit kernel), split. */
@@ -366,21 +282,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
   }
 
   /* Normalize (O is in units of 2^(E - 14)) and store. */
-  const float oscale = n_tiles > 0 ? ldexpf(1.0f, ev - 14) : 0.0f;
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    float sum = l[rr];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.0f ? oscale / sum : 0.0f; /* every key masked: zeros */
-    if (!row_ok[rr])
-      continue;
-    float *orow = out + (warp * 16 + gq + 8 * rr) * out_row;
-#pragma unroll
-    for (int dt = 0; dt < DT; dt++)
-      *reinterpret_cast<float2 *>(orow + 8 * dt + 2 * tq) =
-          make_float2(o[dt][2 * rr] * inv, o[dt][2 * rr + 1] * inv);
-  }
+  attn_block_store(bk, rows, o, l, bk.n_tiles > 0 ? ldexpf(1.0f, ev - 14) : 0.0f);
 }
 
 template <int D> constexpr int H_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 2;
