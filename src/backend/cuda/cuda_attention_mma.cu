@@ -1,6 +1,6 @@
 /*
  * Tensor-core attention for f16 and bf16, D = 32, 64 or 128, in the manner
- * of FlashAttention-2: a block of MMA_WARPS warps takes BQ = 16 * MMA_WARPS
+ * of FlashAttention-2: a block of ATTN_WARPS warps takes ATTN_BQ = 16 * ATTN_WARPS
  * query rows of one (sequence, head), each warp 16 of them; key and value
  * tiles of BN rows stream through shared memory, two stages deep (cp.async:
  * tile t + 1 is in flight while tile t is used). Per tile and warp:
@@ -14,9 +14,10 @@
  * Shared rows are padded by 16 bytes, so the 8 row addresses of an
  * ldmatrix fall in 8 different bank groups.
  * The PTX wrappers and the m16n8k16 fragment layouts are in
- * cuda_mma_ptx.cuh, shared with the decode kernel; the block's setup and
- * store, the scaling and masking of a tile and the online softmax are in
- * cuda_attention_tile.cuh, shared with the f32 and decode kernels.
+ * cuda_mma_ptx.cuh, shared with the decode kernel; the block's shape,
+ * launch, setup and store, the tile loads, S = Q K^T, the scaling and
+ * masking of a tile and the online softmax are in cuda_attention_tile.cuh,
+ * shared with the f32 and decode kernels.
  */
 #include "cuda_attention_tile.cuh"
 
@@ -27,35 +28,19 @@ using namespace kiln_dev::ptx;
 
 namespace {
 
-constexpr int MMA_WARPS = 4;
-constexpr int MMA_THREADS = 32 * MMA_WARPS;
-constexpr int BQ = 16 * MMA_WARPS; /* query rows per block */
-constexpr int BN = 64;             /* keys per tile */
+constexpr int BN = 64; /* keys per tile */
 
 template <int D> struct mma_shape {
   static constexpr int SD = D + 8; /* shared row stride in elements: 16 bytes of padding */
-  static constexpr int Q_ELEMS = BQ * SD, KV_ELEMS = BN * SD;
+  static constexpr int Q_ELEMS = ATTN_BQ * SD, KV_ELEMS = BN * SD;
   /* Q, then K stage 0 and 1, then V stage 0 and 1. */
   static constexpr size_t SMEM = (size_t)(Q_ELEMS + 4 * KV_ELEMS) * 2;
   static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
 };
 
-/* rows x D elements of T from global (row r at base + r * stride) into
- * shared (row r at dst + r * SD); rows at or past valid become zeros. */
-template <class T, int D, int ROWS>
-__device__ __forceinline__ void load_tile(T *dst, const T *base, int64_t stride, int valid) {
-  constexpr int PIECES = D / 8; /* 16-byte pieces per row */
-#pragma unroll
-  for (int c = threadIdx.x; c < ROWS * PIECES; c += MMA_THREADS) {
-    const int row = c / PIECES, col = c % PIECES * 8;
-    const bool ok = row < valid;
-    cp_async16(dst + row * mma_shape<D>::SD + col, ok ? base + row * stride + col : base, ok);
-  }
-}
-
 /* MINB: resident blocks per SM asked of the compiler (a register cap). */
 template <class T, int D, int MINB>
-__global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a) {
+__global__ void __launch_bounds__(ATTN_THREADS, MINB) attn_mma_kernel(attn_args a) {
   KILN_KERNEL_BEGIN();
   using S = mma_shape<D>;
   constexpr int SD = S::SD, NT = BN / 8, KS = D / 16, DT = D / 8;
@@ -67,7 +52,7 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
   attn_block<T> bk;
   attn_rows rows;
   float o[DT][4], m[2], l[2];
-  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
+  if (!attn_block_begin<BN>(a, bk, rows, o, m, l))
     return;
   const int warp = bk.warp, lane = bk.lane;
 
@@ -78,10 +63,10 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
     /* Groups in commit order: Q, tile 0, then one per loop turn (tile
      * t + 1, or empty), so wait_group 1 at turn t leaves only tile t + 1
      * in flight. */
-    load_tile<T, D, BQ>(qs, qg, a.q_row, bk.valid_q);
+    attn_load_tile<ATTN_BQ, D, SD>(qs, qg, a.q_row, bk.valid_q);
     cp_async_commit();
-    load_tile<T, D, BN>(ks, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
-    load_tile<T, D, BN>(vs, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, SD>(ks, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, SD>(vs, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
     cp_async_wait<1>(); /* Q landed (tile 0 may be in flight) */
     __syncthreads();
@@ -99,8 +84,8 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
       if (t + 1 < bk.n_tiles) {
         const int64_t k1 = k0 + BN;
         const int nv = (int)min((int64_t)BN, bk.block_end - k1);
-        load_tile<T, D, BN>(ks + (stage ^ 1) * S::KV_ELEMS, kg + k1 * a.k_row, a.k_row, nv);
-        load_tile<T, D, BN>(vs + (stage ^ 1) * S::KV_ELEMS, vg + k1 * a.v_row, a.v_row, nv);
+        attn_load_tile<BN, D, SD>(ks + (stage ^ 1) * S::KV_ELEMS, kg + k1 * a.k_row, a.k_row, nv);
+        attn_load_tile<BN, D, SD>(vs + (stage ^ 1) * S::KV_ELEMS, vg + k1 * a.v_row, a.v_row, nv);
       }
       cp_async_commit(); /* maybe empty: keeps one group per tile */
       cp_async_wait<1>(); /* everything but tile t + 1: tile t landed */
@@ -108,21 +93,9 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
       const T *kt = ks + stage * S::KV_ELEMS;
       const T *vt = vs + stage * S::KV_ELEMS;
 
-      /* S = Q K^T: per 8 keys, one ldmatrix.x4 covers 32 dims (2 k-steps). */
+      /* S = Q K^T. */
       float sc[NT][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          sc[nt][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < D / 32; kk++) {
-          unsigned kb[4];
-          ldmatrix_x4(kb, kt + (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8));
-          mma16816<T>(sc[nt], qf[2 * kk], kb[0], kb[1]);
-          mma16816<T>(sc[nt], qf[2 * kk + 1], kb[2], kb[3]);
-        }
-      }
+      attn_tile_qk16<T, D, SD>(sc, qf, kt, lane);
 
       /* Scale, mask, and the online softmax of this thread's two rows. */
       float mx[2];
@@ -156,18 +129,7 @@ __global__ void __launch_bounds__(MMA_THREADS, MINB) attn_mma_kernel(attn_args a
 
 template <class T, int D, int MINB>
 cudaError_t launch_mma_blocks(const attn_args &a, cudaStream_t stream) {
-  constexpr size_t smem = mma_shape<D>::SMEM;
-  /* Above 48 KiB a kernel must ask for its shared memory; the attribute
-   * is per device, so it is set on every launch (as cuda_rows.cuh does). */
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        attn_mma_kernel<T, D, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess)
-      return err;
-  }
-  const int64_t tiles = (a.sq + BQ - 1) / BQ;
-  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
-  return launch(attn_mma_kernel<T, D, MINB>, grid, dim3(MMA_THREADS), smem, stream, a);
+  return attn_launch_prefill(attn_mma_kernel<T, D, MINB>, a, mma_shape<D>::SMEM, stream);
 }
 
 /* Resident blocks per SM asked of ptxas (a register cap), by head dim.
@@ -213,16 +175,8 @@ template <class T> cudaError_t launch_mma_for(const attn_args &a, cudaStream_t s
 } // namespace
 
 bool kiln_cuda_attention_mma_fits(const attn_args &a, kiln_dtype dtype) {
-  if (dtype != KILN_F16 && dtype != KILN_BF16)
-    return false;
-  if (a.d != 32 && a.d != 64 && a.d != 128)
-    return false;
-  /* 16-byte cp.async pieces: rows and head starts at multiples of 8
-   * elements (D is), pointers 16-byte aligned; out is stored in pairs. */
-  if (a.q_row % 8 || a.k_row % 8 || a.v_row % 8 || !aligned16(a.q) || !aligned16(a.k) ||
-      !aligned16(a.v) || ((uintptr_t)a.out & 3u))
-    return false;
-  return a.batch <= 65535 && a.hq <= 65535 && a.sq / BQ < INT32_MAX;
+  /* Rows at multiples of 8 elements (16 bytes); out in pairs of 2 bytes. */
+  return (dtype == KILN_F16 || dtype == KILN_BF16) && attn_prefill_fits(a, 8, 4);
 }
 
 cudaError_t kiln_cuda_attention_mma(const attn_args &a, kiln_dtype dtype, cudaStream_t stream) {

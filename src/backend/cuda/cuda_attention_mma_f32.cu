@@ -5,7 +5,7 @@
  * a_hi b_lo + a_hi b_hi on mma.sync m16n8k8 with f32 accumulators, which
  * leaves each product within about 3 * 2^-22 of exact (plain TF32 would
  * be 2^-11 off). The shape follows cuda_attention_mma.cu: a block of
- * F32_WARPS warps takes BQ = 16 * F32_WARPS query rows of one (sequence,
+ * ATTN_WARPS warps takes ATTN_BQ = 16 * ATTN_WARPS query rows of one (sequence,
  * head), each warp 16; tiles of BN keys and values stream through shared
  * memory; S = Q K^T, the online softmax in f32 and base 2, O += P V.
  *
@@ -41,10 +41,7 @@ using namespace kiln_dev::ptx;
 
 namespace {
 
-constexpr int F32_WARPS = 4;
-constexpr int F32_THREADS = 32 * F32_WARPS;
-constexpr int BQ = 16 * F32_WARPS; /* query rows per block */
-constexpr int BN = 32;             /* keys per tile */
+constexpr int BN = 32; /* keys per tile */
 
 /* Where K's and V's split happens:
  *   SPLIT_BLOCK once per element, by the block, into kx and vx as above;
@@ -81,19 +78,6 @@ template <int D, int MODE> struct f32_shape {
   static_assert(MODE == SPLIT_BLOCK || (RSK % 32 == 8 && RSV % 32 == 4), "no bank conflicts");
 };
 
-/* BN rows x D floats from global (row r at base + r * stride) into shared
- * (row r at dst + r * RS); rows at or past valid become zeros. */
-template <int D, int RS>
-__device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t stride, int valid) {
-  constexpr int PIECES = D / 4; /* 16-byte pieces per row */
-#pragma unroll
-  for (int c = threadIdx.x; c < BN * PIECES; c += F32_THREADS) {
-    const int row = c / PIECES, col = c % PIECES * 4;
-    const bool ok = row < valid;
-    cp_async16(dst + row * RS + col, ok ? base + row * stride + col : base, ok);
-  }
-}
-
 /* The block's split pass: raw K and V into kx and vx (V transposed). */
 template <int D>
 __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw, float *kx,
@@ -101,11 +85,11 @@ __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw,
   using S = f32_shape<D, SPLIT_BLOCK>;
   /* K: item (key j, dim pair p), p fastest over the lanes: 8-byte reads and
    * 16-byte writes, each run of lanes contiguous in one row. */
-  constexpr int KP = D / 2, K_TURNS = BN * KP / F32_THREADS;
-  static_assert(BN * KP % F32_THREADS == 0, "whole turns");
+  constexpr int KP = D / 2, K_TURNS = BN * KP / ATTN_THREADS;
+  static_assert(BN * KP % ATTN_THREADS == 0, "whole turns");
 #pragma unroll
   for (int it = 0; it < K_TURNS; it++) {
-    const int e = threadIdx.x + it * F32_THREADS;
+    const int e = threadIdx.x + it * ATTN_THREADS;
     const int j = e / KP, p = e % KP;
     const float2 x = *reinterpret_cast<const float2 *>(kraw + j * S::RSK + 2 * p);
     uint4 w;
@@ -117,11 +101,11 @@ __device__ __forceinline__ void split_tile(const float *kraw, const float *vraw,
    * (rows 2m and 2m + 1; a 2-way bank conflict, rows 2m being 2 RSV = 8
    * mod 32 words apart) and four 16-byte writes, one per dim, contiguous
    * over the lanes. */
-  constexpr int VP = BN / 2, V_TURNS = VP * (D / 4) / F32_THREADS;
-  static_assert(VP * (D / 4) % F32_THREADS == 0, "whole turns");
+  constexpr int VP = BN / 2, V_TURNS = VP * (D / 4) / ATTN_THREADS;
+  static_assert(VP * (D / 4) % ATTN_THREADS == 0, "whole turns");
 #pragma unroll
   for (int it = 0; it < V_TURNS; it++) {
-    const int e = threadIdx.x + it * F32_THREADS;
+    const int e = threadIdx.x + it * ATTN_THREADS;
     const int m = e % VP, c = e / VP;
     const float4 x0 = *reinterpret_cast<const float4 *>(vraw + 2 * m * S::RSV + 4 * c);
     const float4 x1 = *reinterpret_cast<const float4 *>(vraw + (2 * m + 1) * S::RSV + 4 * c);
@@ -171,7 +155,7 @@ __device__ __forceinline__ uint4 v_frag(const float *vt, int kc, int dt, int gq,
 
 /* MINB: resident blocks per SM asked of the compiler (a register cap). */
 template <int D, int MODE, int MINB>
-__global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_args a) {
+__global__ void __launch_bounds__(ATTN_THREADS, MINB) attn_mma_f32_kernel(attn_args a) {
   KILN_KERNEL_BEGIN();
   using S = f32_shape<D, MODE>;
   constexpr int NT = BN / 8, KS = D / 8, DT = D / 8;
@@ -183,7 +167,7 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
   attn_block<float> bk;
   attn_rows rows;
   float o[DT][4], m[2], l[2];
-  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
+  if (!attn_block_begin<BN>(a, bk, rows, o, m, l))
     return;
   const int warp = bk.warp, gq = bk.gq, tq = bk.tq;
 
@@ -191,8 +175,8 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
     const float *qg, *kg, *vg, *mrow[2];
     attn_block_inputs<D>(a, bk, rows, qg, kg, vg, mrow);
 
-    load_raw<D, S::RSK>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
-    load_raw<D, S::RSV>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, S::RSK>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, S::RSV>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
 
     /* Q's A fragments, read once from global while tile 0 is in flight,
@@ -222,8 +206,8 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
         split_tile<D>(kraw, vraw, kx, vx);
         __syncthreads(); /* kx, vx written; raw free */
         if (t + 1 < bk.n_tiles) {
-          load_raw<D, S::RSK>(kraw, kg + k1 * a.k_row, a.k_row, nv);
-          load_raw<D, S::RSV>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+          attn_load_tile<BN, D, S::RSK>(kraw, kg + k1 * a.k_row, a.k_row, nv);
+          attn_load_tile<BN, D, S::RSV>(vraw, vg + k1 * a.v_row, a.v_row, nv);
           cp_async_commit();
         }
         kt = kx, vt = vx;
@@ -233,8 +217,10 @@ __global__ void __launch_bounds__(F32_THREADS, MINB) attn_mma_f32_kernel(attn_ar
          * flight. */
         const int stage = t & 1;
         if (t + 1 < bk.n_tiles) {
-          load_raw<D, S::RSK>(kraw + (stage ^ 1) * S::RAW_K, kg + k1 * a.k_row, a.k_row, nv);
-          load_raw<D, S::RSV>(vraw + (stage ^ 1) * S::RAW_V, vg + k1 * a.v_row, a.v_row, nv);
+          attn_load_tile<BN, D, S::RSK>(kraw + (stage ^ 1) * S::RAW_K, kg + k1 * a.k_row, a.k_row,
+                                        nv);
+          attn_load_tile<BN, D, S::RSV>(vraw + (stage ^ 1) * S::RAW_V, vg + k1 * a.v_row, a.v_row,
+                                        nv);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -291,18 +277,7 @@ template <int D> constexpr int F32_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 2;
 
 template <int D, int MODE> cudaError_t launch_mma_f32(const attn_args &a, cudaStream_t stream) {
   constexpr size_t smem = f32_shape<D, MODE>::SMEM;
-  auto kernel = attn_mma_f32_kernel<D, MODE, F32_MIN_BLOCKS<D>>;
-  /* Above 48 KiB a kernel must ask for its shared memory; the attribute
-   * is per device, so it is set on every launch (as cuda_rows.cuh does). */
-  if (smem > 48 * 1024) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess)
-      return err;
-  }
-  const int64_t tiles = (a.sq + BQ - 1) / BQ;
-  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
-  return launch(kernel, grid, dim3(F32_THREADS), smem, stream, a);
+  return attn_launch_prefill(attn_mma_f32_kernel<D, MODE, F32_MIN_BLOCKS<D>>, a, smem, stream);
 }
 
 template <int MODE> cudaError_t launch_mma_f32_for(const attn_args &a, cudaStream_t stream) {
@@ -316,17 +291,9 @@ template <int MODE> cudaError_t launch_mma_f32_for(const attn_args &a, cudaStrea
 } // namespace
 
 bool kiln_cuda_attention_mma_f32_fits(const attn_args &a, kiln_dtype dtype) {
-  if (dtype != KILN_F32)
-    return false;
-  if (a.d != 32 && a.d != 64 && a.d != 128)
-    return false;
-  /* 16-byte cp.async pieces of K and V and 8-byte reads of Q: rows and
-   * pointers 16-byte aligned (head starts are, D being a multiple of 32);
-   * out is stored in pairs. */
-  if (a.q_row % 4 || a.k_row % 4 || a.v_row % 4 || !aligned16(a.q) || !aligned16(a.k) ||
-      !aligned16(a.v) || ((uintptr_t)a.out & 7u))
-    return false;
-  return a.batch <= 65535 && a.hq <= 65535 && a.sq / BQ < INT32_MAX;
+  /* Rows at multiples of 4 floats (16 bytes: cp.async pieces of K and V,
+   * and Q read in pairs); out in pairs of floats. Both f32 kernels. */
+  return dtype == KILN_F32 && attn_prefill_fits(a, 4, 8);
 }
 
 cudaError_t kiln_cuda_attention_mma_f32(const attn_args &a, cudaStream_t stream) {

@@ -46,11 +46,8 @@ using namespace kiln_dev::ptx;
 
 namespace {
 
-constexpr int H_WARPS = 4;
-constexpr int H_THREADS = 32 * H_WARPS;
-constexpr int BQ = 16 * H_WARPS; /* query rows per block */
-constexpr int BN = 32;           /* keys per tile */
-constexpr float TOP = 16384.0f;  /* 2^14: the scaled largest |x| is below it */
+constexpr int BN = 32;          /* keys per tile */
+constexpr float TOP = 16384.0f; /* 2^14: the scaled largest |x| is below it */
 
 template <int D> struct h_shape {
   static constexpr int RS = D + 4; /* raw f32 row stride (16-byte pieces) */
@@ -58,23 +55,12 @@ template <int D> struct h_shape {
   static constexpr int RAW = BN * RS, HALF = BN * SD;
   /* Raw K, raw V (f32), then K hi, K lo, V hi, V lo (f16), then the
    * warps' partial maxima (2 per warp). */
-  static constexpr size_t SMEM = (size_t)2 * RAW * 4 + (size_t)4 * HALF * 2 + 2 * H_WARPS * 4;
+  static constexpr size_t SMEM = (size_t)2 * RAW * 4 + (size_t)4 * HALF * 2 + 2 * ATTN_WARPS * 4;
   /* Each thread's share of a tile: 16-byte pieces of K, and of V. */
-  static constexpr int PIECES = BN * D / 4 / H_THREADS;
+  static constexpr int PIECES = BN * D / 4 / ATTN_THREADS;
   static_assert(D % 32 == 0 && D <= 128, "D of 32, 64 or 128");
-  static_assert(BN * D / 4 % H_THREADS == 0, "whole pieces per thread");
+  static_assert(BN * D / 4 % ATTN_THREADS == 0, "whole pieces per thread");
 };
-
-template <int D>
-__device__ __forceinline__ void load_raw(float *dst, const float *base, int64_t stride, int valid) {
-  constexpr int PIECES = D / 4;
-#pragma unroll
-  for (int c = threadIdx.x; c < BN * PIECES; c += H_THREADS) {
-    const int row = c / PIECES, col = c % PIECES * 4;
-    const bool ok = row < valid;
-    cp_async16(dst + row * h_shape<D>::RS + col, ok ? base + row * stride + col : base, ok);
-  }
-}
 
 /* The exponent e of m (>= 0, the largest |x| of a row or tile): m < 2^e,
  * so x 2^(14 - e) is below 2^14 and the largest at least 2^13. At least
@@ -116,7 +102,7 @@ __device__ __forceinline__ void mma16816_x3(float (&c)[4], const unsigned (&a_hi
 }
 
 template <int D, int MINB>
-__global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_args a) {
+__global__ void __launch_bounds__(ATTN_THREADS, MINB) attn_mma_f32h_kernel(attn_args a) {
   KILN_KERNEL_BEGIN();
   using S = h_shape<D>;
   constexpr int SD = S::SD, NT = BN / 8, KS = D / 16, DT = D / 8, P = S::PIECES;
@@ -129,7 +115,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
   attn_block<float> bk;
   attn_rows rows;
   float o[DT][4], m[2], l[2];
-  if (!attn_block_begin<BQ, BN>(a, bk, rows, o, m, l))
+  if (!attn_block_begin<BN>(a, bk, rows, o, m, l))
     return;
   const int warp = bk.warp, lane = bk.lane, gq = bk.gq, tq = bk.tq;
   int ev = E_MIN; /* E: V's running exponent */
@@ -138,8 +124,8 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
     const float *qg, *kg, *vg, *mrow[2];
     attn_block_inputs<D>(a, bk, rows, qg, kg, vg, mrow);
 
-    load_raw<D>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
-    load_raw<D>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, S::RS>(kraw, kg, a.k_row, (int)min((int64_t)BN, bk.block_end));
+    attn_load_tile<BN, D, S::RS>(vraw, vg, a.v_row, (int)min((int64_t)BN, bk.block_end));
     cp_async_commit();
 
     /* Q's A fragments (k-step kk: dims 16 kk ..; reg 0 row gq, dims
@@ -183,13 +169,13 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       const int64_t k0 = (int64_t)t * BN, k1 = k0 + BN;
       cp_async_wait<0>();
       __syncthreads(); /* tile t landed; the f16 tiles and part are no longer read */
-      /* This thread's pieces: piece c = threadIdx.x + i H_THREADS of each
+      /* This thread's pieces: piece c = threadIdx.x + i ATTN_THREADS of each
        * operand, row c / (D / 4), dims 4 (c % (D / 4)) ... */
       float4 kp[P], vp[P];
       float kmax = 0.0f, vmax = 0.0f;
 #pragma unroll
       for (int i = 0; i < P; i++) {
-        const int c = threadIdx.x + i * H_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
+        const int c = threadIdx.x + i * ATTN_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
         kp[i] = *reinterpret_cast<const float4 *>(kraw + row * S::RS + col);
         vp[i] = *reinterpret_cast<const float4 *>(vraw + row * S::RS + col);
         kmax = fmaxf(kmax, fmaxf(fmaxf(fabsf(kp[i].x), fabsf(kp[i].y)),
@@ -206,12 +192,12 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       __syncthreads(); /* the partial maxima are in; the raw tiles are free */
       if (t + 1 < bk.n_tiles) {
         const int nv = (int)min((int64_t)BN, bk.block_end - k1);
-        load_raw<D>(kraw, kg + k1 * a.k_row, a.k_row, nv);
-        load_raw<D>(vraw, vg + k1 * a.v_row, a.v_row, nv);
+        attn_load_tile<BN, D, S::RS>(kraw, kg + k1 * a.k_row, a.k_row, nv);
+        attn_load_tile<BN, D, S::RS>(vraw, vg + k1 * a.v_row, a.v_row, nv);
         cp_async_commit();
       }
 #pragma unroll
-      for (int w = 0; w < H_WARPS; w++) {
+      for (int w = 0; w < ATTN_WARPS; w++) {
         kmax = fmaxf(kmax, part[2 * w]);
         vmax = fmaxf(vmax, part[2 * w + 1]);
       }
@@ -220,7 +206,7 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       const float kf = ldexpf(TOP, -ek), vf = ldexpf(TOP, -ev_new);
 #pragma unroll
       for (int i = 0; i < P; i++) {
-        const int c = threadIdx.x + i * H_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
+        const int c = threadIdx.x + i * ATTN_THREADS, row = c / (D / 4), col = c % (D / 4) * 4;
         store_pieces(khi + row * SD + col, klo + row * SD + col, kp[i], kf);
         store_pieces(vhi + row * SD + col, vlo + row * SD + col, vp[i], vf);
       }
@@ -229,21 +215,14 @@ __global__ void __launch_bounds__(H_THREADS, MINB) attn_mma_f32h_kernel(attn_arg
       /* S = Q K^T: per 8 keys, one ldmatrix.x4 of hi and one of lo cover
        * 32 dims (2 k-steps), as in the 16-bit kernel. */
       float sc[NT][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          sc[nt][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < D / 32; kk++) {
-          unsigned bh[4], bl[4];
-          const int at = (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8);
-          ldmatrix_x4(bh, khi + at);
-          ldmatrix_x4(bl, klo + at);
-          mma16816_x3(sc[nt], qh[2 * kk], ql[2 * kk], bh[0], bh[1], bl[0], bl[1]);
-          mma16816_x3(sc[nt], qh[2 * kk + 1], ql[2 * kk + 1], bh[2], bh[3], bl[2], bl[3]);
-        }
-      }
+      attn_tile_qk<D / 32>(sc, [&](float (&c)[4], int nt, int kk) {
+        unsigned bh[4], bl[4];
+        const int at = (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8);
+        ldmatrix_x4(bh, khi + at);
+        ldmatrix_x4(bl, klo + at);
+        mma16816_x3(c, qh[2 * kk], ql[2 * kk], bh[0], bh[1], bl[0], bl[1]);
+        mma16816_x3(c, qh[2 * kk + 1], ql[2 * kk + 1], bh[2], bh[3], bl[2], bl[3]);
+      });
 
       /* Unscale (into base-2 scores), mask, and the online softmax. */
       float unscale[2];
@@ -289,16 +268,7 @@ template <int D> constexpr int H_MIN_BLOCKS = D == 32 ? 4 : D == 64 ? 3 : 2;
 
 template <int D> cudaError_t launch_f32h(const attn_args &a, cudaStream_t stream) {
   constexpr size_t smem = h_shape<D>::SMEM;
-  auto kernel = attn_mma_f32h_kernel<D, H_MIN_BLOCKS<D>>;
-  if (smem > 48 * 1024) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess)
-      return err;
-  }
-  const int64_t tiles = (a.sq + BQ - 1) / BQ;
-  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
-  return launch(kernel, grid, dim3(H_THREADS), smem, stream, a);
+  return attn_launch_prefill(attn_mma_f32h_kernel<D, H_MIN_BLOCKS<D>>, a, smem, stream);
 }
 
 } // namespace

@@ -1,9 +1,11 @@
 /*
- * The steps the tensor-core attention kernels share, one copy each: the
- * prefill kernels' prologue and epilogue (cuda_attention_mma.cu for
- * f16/bf16, cuda_attention_mma_f32.cu for 3xTF32, cuda_attention_mma_f32h.cu
- * for f16 pieces of f32), and the per-tile scores and online softmax, which
- * the decode kernel (cuda_attention_decode_mma.cu) shares too.
+ * The steps the tensor-core attention kernels share, one copy each. The
+ * prefill kernels (cuda_attention_mma.cu for f16/bf16,
+ * cuda_attention_mma_f32.cu for 3xTF32, cuda_attention_mma_f32h.cu for f16
+ * pieces of f32) share their block's shape, launch and shape check, the
+ * prologue and epilogue, the cp.async tile loads and the loop of S = Q K^T;
+ * the decode kernel (cuda_attention_decode_mma.cu) shares the per-tile
+ * scaling, masking and online softmax with them.
  *
  * These run in the kernels' hot loops: every helper is __forceinline__ and
  * takes the fragment arrays by reference, with their sizes as template
@@ -28,6 +30,26 @@
 
 namespace kiln_dev {
 
+/* The prefill kernels' block: ATTN_WARPS warps of 16 query rows each. */
+constexpr int ATTN_WARPS = 4;
+constexpr int ATTN_THREADS = 32 * ATTN_WARPS;
+constexpr int ATTN_BQ = 16 * ATTN_WARPS; /* query rows per block */
+
+/* ROWS rows of D elements (E) from global (row r at base + r * stride)
+ * into shared memory (row r at dst + r * RS), by the block's ATTN_THREADS
+ * in 16-byte cp.async pieces; rows at or past valid become zeros (nothing
+ * is read for them). */
+template <int ROWS, int D, int RS, class E>
+__device__ __forceinline__ void attn_load_tile(E *dst, const E *base, int64_t stride, int valid) {
+  constexpr int W = 16 / sizeof(E), PIECES = D / W; /* elements per piece, pieces per row */
+#pragma unroll
+  for (int c = threadIdx.x; c < ROWS * PIECES; c += ATTN_THREADS) {
+    const int row = c / PIECES, col = c % PIECES * W;
+    const bool ok = row < valid;
+    ptx::cp_async16(dst + row * RS + col, ok ? base + row * stride + col : base, ok);
+  }
+}
+
 /* Accumulator fragments (N tiles of 4) to zero. */
 template <int N> __device__ __forceinline__ void attn_zero(float (&x)[N][4]) {
 #pragma unroll
@@ -37,7 +59,7 @@ template <int N> __device__ __forceinline__ void attn_zero(float (&x)[N][4]) {
       x[n][e] = 0.0f;
 }
 
-/* A prefill block: BQ query rows q0 .. of sequence b, query head h (kv
+/* A prefill block: ATTN_BQ query rows q0 .. of sequence b, query head h (kv
  * head g), 16 a warp, against tiles of BN keys; T the element type of q,
  * k, v, out and the mask. */
 template <class T> struct attn_block {
@@ -71,7 +93,7 @@ struct attn_rows {
  * state of this thread's rows (O zero, max m -inf, sum l 0). False when
  * the block has nothing to do: a bad length (nothing is written), or a
  * tile past its sequence's queries (varlen). */
-template <int BQ, int BN, class T, int DT>
+template <int BN, class T, int DT>
 __device__ __forceinline__ bool attn_block_begin(const attn_args &a, attn_block<T> &bk,
                                                  attn_rows &rows, float (&o)[DT][4],
                                                  float (&m)[2], float (&l)[2]) {
@@ -79,10 +101,10 @@ __device__ __forceinline__ bool attn_block_begin(const attn_args &a, attn_block<
     return false;
   bk.b = blockIdx.z, bk.h = blockIdx.y, bk.g = bk.h / a.group;
   bk.s = attn_sequence(a, bk.b);
-  bk.q0 = (int64_t)blockIdx.x * BQ;
+  bk.q0 = (int64_t)blockIdx.x * ATTN_BQ;
   if (bk.q0 >= bk.s.lq)
     return false;
-  bk.valid_q = (int)min((int64_t)BQ, bk.s.lq - bk.q0);
+  bk.valid_q = (int)min((int64_t)ATTN_BQ, bk.s.lq - bk.q0);
   bk.block_end = attn_key_end(a, bk.s, bk.q0 + bk.valid_q - 1);
   bk.n_tiles = bk.block_end > 0 ? (int)((bk.block_end + BN - 1) / BN) : 0;
   bk.block_min_end = attn_key_end(a, bk.s, bk.q0);
@@ -126,6 +148,35 @@ __device__ __forceinline__ void attn_block_inputs(const attn_args &a, const attn
     for (int rr = 0; rr < 2; rr++)
       if (rows.ok[rr])
         mrow[rr] = (const T *)a.mask + bk.b * a.mask_b + bk.h * a.mask_h + rows.i[rr] * a.mask_q;
+}
+
+/* S = Q K^T for one tile of 8 NT keys: sc zeroed, then step(sc[nt], nt,
+ * kk) adds k-step group kk (0 .. KK - 1) of n-tile nt. */
+template <int KK, int NT, class Step>
+__device__ __forceinline__ void attn_tile_qk(float (&sc)[NT][4], Step step) {
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      sc[nt][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KK; kk++)
+      step(sc[nt], nt, kk);
+  }
+}
+
+/* attn_tile_qk on 16-bit operands (T): per 8 keys one ldmatrix.x4 of the
+ * tile's K (kt: key rows SD elements apart in shared memory) covers 32
+ * dims, two m16n8k16 k-steps against Q's A fragments qf. */
+template <class T, int D, int SD, int NT>
+__device__ __forceinline__ void attn_tile_qk16(float (&sc)[NT][4], const unsigned (&qf)[D / 16][4],
+                                               const T *kt, int lane) {
+  attn_tile_qk<D / 32>(sc, [&](float (&c)[4], int nt, int kk) {
+    unsigned kb[4];
+    ptx::ldmatrix_x4(kb, kt + (nt * 8 + lane % 8) * SD + 32 * kk + 8 * (lane / 8));
+    ptx::mma16816<T>(c, qf[2 * kk], kb[0], kb[1]);
+    ptx::mma16816<T>(c, qf[2 * kk + 1], kb[2], kb[3]);
+  });
 }
 
 /* Score e of n-tile nt (row rr = e / 2, key jj of the tile) scaled,
@@ -264,6 +315,38 @@ __device__ __forceinline__ void attn_block_store(const attn_block<T> &bk, const 
         *reinterpret_cast<unsigned *>(orow + 8 * dt + 2 * bk.tq) = ptx::pack2<T>(x, y);
     }
   }
+}
+
+/* Launches a prefill kernel: a block of ATTN_THREADS per ATTN_BQ query
+ * rows, query head and sequence, with smem bytes of dynamic shared memory.
+ * Above 48 KiB a kernel must ask for its shared memory; the attribute is
+ * per device, so it is set on every launch (as cuda_rows.cuh does). */
+static inline cudaError_t attn_launch_prefill(void (*kernel)(attn_args), const attn_args &a,
+                                              size_t smem, cudaStream_t stream) {
+  if (smem > 48 * 1024) {
+    const cudaError_t err =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess)
+      return err;
+  }
+  const int64_t tiles = (a.sq + ATTN_BQ - 1) / ATTN_BQ;
+  const dim3 grid((unsigned)(tiles > 0 ? tiles : 1), (unsigned)a.hq, (unsigned)a.batch);
+  return launch(kernel, grid, dim3(ATTN_THREADS), smem, stream, a);
+}
+
+/* Whether a prefill kernel takes the op's shape (its dtype is the
+ * caller's to check): d 32, 64 or 128; 16-byte cp.async pieces, so rows
+ * of q, k and v a multiple of piece elements apart and the pointers
+ * 16-byte aligned (head starts are, D being a multiple of 32); out, stored
+ * in pairs, aligned to out_align bytes; and attn_launch_prefill's grid
+ * holds it. */
+static inline bool attn_prefill_fits(const attn_args &a, int piece, uintptr_t out_align) {
+  if (a.d != 32 && a.d != 64 && a.d != 128)
+    return false;
+  if (a.q_row % piece || a.k_row % piece || a.v_row % piece || !aligned16(a.q) ||
+      !aligned16(a.k) || !aligned16(a.v) || ((uintptr_t)a.out & (out_align - 1)))
+    return false;
+  return a.batch <= 65535 && a.hq <= 65535 && a.sq / ATTN_BQ < INT32_MAX;
 }
 
 } // namespace kiln_dev
