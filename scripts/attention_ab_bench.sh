@@ -29,18 +29,21 @@ git archive "$rev" | tar -x -C "$before" || { echo "no $rev to archive (is .git 
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON)
 # shellcheck source=scripts/gpu_deps_env.sh
 . scripts/gpu_deps_env.sh # .gpu-deps into cmake_args; run_vars
-# build DIR SRC: the library of SRC in DIR, and the bench against it.
+# build DIR SRC NAME: the library of SRC in DIR, and the bench against it
+# (logs in the temporary folder, as NAME.*.log).
 build() {
-  if ! { cmake -S "$2" -B "$1" "${cmake_args[@]}" >"$1.configure.log" 2>&1 &&
-    cmake --build "$1" -j"$(nproc)" --target kiln >"$1.build.log" 2>&1 &&
+  local log=$before/$3
+  if ! { cmake -S "$2" -B "$1" "${cmake_args[@]}" >"$log.configure.log" 2>&1 &&
+    cmake --build "$1" -j"$(nproc)" --target kiln >"$log.build.log" 2>&1 &&
     cc -std=c11 -O2 -I"$2/include" scripts/attention_gpu_bench.c -L"$1" -Wl,-rpath,"$1" -lkiln \
-      -lm -o "$1/attention_gpu_bench"; }; then
-    echo "build of $2 failed:"; tail -20 "$1".*.log
+      -lm -o "$1/attention_gpu_bench" >"$log.bench.log" 2>&1; }; then
+    echo "build of $2 failed:"
+    tail -20 "$log".*.log
     exit 1
   fi
 }
-build "$before/build" "$before"
-build "$root/build" "$root"
+build "$before/build" "$before" before
+build "$root/build" "$root" after
 kiln_add_cudnn_path build
 
 # group ROUTE FILTER [VAR=VALUE]: the cases FILTER names on ROUTE, two rounds.
