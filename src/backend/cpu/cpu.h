@@ -137,20 +137,28 @@ void kiln_cpu_gemv_nt(const cpu_state *s, kiln_dtype dtype, int64_t rows, int64_
                  float alpha, const float *x, int64_t ldx, const void *w, int64_t ldw, float *y,
                  int64_t ldy);
 
-/* Row kernels the fused norms share with the plain ones, so fused and
- * composite agree to the bit: h = x + residual rounded into h (h may be x
- * or residual; cpu_add_rms_norm.c), and one LayerNorm row (out may be x;
- * weight and bias f32, as kiln_cpu_params_f32 gives them;
- * cpu_layer_norm.c). */
-void kiln_cpu_add_row(kiln_dtype dtype, const void *x, const void *residual, void *h,
-                      int64_t cols);
+/* One LayerNorm row (out may be x; weight and bias f32, as
+ * kiln_cpu_params_f32 gives them; cpu_layer_norm.c), for kiln_cpu_norm. */
 void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                              const float *weight, const float *bias);
-/* A LayerNorm's weight and bias as f32 (kiln_cpu_params_f32; absent ones
- * are 1 and 0) in wb[0] and wb[1], for both LayerNorm ops. */
-kiln_status kiln_cpu_layer_norm_params(cpu_state *s, kiln_dtype dtype, const kiln_tensor *weight,
-                                       const kiln_tensor *bias, int64_t cols, const float *wb[2],
-                                       const char *fn);
+
+/* The four norm ops (rms_norm, add_rms_norm, layer_norm, add_layer_norm)
+ * as one loop over rows (cpu_norm.c): out = norm(x), or for the fused ops
+ * (residual non-NULL) h = x + residual rounded into h (h may be x or
+ * residual) and out = norm(h as stored), each row by the plain op's own
+ * row kernel, so fused and composite agree to the bit. LayerNorm where
+ * layer (weight and bias may be NULL: 1 and 0), else RMSNorm (weight, no
+ * bias). fn names the op in a failure. */
+typedef struct cpu_norm {
+  const kiln_tensor *x, *residual, *weight, *bias;
+  kiln_tensor *h, *out;
+  kiln_dtype dtype;
+  int64_t rows, cols;
+  float eps;
+  bool layer;
+  const char *fn;
+} cpu_norm;
+kiln_status kiln_cpu_norm(cpu_state *s, const cpu_norm *n);
 
 /* out[i, j] (ld ldo) += alpha * sum_p x[i, p] w[j, p] for i < rows, j < n,
  * all f32, x [rows, k] (ld ldx), w [n, k] (ld ldw), over the OpenMP threads

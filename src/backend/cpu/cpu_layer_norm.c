@@ -1,6 +1,7 @@
 /*
- * LayerNorm over the last axis, one row per loop iteration, in two passes
- * for the statistics: the mean, then the mean squared deviation from it.
+ * LayerNorm over the last axis (kiln_cpu_norm, cpu_norm.c), its row in two
+ * passes for the statistics: the mean, then the mean squared deviation
+ * from it.
  * One-pass E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std (a
  * row around 1000 with spread 1 in f32 keeps no correct digit); two passes
  * cost one more read of a row that is in cache anyway.
@@ -47,7 +48,7 @@ static double row_sum(kiln_dtype dtype, const void *x, int64_t cols, float shift
   return total;
 }
 
-/* Also kiln_add_layer_norm's (cpu.h). */
+/* Both LayerNorm ops' row (cpu.h). */
 void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t cols, float eps,
                              const float *weight, const float *bias) {
   const float mean = (float)(row_sum(dtype, x, cols, 0.0f, false) / (double)cols);
@@ -64,28 +65,11 @@ void kiln_cpu_layer_norm_row(kiln_dtype dtype, const void *x, void *out, int64_t
   }
 }
 
-kiln_status kiln_cpu_layer_norm_params(cpu_state *s, kiln_dtype dtype, const kiln_tensor *weight,
-                                       const kiln_tensor *bias, int64_t cols, const float *wb[2],
-                                       const char *fn) {
-  const kiln_tensor *params[2] = {weight, bias};
-  const float fills[2] = {1.0f, 0.0f};
-  return kiln_cpu_params_f32(s, dtype, params, fills, 2, (size_t)cols, wb, fn);
-}
-
 static kiln_status layer_norm(void *state, const kiln_layer_norm_op *op) {
-  const int64_t rows = op->rows, cols = op->cols;
-  const float *wb[2] = {NULL, NULL};
-  kiln_status s = kiln_cpu_layer_norm_params(state, op->dtype, op->weight, op->bias, cols, wb,
-                                             "kiln_layer_norm");
-  if (s != KILN_OK)
-    return s;
-#pragma omp parallel for schedule(static) if (rows * cols > CPU_PARALLEL_MIN)
-  for (int64_t r = 0; r < rows; r++) {
-    const size_t offset = cpu_row_offset(op->dtype, r, cols);
-    kiln_cpu_layer_norm_row(op->dtype, (const char *)op->x->data + offset,
-                            (char *)op->out->data + offset, cols, op->eps, wb[0], wb[1]);
-  }
-  return KILN_OK;
+  const cpu_norm n = {.x = op->x, .weight = op->weight, .bias = op->bias, .out = op->out,
+                      .layer = true, .dtype = op->dtype, .rows = op->rows, .cols = op->cols,
+                      .eps = op->eps, .fn = "kiln_layer_norm"};
+  return kiln_cpu_norm(state, &n);
 }
 
 KILN_CPU_OP(layer_norm, layer_norm, NULL);
