@@ -488,6 +488,15 @@ template <int THREADS> __device__ __forceinline__ int64_t row_stride() {
   return THREADS == 32 ? (int64_t)gridDim.x * (blockDim.x / 32) : (int64_t)gridDim.x;
 }
 
+/* body(row, r) for this thread's row and its rank (row_of), where it has
+ * one: every rows kernel starts here. */
+template <int THREADS, class F> __device__ __forceinline__ void on_own_row(int64_t rows, F &&body) {
+  int64_t row;
+  int r;
+  if (row_of<THREADS>(rows, row, r))
+    body(row, r);
+}
+
 /* v reduced over the row's threads; every one of them gets the result.
  * Each reduction in a kernel needs its own scratch (one float per warp). */
 template <int THREADS, class Op>
@@ -557,6 +566,33 @@ __device__ __forceinline__ float rescaled_inv_rms_stream(Each each_value, float 
   return rsqrtf(squares / count + eps * k * k) * k;
 }
 
+/* 1 / sqrt(squares / count + eps), squares this thread's part of the sum
+ * of a row's squares: reduced over the row, and summed again scaled where
+ * it overflowed (value(s), slot s's value, as rescaled_inv_rms takes it).
+ * scratch: three sets, one float per warp each. Every thread of the row
+ * calls it. */
+template <int THREADS, int PT, class F>
+__device__ __forceinline__ float row_inv_rms(float squares, F value, float count, float eps,
+                                             float (*scratch)[32]) {
+  squares = row_reduce<THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / count + eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (rescaled_inv_rms) */
+    inv = rescaled_inv_rms<THREADS, PT>(value, count, eps, scratch[1], scratch[2]);
+  return inv;
+}
+
+/* The same for a streamed row, each_value as rescaled_inv_rms_stream
+ * takes it. */
+template <class Each>
+__device__ __forceinline__ float stream_inv_rms(float squares, Each each_value, float count,
+                                                float eps, float (*scratch)[32]) {
+  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
+  float inv = rsqrtf(squares / count + eps);
+  if (squares == INFINITY) /* rare: entries above 1.8e19 (rescaled_inv_rms) */
+    inv = rescaled_inv_rms_stream(each_value, count, eps, scratch[1], scratch[2]);
+  return inv;
+}
+
 /* One thread's walk over a streamed row (the two-pass kernels, a block of
  * STREAM_THREADS per row): chunks of `width` elements (a 16-byte vector, or
  * one element where the rows are not vectorized) starting at `first`, one
@@ -617,11 +653,8 @@ __device__ __forceinline__ void stream_rms_store(const stream_row<T> &s, float s
                                                  const T *src, const T *w, T *out, int64_t cols,
                                                  float eps, float (&scratch)[3][32]) {
   constexpr int V = VW<T>;
-  squares = block_reduce<STREAM_THREADS>(squares, op_sum{}, scratch[0]);
-  float inv = rsqrtf(squares / (float)cols + eps);
-  if (squares == INFINITY) /* rare: entries above 1.8e19 (rescaled_inv_rms) */
-    inv = rescaled_inv_rms_stream([&](auto f) { s.each_value(src, cols, f); }, (float)cols, eps,
-                                  scratch[1], scratch[2]);
+  const float inv = stream_inv_rms(
+      squares, [&](auto f) { s.each_value(src, cols, f); }, (float)cols, eps, scratch);
   s.each(cols, [&](int64_t c) {
     float y[V], wv[V];
     s.load(src, c, y);
@@ -868,6 +901,44 @@ template <class T, int THREADS, int PT> struct row_words {
       w[i] ^= zero;
   }
 };
+
+/* The walk of the rows kernels that read their row once (softmax,
+ * rms_norm, layer_norm): body(row, r, x, set) for this thread's row, x its
+ * share of it (R, a row_regs or row_words; slots past the row's end hold
+ * fill) and set one of scratch's sets. PF: a persistent grid
+ * (launch_persistent) whose thread groups walk rows with the next row's
+ * loads in flight, packed (row_words), while they work on this one; the
+ * sets alternate from row to row, so a fast warp's next row cannot
+ * overwrite what a slow one has yet to read. */
+template <class T, int THREADS, int PT, class R, bool PF, class A, class S, class F>
+__device__ __forceinline__ void rows_in_regs(const A &a, float fill, S &scratch, F &&body) {
+  on_own_row<THREADS>(a.rows, [&](int64_t row, int r) {
+    const int cols = (int)a.cols;
+    const T *x0 = (const T *)a.x;
+    if constexpr (!PF) {
+      R x;
+      x.load(x0 + row * a.cols, cols, a.vec, r, fill);
+      body(row, r, x, scratch[0]);
+    } else {
+      const int64_t stride = row_stride<THREADS>();
+      row_words<T, THREADS, PT> next;
+      next.load(x0 + row * a.cols, cols, a.vec, r, fill);
+      for (int it = 0; row < a.rows; row += stride, it ^= 1) {
+        R x;
+        if constexpr (std::is_same<R, row_words<T, THREADS, PT>>::value) {
+          x = next;
+        } else {
+#pragma unroll
+          for (int s = 0; s < PT; s++)
+            x.v[s] = R::kept(next.elem(s));
+        }
+        if (row + stride < a.rows)
+          next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, fill);
+        body(row, r, x, scratch[it]);
+      }
+    }
+  });
+}
 
 /* Starts the copies of this thread's vectors [j0, j1) of row (cols
  * elements; none where row is NULL) into the same places of buf, as one

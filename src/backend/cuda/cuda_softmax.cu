@@ -132,27 +132,6 @@ __device__ __forceinline__ void softmax_row(const softmax_args &a, int64_t row, 
   x.store((T *)a.out + row * a.cols, cols, a.vec, r, a.cs);
 }
 
-template <class T, int THREADS, int PT, bool MASK>
-__global__ void KILN_ROW_BOUNDS(THREADS) softmax_rows_kernel(softmax_args a) {
-  KILN_KERNEL_BEGIN();
-  __shared__ float scratch[2][32];
-  int64_t row;
-  int r;
-  if (!row_of<THREADS>(a.rows, row, r))
-    return;
-  row_regs<T, THREADS, PT> x;
-  x.load((const T *)a.x + row * a.cols, (int)a.cols, a.vec, r, -INFINITY);
-  softmax_row<T, THREADS, PT, MASK>(a, row, r, x, scratch);
-}
-
-/* The variant of the unmasked kernel (row_plan): PF, a persistent grid
- * whose thread groups walk rows with the next row's loads in flight
- * (packed, row_words) while they work on this one. The reductions'
- * scratch alternates between two sets from row to row, so a fast warp's
- * next row cannot overwrite what a slow one has yet to read. Keeping the
- * row itself as 16-bit T (exp2 recomputed at the store, half the
- * registers) was measured and dropped: on the H200 it ran at 1.5-1.8 TB/s
- * against 2.5-2.8 for floats (2026-12-01, scripts/row_sweep.sh). */
 /* Blocks per SM to ask ptxas for: the plain kernel is left free (one
  * block); PF exists to hold the next row too, so its registers are capped
  * at what the two rows need plus 32. */
@@ -166,35 +145,23 @@ template <class T, int THREADS, int PT, bool PF> constexpr int softmax_min_block
   return n < 1 ? 1 : n;
 }
 
-template <class T, int THREADS, int PT, bool PF>
+/* Rows in registers, a block or a warp per row; the masked rows, or the
+ * variant of the unmasked kernel (row_plan) PF, a persistent grid whose
+ * thread groups walk rows with the next row's loads in flight
+ * (rows_in_regs). Keeping the row itself as 16-bit T (exp2 recomputed at
+ * the store, half the registers) was measured and dropped: on the H200 it
+ * ran at 1.5-1.8 TB/s against 2.5-2.8 for floats (2026-12-01,
+ * scripts/row_sweep.sh). */
+template <class T, int THREADS, int PT, bool MASK, bool PF>
 __global__ void __launch_bounds__(ROW_BLOCK<THREADS>, (softmax_min_blocks<T, THREADS, PT, PF>()))
-    softmax_tuned_kernel(softmax_args a) {
+    softmax_rows_kernel(softmax_args a) {
+  static_assert(!(MASK && PF), "the masked rows have no variants");
   KILN_KERNEL_BEGIN();
   __shared__ float scratch[PF ? 2 : 1][2][32];
-  int64_t row;
-  int r;
-  if (!row_of<THREADS>(a.rows, row, r))
-    return;
-  const int cols = (int)a.cols;
-  const T *x0 = (const T *)a.x;
-  if constexpr (!PF) {
-    row_regs<T, THREADS, PT> x;
-    x.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
-    softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[0]);
-  } else {
-    const int64_t stride = row_stride<THREADS>();
-    row_words<T, THREADS, PT> next;
-    next.load(x0 + row * a.cols, cols, a.vec, r, -INFINITY);
-    for (int it = 0; row < a.rows; row += stride, it ^= 1) {
-      row_regs<T, THREADS, PT> x;
-#pragma unroll
-      for (int s = 0; s < PT; s++)
-        x.v[s] = next.at(s);
-      if (row + stride < a.rows)
-        next.load(x0 + (row + stride) * a.cols, cols, a.vec, r, -INFINITY);
-      softmax_row<T, THREADS, PT, false>(a, row, r, x, scratch[it]);
-    }
-  }
+  rows_in_regs<T, THREADS, PT, row_regs<T, THREADS, PT>, PF>(
+      a, -INFINITY, scratch, [&](int64_t row, int r, auto &x, auto &set) {
+        softmax_row<T, THREADS, PT, MASK>(a, row, r, x, set);
+      });
 }
 
 /* The widest rows with the next row's copies in flight (wide_rows). */
@@ -294,16 +261,16 @@ template <bool MASK> struct softmax_kernels : row_kernels {
    * registers left for the mask beside the row and spills. */
   static constexpr int64_t REG_COLS = MASK ? 16384 : row_kernels::REG_COLS;
   template <class T, int THREADS, int PT> static auto rows_kernel() {
-    return softmax_rows_kernel<T, THREADS, PT, MASK>;
+    return softmax_rows_kernel<T, THREADS, PT, MASK, false>;
   }
   template <class T> static auto stream_kernel() { return softmax_stream_kernel<T, MASK>; }
   static constexpr bool WIDE = !MASK;
   static constexpr bool TUNES = !MASK;
   static constexpr row_op OP = ROW_OP_SOFTMAX;
-  /* No kept variant (row_kernels::KEPT, see softmax_tuned_kernel): KEPT_
+  /* No kept variant (row_kernels::KEPT, see softmax_rows_kernel): KEPT_
    * is always false and TH WIDE_THREADS here. */
   template <class T, int THREADS, int PT, bool KEPT_, bool PF> static auto tuned_kernel() {
-    return softmax_tuned_kernel<T, THREADS, PT, PF>;
+    return softmax_rows_kernel<T, THREADS, PT, false, PF>;
   }
   template <class T, int CHUNKS, bool KEPT_, int TH> static auto wide_kernel() {
     return softmax_wide_kernel<T, CHUNKS>;
