@@ -7,7 +7,7 @@
  * block, the second pass reading back h as this thread wrote it.
  */
 #include "cuda_backend.h"
-#include "cuda_rms_norm.cuh"
+#include "cuda_norm.cuh"
 
 using namespace kiln_dev;
 
@@ -33,7 +33,7 @@ struct add_rms_norm_kernels : row_kernels {
   template <class T, int THREADS, int PT> static auto rows_kernel() {
     return add_rms_norm_rows_kernel<T, THREADS, PT>;
   }
-  template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T, true>; }
+  template <class T> static auto stream_kernel() { return norm_stream_kernel<T, true, false>; }
 };
 
 } // namespace

@@ -2,12 +2,12 @@
  * LayerNorm's row arithmetic and kernels on the GPU, shared by
  * kiln_layer_norm and kiln_add_layer_norm (ADD) so that the fused op
  * normalizes h exactly as the composite's layer_norm does (same slots,
- * same reductions, same roundings): the two-pass statistics (mean first,
- * then squared deviations from it, immune to the cancellation of E[x^2] -
- * mean^2) and the affine store, for a row in registers (row_regs) and for
- * a streamed row (stream_row). weight or bias NULL means 1 or 0. A row
- * whose squared deviations overflow f32 ([1e20, -1e20, ...]) sums them
- * again, scaled (rescaled_inv_rms, cuda_rows.cuh).
+ * same reductions, same roundings), for a row in registers (row_regs):
+ * the two-pass statistics (mean first, then squared deviations from it,
+ * immune to the cancellation of E[x^2] - mean^2) and the affine store.
+ * weight or bias NULL means 1 or 0. A row whose squared deviations
+ * overflow f32 ([1e20, -1e20, ...]) sums them again, scaled
+ * (rescaled_inv_rms, cuda_rows.cuh). Streamed rows: cuda_norm.cuh.
  */
 #ifndef KILN_CUDA_LAYER_NORM_CUH
 #define KILN_CUDA_LAYER_NORM_CUH
@@ -15,21 +15,6 @@
 #include "cuda_norm.cuh"
 
 namespace kiln_dev {
-
-/* V parameters at column c (V = 1: scalar), or fill where p is NULL. */
-template <class T, int V>
-__device__ __forceinline__ void ln_load_param(const T *p, int64_t c, float fill,
-                                              float (&out)[VW<T>]) {
-  if (!p) {
-#pragma unroll
-    for (int u = 0; u < V; u++)
-      out[u] = fill;
-  } else if constexpr (V > 1) {
-    load16_ro(p + c, out);
-  } else {
-    out[0] = to_f32(__ldg(p + c));
-  }
-}
 
 /* The mean and 1 / sqrt(var + eps) of a row held in registers; slots past
  * the row's end must hold 0. Every thread of the row calls it. */
@@ -86,44 +71,6 @@ __device__ __forceinline__ void ln_store_affine(const R &x, T *row, const T *w, 
   }
 }
 
-/* A streamed row's statistics, given sum, this thread's partial sum of the
- * row x (its own chunks, in each_value's order): the deviations are a
- * second pass over x. */
-template <class T>
-__device__ __forceinline__ void ln_stream_stats(const stream_row<T> &s, const T *x, int64_t cols,
-                                                float sum, float eps, float (&scratch)[4][32],
-                                                float &mean, float &inv) {
-  mean = block_reduce<STREAM_THREADS>(sum, op_sum{}, scratch[0]) / (float)cols;
-  const float m = mean;
-  float dev = 0.0f;
-  s.each_value(x, cols, [&](float v) { dev = fmaf(v - m, v - m, dev); });
-  inv = stream_inv_rms(
-      dev, [&](auto f) { s.each_value(x, cols, [&](float v) { f(v - m); }); }, (float)cols, eps,
-      scratch + 1);
-}
-
-/* The write of a streamed row: out = (x - mean) * inv * w + b, x read again. */
-template <class T>
-__device__ __forceinline__ void ln_stream_store(const stream_row<T> &s, const T *x, const T *w,
-                                                const T *b, T *out, int64_t cols, float mean,
-                                                float inv) {
-  constexpr int V = VW<T>;
-  s.each(cols, [&](int64_t c) {
-    float y[V], wv[V], bv[V];
-    s.load(x, c, y);
-    if (s.vec) {
-      ln_load_param<T, V>(w, c, 1.0f, wv);
-      ln_load_param<T, V>(b, c, 0.0f, bv);
-    } else {
-      ln_load_param<T, 1>(w, c, 1.0f, wv);
-      ln_load_param<T, 1>(b, c, 0.0f, bv);
-    }
-    for (int u = 0; u < s.width; u++)
-      y[u] = fmaf((y[u] - mean) * inv, wv[u], bv[u]);
-    s.store(out, c, y);
-  });
-}
-
 /* The normalized row `row`, held in x (slots past the row's end 0), into
  * a.out. */
 template <class T, int THREADS, int PT, class R>
@@ -171,22 +118,6 @@ __global__ void KILN_ROW_BOUNDS_MIN(THREADS, (ADD ? 1024 : 1536))
   }
 }
 
-/* A row too long for registers: the sum (ADD: of h, made and stored on the
- * way, stream_norm_source), the squared deviations, then the write, each a
- * pass over the row (from L2 after the first). */
-template <class T, bool ADD>
-__global__ void __launch_bounds__(STREAM_THREADS) layer_norm_stream_kernel(norm_args a) {
-  KILN_KERNEL_BEGIN();
-  __shared__ float scratch[4][32];
-  const stream_row<T> s(a.vec);
-  float sum = 0.0f;
-  const T *src = stream_norm_source<T, ADD>(s, a, [&](float v) { sum += v; });
-  float mean, inv;
-  ln_stream_stats(s, src, a.cols, sum, a.eps, scratch, mean, inv);
-  ln_stream_store(s, src, (const T *)a.weight, (const T *)a.bias,
-                  (T *)a.out + (int64_t)blockIdx.x * a.cols, a.cols, mean, inv);
-}
-
 /* The kernels launch_rows (cuda_rows.cuh) picks from, the same limit for
  * both ops, so both take the same config (and the same bits) for a row. */
 template <bool ADD> struct layer_norm_kernels : row_kernels {
@@ -196,7 +127,7 @@ template <bool ADD> struct layer_norm_kernels : row_kernels {
   template <class T, int THREADS, int PT> static auto rows_kernel() {
     return layer_norm_rows_kernel<T, THREADS, PT, ADD>;
   }
-  template <class T> static auto stream_kernel() { return layer_norm_stream_kernel<T, ADD>; }
+  template <class T> static auto stream_kernel() { return norm_stream_kernel<T, ADD, true>; }
 };
 
 } // namespace

@@ -1,12 +1,16 @@
 /*
  * What the GPU's four norm ops share (rms_norm, add_rms_norm, layer_norm,
  * add_layer_norm): one argument struct, filled on the host by
- * norm_args_of, and the fused ops' residual add, h = x + residual rounded
- * to the dtype and stored, for a row in registers (add_residual) and for a
- * streamed row (stream_norm_source). The fused op then normalizes h as
- * stored with the plain op's own row arithmetic (cuda_rms_norm.cuh,
- * cuda_layer_norm.cuh), so fused and composite (kiln_add, then the norm)
- * agree to the bit.
+ * norm_args_of; the fused ops' residual add, h = x + residual rounded to
+ * the dtype and stored, for a row in registers (add_residual) and for a
+ * streamed row (stream_norm_source); RMSNorm's end of a row in registers
+ * (rms_norm_end); and the streamed rows of all four (norm_stream_kernel,
+ * with LayerNorm's passes). A fused op normalizes h as stored with the
+ * plain op's own row arithmetic (here, and cuda_layer_norm.cuh for
+ * LayerNorm's rows in registers), so fused and composite (kiln_add, then
+ * the norm) agree to the bit, same slots, same reductions, same roundings.
+ * A row whose sum of squares (or squared deviations) overflows f32 is
+ * summed again, scaled (rescaled_inv_rms, cuda_rows.cuh).
  */
 #ifndef KILN_CUDA_NORM_CUH
 #define KILN_CUDA_NORM_CUH
@@ -108,6 +112,113 @@ __device__ __forceinline__ const T *stream_norm_source(const stream_row<T> &s, c
   }
 }
 
+/* out = x * inv_rms * weight for row `row` held in x (a row_regs or
+ * row_words), given squares, this thread's part of the sum of its
+ * squares. The weight is read from L2, where every row finds it, as the
+ * row is written. cs: streaming stores. */
+template <class T, int THREADS, int PT, class R>
+__device__ __forceinline__ void rms_norm_end(const norm_args &a, int64_t row, int r, R x,
+                                             float squares, bool cs, float (&scratch)[3][32]) {
+  const float inv = row_inv_rms<THREADS, PT>(
+      squares, [&](int s) { return x.at(s); }, (float)a.cols, a.eps, scratch);
+  if constexpr (std::is_same<R, row_words<T, THREADS, PT>>::value)
+    x.touch(a.zero); /* converted again at the store, not kept as floats */
+  row_regs<T, THREADS, PT, T>::store_scaled_with((T *)a.out + row * a.cols, (int)a.cols, a.vec, r,
+                                                 inv, (const T *)a.weight, cs,
+                                                 [&](int s) { return x.at(s); });
+}
+
+/* V parameters at column c (V = 1: scalar), or fill where p is NULL. */
+template <class T, int V>
+__device__ __forceinline__ void ln_load_param(const T *p, int64_t c, float fill,
+                                              float (&out)[VW<T>]) {
+  if (!p) {
+#pragma unroll
+    for (int u = 0; u < V; u++)
+      out[u] = fill;
+  } else if constexpr (V > 1) {
+    load16_ro(p + c, out);
+  } else {
+    out[0] = to_f32(__ldg(p + c));
+  }
+}
+
+/* A streamed row's statistics, given sum, this thread's partial sum of the
+ * row x (its own chunks, in each_value's order): the deviations are a
+ * second pass over x. */
+template <class T>
+__device__ __forceinline__ void ln_stream_stats(const stream_row<T> &s, const T *x, int64_t cols,
+                                                float sum, float eps, float (&scratch)[4][32],
+                                                float &mean, float &inv) {
+  mean = block_reduce<STREAM_THREADS>(sum, op_sum{}, scratch[0]) / (float)cols;
+  const float m = mean;
+  float dev = 0.0f;
+  s.each_value(x, cols, [&](float v) { dev = fmaf(v - m, v - m, dev); });
+  inv = stream_inv_rms(
+      dev, [&](auto f) { s.each_value(x, cols, [&](float v) { f(v - m); }); }, (float)cols, eps,
+      scratch + 1);
+}
+
+/* The write of a streamed row: out = (x - mean) * inv * w + b, x read again. */
+template <class T>
+__device__ __forceinline__ void ln_stream_store(const stream_row<T> &s, const T *x, const T *w,
+                                                const T *b, T *out, int64_t cols, float mean,
+                                                float inv) {
+  constexpr int V = VW<T>;
+  s.each(cols, [&](int64_t c) {
+    float y[V], wv[V], bv[V];
+    s.load(x, c, y);
+    if (s.vec) {
+      ln_load_param<T, V>(w, c, 1.0f, wv);
+      ln_load_param<T, V>(b, c, 0.0f, bv);
+    } else {
+      ln_load_param<T, 1>(w, c, 1.0f, wv);
+      ln_load_param<T, 1>(b, c, 0.0f, bv);
+    }
+    for (int u = 0; u < s.width; u++)
+      y[u] = fmaf((y[u] - mean) * inv, wv[u], bv[u]);
+    s.store(out, c, y);
+  });
+}
+
 } // namespace kiln_dev
+
+namespace {
+
+using namespace kiln_dev;
+
+/* A row too long for registers, in any of the four norm ops (LAYER:
+ * LayerNorm, else RMSNorm; ADD: the fused op, its pass one making and
+ * storing h on the way, stream_norm_source). RMSNorm: pass one sums the
+ * squares, pass two reads the row again and writes (stream_rms_store; the
+ * fused op reads the weight through the read-only cache). LayerNorm: the
+ * sum, the squared deviations, then the write, each a pass over the row
+ * (from L2 after the first). One kernel body with if constexpr: the same
+ * code split at a function boundary (a stats-and-store function per norm)
+ * cost LayerNorm's f32 kernel 10 registers and its 16-bit ones a 96-byte
+ * local frame (nvcc 13). */
+template <class T, bool ADD, bool LAYER>
+__global__ void __launch_bounds__(STREAM_THREADS) norm_stream_kernel(norm_args a) {
+  KILN_KERNEL_BEGIN();
+  __shared__ float scratch[LAYER ? 4 : 3][32];
+  const stream_row<T> s(a.vec);
+  float acc = 0.0f; /* the sum (LAYER) or the sum of squares */
+  const T *src = stream_norm_source<T, ADD>(s, a, [&](float v) {
+    if constexpr (LAYER)
+      acc += v;
+    else
+      acc = fmaf(v, v, acc);
+  });
+  T *out = (T *)a.out + (int64_t)blockIdx.x * a.cols;
+  if constexpr (LAYER) {
+    float mean, inv;
+    ln_stream_stats(s, src, a.cols, acc, a.eps, scratch, mean, inv);
+    ln_stream_store(s, src, (const T *)a.weight, (const T *)a.bias, out, a.cols, mean, inv);
+  } else {
+    stream_rms_store<T, ADD>(s, acc, src, (const T *)a.weight, out, a.cols, a.eps, scratch);
+  }
+}
+
+} // namespace
 
 #endif /* KILN_CUDA_NORM_CUH */

@@ -8,7 +8,7 @@
  * (rescaled_inv_rms in cuda_rows.cuh).
  */
 #include "cuda_backend.h"
-#include "cuda_rms_norm.cuh"
+#include "cuda_norm.cuh"
 
 using namespace kiln_dev;
 
@@ -78,7 +78,7 @@ struct rms_norm_kernels : row_kernels {
   template <class T, int THREADS, int PT> static auto rows_kernel() {
     return rms_norm_rows_kernel<T, THREADS, PT, false, false>;
   }
-  template <class T> static auto stream_kernel() { return rms_norm_stream_kernel<T, false>; }
+  template <class T> static auto stream_kernel() { return norm_stream_kernel<T, false, false>; }
   static constexpr bool WIDE = true;
   static constexpr bool TUNES = true;
   static constexpr row_op OP = ROW_OP_RMS_NORM;
