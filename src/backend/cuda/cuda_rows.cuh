@@ -644,30 +644,6 @@ template <class T> struct stream_row {
   }
 };
 
-/* The end of RMSNorm on a streamed row, for rms_norm and add_rms_norm:
- * squares (this thread's partial sum of src's squares) reduced into the
- * inverse RMS, then out = src * inv_rms * w, src read again. WEIGHT_RO
- * reads w through the read-only cache. */
-template <class T, bool WEIGHT_RO>
-__device__ __forceinline__ void stream_rms_store(const stream_row<T> &s, float squares,
-                                                 const T *src, const T *w, T *out, int64_t cols,
-                                                 float eps, float (&scratch)[3][32]) {
-  constexpr int V = VW<T>;
-  const float inv = stream_inv_rms(
-      squares, [&](auto f) { s.each_value(src, cols, f); }, (float)cols, eps, scratch);
-  s.each(cols, [&](int64_t c) {
-    float y[V], wv[V];
-    s.load(src, c, y);
-    if (WEIGHT_RO)
-      s.load_ro(w, c, wv);
-    else
-      s.load(w, c, wv);
-    for (int u = 0; u < s.width; u++)
-      y[u] = y[u] * inv * wv[u];
-    s.store(out, c, y);
-  });
-}
-
 /* store16, or with a streaming hint (st.global.cs: evict first, for
  * output no one reads soon). */
 template <class T>
