@@ -123,9 +123,9 @@ __device__ __forceinline__ void rms_norm_end(const norm_args &a, int64_t row, in
       squares, [&](int s) { return x.at(s); }, (float)a.cols, a.eps, scratch);
   if constexpr (std::is_same<R, row_words<T, THREADS, PT>>::value)
     x.touch(a.zero); /* converted again at the store, not kept as floats */
-  row_regs<T, THREADS, PT, T>::store_scaled_with((T *)a.out + row * a.cols, (int)a.cols, a.vec, r,
-                                                 inv, (const T *)a.weight, cs,
-                                                 [&](int s) { return x.at(s); });
+  row_regs<T, THREADS, PT, T>::template store_with<true>(
+      (T *)a.out + row * a.cols, (int)a.cols, a.vec, r, cs, [&](int s) { return x.at(s); }, inv,
+      (const T *)a.weight);
 }
 
 /* V parameters at column c (V = 1: scalar), or fill where p is NULL. */

@@ -706,28 +706,29 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
     }
   }
 
-  /* row[col] = v * mul * scale[col], rounded once. scale is read-only for
-   * the kernel (it never aliases the output), and slots past the row's end
-   * read column 0 of it, so its loads carry no branch and issue together.
-   * cs: streaming stores (vectors only). */
-  __device__ __forceinline__ void store_scaled(T *row, int cols, bool vec, int r, float mul,
-                                               const T *scale, bool cs = false) const {
-    store_scaled_with(row, cols, vec, r, mul, scale, cs, [&](int s) { return at(s); });
-  }
-  /* The same with value(s) for slot s. */
-  template <class F>
-  __device__ __forceinline__ static void store_scaled_with(T *row, int cols, bool vec, int r,
-                                                           float mul, const T *scale, bool cs,
-                                                           F value) {
+  /* row[col] = value(s) for each slot s, rounded once; SCALED: value(s) *
+   * mul * scale[col]. scale is read-only for the kernel (it never aliases
+   * the output), and slots past the row's end read column 0 of it, so its
+   * loads carry no branch and issue together. cs: streaming stores
+   * (vectors only). */
+  template <bool SCALED = false, class F>
+  __device__ __forceinline__ static void store_with(T *row, int cols, bool vec, int r, bool cs,
+                                                    F value, float mul = 1.0f,
+                                                    const T *scale = nullptr) {
     if (vec) {
 #pragma unroll
       for (int j = 0; j < PT / V; j++) {
         const int c = (j * THREADS + r) * V;
         float sc[V], out[V];
-        load16_ro(scale + (c < cols ? c : 0), sc);
+        if constexpr (SCALED)
+          load16_ro(scale + (c < cols ? c : 0), sc);
 #pragma unroll
-        for (int u = 0; u < V; u++)
-          out[u] = value(j * V + u) * mul * sc[u];
+        for (int u = 0; u < V; u++) {
+          if constexpr (SCALED)
+            out[u] = value(j * V + u) * mul * sc[u];
+          else
+            out[u] = value(j * V + u);
+        }
         if (c < cols)
           store16_hint(row + c, out, cs);
       }
@@ -735,34 +736,13 @@ template <class T, int THREADS, int PT, class S = float> struct row_regs {
 #pragma unroll
       for (int s = 0; s < PT; s++) {
         const int c = s * THREADS + r;
-        const float sc = to_f32(__ldg(scale + (c < cols ? c : 0)));
-        if (c < cols)
-          row[c] = from_f32<T>(value(s) * mul * sc);
-      }
-    }
-  }
-
-  /* row[col] = value(s) for each slot s, rounded once. */
-  template <class F>
-  __device__ __forceinline__ static void store_with(T *row, int cols, bool vec, int r, bool cs,
-                                                    F value) {
-    if (vec) {
-#pragma unroll
-      for (int j = 0; j < PT / V; j++) {
-        const int c = (j * THREADS + r) * V;
-        float out[V];
-#pragma unroll
-        for (int u = 0; u < V; u++)
-          out[u] = value(j * V + u);
-        if (c < cols)
-          store16_hint(row + c, out, cs);
-      }
-    } else {
-#pragma unroll
-      for (int s = 0; s < PT; s++) {
-        const int c = s * THREADS + r;
-        if (c < cols)
+        if constexpr (SCALED) {
+          const float sc = to_f32(__ldg(scale + (c < cols ? c : 0)));
+          if (c < cols)
+            row[c] = from_f32<T>(value(s) * mul * sc);
+        } else if (c < cols) {
           row[c] = from_f32<T>(value(s));
+        }
       }
     }
   }
