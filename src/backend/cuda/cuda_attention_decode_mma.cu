@@ -14,9 +14,9 @@
  * cp.async pipeline in shared memory: 16-byte copies, two tiles (16 KB of
  * K and V at D 128) in flight per warp while it computes a third, or five
  * where the grid is one block per SM and the split is long (6 stages,
- * launch_for_shape), no block barrier in the loop. Per tile, S = Q K^T (ldmatrix), an online
- * softmax in f32 and base 2, O += P V (ldmatrix.trans) as in
- * cuda_attention_mma.cu. Registers: Q's fragments (D / 2) and O (D / 2)
+ * launch_for_shape), no block barrier in the loop. Per tile, S = Q K^T
+ * (ldmatrix), an online softmax in f32 and base 2, O += P V
+ * (ldmatrix.trans) as in cuda_attention_mma.cu. Registers: Q's fragments (D / 2) and O (D / 2)
  * per thread, so two blocks (8 warps) fit on an SM beside their
  * shared memory.
  *

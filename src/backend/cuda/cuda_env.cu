@@ -192,14 +192,14 @@ bool kiln_cuda_env_cudnn_debug(void) {
  * heuristics' config N (the first from N on that builds) instead of timing
  * the first few (cuda_attention_cudnn.cu); for measuring. Unset: 1, -1. */
 void kiln_cuda_env_cudnn_plan(int *stats_first, int *only_config) {
-  static const int v[2] = {[] {
+  struct plan {
+    int stats_first, only_config;
+  };
+  static const plan v = [] {
     const char *e = getenv("KILN_CUDNN_PLAN");
-    return e && e[0] == '0' ? 0 : 1;
-  }(), [] {
-    const char *e = getenv("KILN_CUDNN_PLAN");
-    const char *c = e ? strchr(e, ',') : nullptr;
-    return c ? atoi(c + 1) : -1;
-  }()};
-  *stats_first = v[0];
-  *only_config = v[1];
+    const char *comma = e ? strchr(e, ',') : nullptr;
+    return plan{e && e[0] == '0' ? 0 : 1, comma ? atoi(comma + 1) : -1};
+  }();
+  *stats_first = v.stats_first;
+  *only_config = v.only_config;
 }
